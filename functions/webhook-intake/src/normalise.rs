@@ -1,0 +1,306 @@
+//! Turning a verified delivery body into a [`ServiceTitanEvent`]. Pure: no I/O, so it is unit-tested and benchmarked
+//! directly.
+
+use http::StatusCode;
+use jiff::Timestamp;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use shared::api_error::ApiError;
+use shared::clock::parse_flexible;
+use shared::event::{EntityRef, EventIdSource, EventName, ServiceTitanEvent};
+use shared::event_log::EventSummary;
+use shared::webhook_scheme::EnvelopeScheme;
+
+/// Longer ids are replaced by their hash so that they fit a DynamoDB sort key comfortably.
+const MAX_EVENT_ID_LEN: usize = 256;
+const MAX_TENANT_ID_LEN: usize = 64;
+
+#[derive(Debug)]
+pub enum Normalised {
+    Known(ServiceTitanEvent),
+    /// A name the product does not know yet: kept (parked), never queued, never dropped.
+    Unknown(EventSummary),
+}
+
+impl Normalised {
+    pub fn tenant_id(&self) -> &str {
+        match self {
+            Self::Known(e) => &e.tenant_id,
+            Self::Unknown(s) => &s.tenant_id,
+        }
+    }
+    pub fn event_id(&self) -> &str {
+        match self {
+            Self::Known(e) => &e.event_id,
+            Self::Unknown(s) => &s.event_id,
+        }
+    }
+}
+
+/// The first non-empty string or number found at any of `pointers`, as text.
+fn scalar_at(doc: &Value, pointers: &[String]) -> Option<String> {
+    pointers.iter().find_map(|p| match doc.pointer(p)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+fn sha256_id(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Normalises a delivery. `path_event` is the `{event}` route segment, which wins over the payload because
+/// ServiceTitan configures one callback URL per event.
+pub fn normalise(
+    envelope: &EnvelopeScheme,
+    path_event: Option<&str>,
+    body: &[u8],
+    received_at: Timestamp,
+) -> Result<Normalised, ApiError> {
+    let raw: &RawValue = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "the body is not valid JSON",
+        )
+        .with_field(
+            "body",
+            format!("line {} column {}: {e}", e.line(), e.column()),
+        )
+    })?;
+    let doc: Value = serde_json::from_str(raw.get()).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "the body is not valid JSON",
+        )
+        .with_field("body", e.to_string())
+    })?;
+    if !doc.is_object() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "the body must be a JSON object",
+        )
+        .with_field("body", "expected an object"));
+    }
+
+    let mut invalid = ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_envelope",
+        "the delivery is missing required fields",
+    );
+    let tenant_id = match scalar_at(&doc, &envelope.tenant_pointers) {
+        Some(t) if valid_tenant_id(&t) => Some(t),
+        Some(t) => {
+            invalid = invalid.with_field(
+                envelope.tenant_pointers.join(" | "),
+                format!(
+                    "tenant id {:?} is not a ServiceTitan tenant id",
+                    truncate(&t, 40)
+                ),
+            );
+            None
+        }
+        None => {
+            invalid = invalid.with_field(
+                envelope.tenant_pointers.join(" | "),
+                "no tenant id at any of these JSON pointers",
+            );
+            None
+        }
+    };
+    let raw_name = match path_event.map(str::trim).filter(|e| !e.is_empty()) {
+        Some(e) => Some(e.to_owned()),
+        None => scalar_at(&doc, &envelope.event_name_pointers),
+    };
+    if raw_name.is_none() {
+        invalid = invalid.with_field(
+            envelope.event_name_pointers.join(" | "),
+            "no event name in the route or at any of these JSON pointers",
+        );
+    }
+    let (Some(tenant_id), Some(raw_name)) = (tenant_id, raw_name) else {
+        return Err(invalid);
+    };
+
+    let (event_id, event_id_source) = match scalar_at(&doc, &envelope.event_id_pointers) {
+        Some(id) if id.len() <= MAX_EVENT_ID_LEN => (id, EventIdSource::Envelope),
+        Some(id) => (sha256_id(id.as_bytes()), EventIdSource::Envelope),
+        // Never a random id: a retry of the same delivery must map to the same id.
+        None => (sha256_id(body), EventIdSource::BodySha256),
+    };
+    let entity_id = scalar_at(&doc, &envelope.entity_id_pointers);
+    let occurred_at = envelope
+        .occurred_at_pointers
+        .iter()
+        .filter_map(|p| doc.pointer(p).and_then(Value::as_str))
+        .find_map(parse_flexible)
+        .unwrap_or(received_at);
+
+    let Some(event_name) = EventName::parse(&raw_name) else {
+        return Ok(Normalised::Unknown(EventSummary {
+            tenant_id,
+            event_id,
+            event_name: truncate(&raw_name, 100),
+            entity_kind: None,
+            entity_id,
+            occurred_at,
+            received_at,
+        }));
+    };
+    Ok(Normalised::Known(ServiceTitanEvent {
+        tenant_id,
+        event_name,
+        event_id,
+        event_id_source,
+        entity: EntityRef {
+            kind: event_name.entity_kind(),
+            id: entity_id,
+        },
+        occurred_at,
+        received_at,
+        payload: raw.to_owned(),
+    }))
+}
+
+fn valid_tenant_id(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= MAX_TENANT_ID_LEN
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        "2026-11-28T12:00:00Z".parse().unwrap()
+    }
+
+    fn known(n: Normalised) -> ServiceTitanEvent {
+        match n {
+            Normalised::Known(e) => e,
+            Normalised::Unknown(s) => panic!("expected a known event, got {s:?}"),
+        }
+    }
+
+    #[test]
+    fn v1_style_envelope() {
+        let body = br#"{"id":1401,"jobStatus":"Completed","eventId":"2024-05-16T17:47:37.0523962Z","__eventInfo":{"eventId":"2024-05-16T17:47:37.0523962Z","webhookType":"JobComplete"},"__tenantInfo":{"id":866848184,"name":"demo"},"modifiedOn":"2024-05-16T17:47:36.8452562"}"#;
+        let e = known(normalise(&EnvelopeScheme::default(), None, body, now()).unwrap());
+        assert_eq!(e.tenant_id, "866848184");
+        assert_eq!(e.event_name, EventName::JobCompleted);
+        assert_eq!(e.event_id, "2024-05-16T17:47:37.0523962Z");
+        assert_eq!(e.event_id_source, EventIdSource::Envelope);
+        assert_eq!(e.entity.id.as_deref(), Some("1401"));
+        assert_eq!(
+            e.occurred_at,
+            "2024-05-16T17:47:36.8452562Z".parse().unwrap()
+        );
+        assert_eq!(e.payload.get().as_bytes(), body);
+    }
+
+    #[test]
+    fn route_event_wins_and_body_hash_is_the_fallback_id() {
+        let body = br#"{"tenantId":"1001","eventType":"estimate.sent","data":{"id":77}}"#;
+        let a = known(
+            normalise(
+                &EnvelopeScheme::default(),
+                Some("estimate-sold"),
+                body,
+                now(),
+            )
+            .unwrap(),
+        );
+        let b = known(
+            normalise(
+                &EnvelopeScheme::default(),
+                Some("estimate-sold"),
+                body,
+                now(),
+            )
+            .unwrap(),
+        );
+        assert_eq!(a.event_name, EventName::EstimateSold);
+        assert_eq!(a.event_id_source, EventIdSource::BodySha256);
+        assert_eq!(
+            a.event_id, b.event_id,
+            "the same body must give the same id"
+        );
+        assert!(a.event_id.starts_with("sha256:") && a.event_id.len() == 7 + 64);
+        assert_eq!(a.entity.id.as_deref(), Some("77"));
+        assert_eq!(a.occurred_at, now());
+    }
+
+    #[test]
+    fn unknown_names_are_parked_not_rejected() {
+        let body = br#"{"tenantId":"1001","eventType":"membership.renewed","eventId":"e9"}"#;
+        match normalise(&EnvelopeScheme::default(), None, body, now()).unwrap() {
+            Normalised::Unknown(s) => {
+                assert_eq!(s.event_name, "membership.renewed");
+                assert_eq!(s.event_id, "e9");
+            }
+            Normalised::Known(e) => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn field_level_reasons_for_a_bad_envelope() {
+        let err = normalise(
+            &EnvelopeScheme::default(),
+            None,
+            br#"{"hello":"world"}"#,
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert_eq!(err.code, "invalid_envelope");
+        assert_eq!(err.fields.len(), 2, "{err:?}");
+        let err = normalise(
+            &EnvelopeScheme::default(),
+            None,
+            br#"{"tenantId":"10 01; drop","eventType":"job.completed"}"#,
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(err.fields.len(), 1, "{err:?}");
+    }
+
+    #[test]
+    fn malformed_json_and_non_objects() {
+        let err =
+            normalise(&EnvelopeScheme::default(), None, b"{\"tenantId\":", now()).unwrap_err();
+        assert_eq!(
+            (err.status, err.code),
+            (StatusCode::BAD_REQUEST, "invalid_json")
+        );
+        assert!(err.fields[0].reason.contains("line 1"), "{err:?}");
+        let err = normalise(&EnvelopeScheme::default(), None, b"[1,2]", now()).unwrap_err();
+        assert_eq!(err.code, "invalid_json");
+    }
+
+    #[test]
+    fn configurable_pointers() {
+        let scheme = EnvelopeScheme {
+            tenant_pointers: vec!["/meta/tenant".into()],
+            event_id_pointers: vec!["/meta/deliveryId".into()],
+            event_name_pointers: vec!["/meta/topic".into()],
+            ..EnvelopeScheme::default()
+        };
+        let body = br#"{"meta":{"tenant":42,"deliveryId":"d-1","topic":"PaymentReceived"},"tenantId":"999"}"#;
+        let e = known(normalise(&scheme, None, body, now()).unwrap());
+        assert_eq!(
+            (e.tenant_id.as_str(), e.event_id.as_str(), e.event_name),
+            ("42", "d-1", EventName::PaymentPosted)
+        );
+    }
+}

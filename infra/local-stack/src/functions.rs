@@ -1,0 +1,171 @@
+//! The template's functions, hosted in-process.
+//!
+//! Each `AWS::Serverless::Function` is matched to its library crate by `Metadata.BuildProperties.Binary` and given
+//! the environment its template definition resolves to, so the local run exercises the same configuration as AWS.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_http::{Body, Request, Response};
+use serde_json::Value;
+
+use shared::aws::AwsClients;
+use shared::clock::SharedClock;
+
+use crate::template::{Context, Template, scalar};
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+pub type HttpHandler = Arc<dyn Fn(Request) -> BoxFuture<Response<Body>> + Send + Sync>;
+pub type SqsHandler =
+    Arc<dyn Fn(SqsEvent) -> BoxFuture<Result<SqsBatchResponse, String>> + Send + Sync>;
+
+/// Environment variables the local stack passes through from its own environment to every function, overriding
+/// the template (see the README's configuration reference).
+pub const PASS_THROUGH_ENV: &[&str] = &[
+    "SERVICETITAN_AUTH_URL",
+    "SERVICETITAN_API_URL",
+    "FOLLOWUP_SINK_URL",
+];
+
+#[derive(Debug, Clone)]
+pub struct HttpRoute {
+    /// `ANY` or an HTTP method.
+    pub method: String,
+    /// The API Gateway path, e.g. `/webhooks/servicetitan/{event}`.
+    pub path: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqsSource {
+    pub queue_arn: String,
+    pub batch_size: i32,
+    pub report_batch_item_failures: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct FunctionDef {
+    pub logical_id: String,
+    pub binary: String,
+    pub env: HashMap<String, String>,
+    pub timeout_secs: u64,
+    pub http_routes: Vec<HttpRoute>,
+    pub sqs_sources: Vec<SqsSource>,
+}
+
+#[derive(Clone)]
+pub enum Hosted {
+    Http(HttpHandler),
+    Sqs(SqsHandler),
+}
+
+/// Reads every function of the template, resolving its environment against `ctx`.
+pub fn read(
+    template: &Template,
+    ctx: &Context,
+    env_overrides: &HashMap<String, String>,
+) -> anyhow::Result<Vec<FunctionDef>> {
+    let globals = &template.doc["Globals"]["Function"];
+    let mut out = Vec::new();
+    for (id, resource) in template.resources_of_type("AWS::Serverless::Function") {
+        let props = &resource["Properties"];
+        let binary = scalar(&resource["Metadata"]["BuildProperties"]["Binary"])
+            .with_context(|| format!("{id}: Metadata.BuildProperties.Binary is required"))?;
+        let mut env = HashMap::new();
+        for vars in [
+            &globals["Environment"]["Variables"],
+            &props["Environment"]["Variables"],
+        ] {
+            let resolved = template
+                .resolve(vars, ctx)
+                .with_context(|| format!("{id}: resolving Environment"))?;
+            for (k, v) in resolved.as_object().into_iter().flatten() {
+                env.insert(k.clone(), scalar(v).unwrap_or_default());
+            }
+        }
+        env.extend(env_overrides.clone());
+        env.insert(
+            "AWS_LAMBDA_FUNCTION_NAME".into(),
+            format!("{}-{id}", ctx.stack_name),
+        );
+        env.insert("AWS_REGION".into(), ctx.region.clone());
+
+        let timeout_secs = scalar(&props["Timeout"])
+            .or_else(|| scalar(&globals["Timeout"]))
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(3);
+        let mut http_routes = Vec::new();
+        let mut sqs_sources = Vec::new();
+        for (name, event) in props["Events"].as_object().into_iter().flatten() {
+            let ep = template
+                .resolve(&event["Properties"], ctx)
+                .with_context(|| format!("{id}: resolving event {name}"))?;
+            match event["Type"].as_str() {
+                Some("HttpApi") => http_routes.push(HttpRoute {
+                    method: scalar(&ep["Method"])
+                        .unwrap_or_else(|| "ANY".into())
+                        .to_ascii_uppercase(),
+                    path: scalar(&ep["Path"])
+                        .with_context(|| format!("{id}: event {name} has no Path"))?,
+                }),
+                Some("SQS") => sqs_sources.push(SqsSource {
+                    queue_arn: scalar(&ep["Queue"])
+                        .with_context(|| format!("{id}: event {name} has no Queue"))?,
+                    batch_size: scalar(&ep["BatchSize"])
+                        .and_then(|b| b.parse().ok())
+                        .unwrap_or(10),
+                    report_batch_item_failures: ep["FunctionResponseTypes"].as_array().is_some_and(
+                        |t| {
+                            t.iter()
+                                .any(|v| v == &Value::from("ReportBatchItemFailures"))
+                        },
+                    ),
+                }),
+                other => bail!(
+                    "{id}: event {name} of type {other:?} is not supported by the local stack yet"
+                ),
+            }
+        }
+        out.push(FunctionDef {
+            logical_id: id.clone(),
+            binary,
+            env,
+            timeout_secs,
+            http_routes,
+            sqs_sources,
+        });
+    }
+    Ok(out)
+}
+
+/// Builds the in-process handler for a function from its library crate. A template function whose binary is not
+/// listed here fails start-up, so the template cannot gain a function the local stack silently ignores.
+pub fn host(def: &FunctionDef, aws: &AwsClients, clock: SharedClock) -> anyhow::Result<Hosted> {
+    let env = &def.env;
+    let context = || format!("configuring {} ({})", def.logical_id, def.binary);
+    Ok(match def.binary.as_str() {
+        "webhook-intake" => {
+            let config = webhook_intake::IntakeConfig::from_env(env).with_context(context)?;
+            let intake = Arc::new(webhook_intake::Intake::new(config, aws, clock));
+            Hosted::Http(Arc::new(move |req| {
+                let intake = intake.clone();
+                Box::pin(async move { intake.handle(req).await })
+            }))
+        }
+        "event-processor" => {
+            let config = event_processor::ProcessorConfig::from_env(env).with_context(context)?;
+            let processor = Arc::new(event_processor::Processor::new(config, aws, clock));
+            Hosted::Sqs(Arc::new(move |batch| {
+                let processor = processor.clone();
+                Box::pin(async move { Ok(processor.handle_batch(batch).await) })
+            }))
+        }
+        other => bail!(
+            "{}: the local stack cannot host binary {other:?}; add it to infra/local-stack/src/functions.rs",
+            def.logical_id
+        ),
+    })
+}

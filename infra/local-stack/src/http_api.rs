@@ -1,0 +1,83 @@
+//! The HTTP API: the template's `HttpApi` routes, served by the hosted functions, plus the local-only control
+//! routes under `/_local/` (never part of the deployed template).
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::{Path, Request as AxumRequest};
+use axum::response::{IntoResponse, Response as AxumResponse};
+use axum::routing::{MethodFilter, MethodRouter, any, on};
+use http::StatusCode;
+use lambda_http::{Body, RequestExt};
+
+use crate::functions::HttpHandler;
+
+/// API Gateway HTTP APIs accept payloads up to 10 MB.
+const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
+
+pub fn routes(routes: Vec<(String, String, HttpHandler)>) -> anyhow::Result<Router> {
+    let mut by_path: HashMap<String, MethodRouter> = HashMap::new();
+    for (method, path, handler) in routes {
+        let endpoint = move |params: Option<Path<HashMap<String, String>>>, req: AxumRequest| {
+            let handler = handler.clone();
+            async move { invoke(handler, params.map(|p| p.0).unwrap_or_default(), req).await }
+        };
+        let route = if method == "ANY" {
+            any(endpoint)
+        } else {
+            let m = http::Method::from_bytes(method.as_bytes())?;
+            on(
+                MethodFilter::try_from(m).map_err(|e| anyhow::anyhow!("{e}"))?,
+                endpoint,
+            )
+        };
+        let merged = match by_path.remove(&path) {
+            Some(existing) => existing.merge(route),
+            None => route,
+        };
+        by_path.insert(path, merged);
+    }
+    Ok(by_path
+        .into_iter()
+        .fold(Router::new(), |r, (path, route)| r.route(&path, route)))
+}
+
+/// Turns an HTTP request into what `lambda_http` hands a function behind an HTTP API, and back.
+async fn invoke(
+    handler: HttpHandler,
+    path_params: HashMap<String, String>,
+    req: AxumRequest,
+) -> AxumResponse {
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_PAYLOAD).await {
+        Ok(b) => b,
+        Err(_) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                axum::Json(serde_json::json!({"message": "Request Entity Too Large"})),
+            )
+                .into_response();
+        }
+    };
+    let body = if bytes.is_empty() {
+        Body::Empty
+    } else {
+        match String::from_utf8(bytes.to_vec()) {
+            Ok(text) => Body::Text(text),
+            Err(e) => Body::Binary(e.into_bytes()),
+        }
+    };
+    let raw_path = parts.uri.path().to_owned();
+    let request = http::Request::from_parts(parts, body)
+        .with_path_parameters(path_params)
+        .with_raw_http_path(raw_path);
+    let response = handler(request).await;
+    let (parts, body) = response.into_parts();
+    let bytes: Vec<u8> = match body {
+        Body::Empty => Vec::new(),
+        Body::Text(t) => t.into_bytes(),
+        Body::Binary(b) => b,
+        _ => Vec::new(),
+    };
+    AxumResponse::from_parts(parts, axum::body::Body::from(bytes))
+}

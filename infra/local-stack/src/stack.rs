@@ -1,0 +1,469 @@
+//! Starting, driving and stopping the local stack.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use http::StatusCode;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use shared::aws::{AwsClients, local_sdk_config};
+use shared::clock::{Clock, SharedClock, VirtualClock, iso_millis};
+
+use crate::event_sources::SqsEventSource;
+use crate::functions::{self, FunctionDef, Hosted, PASS_THROUGH_ENV};
+use crate::moto::MotoServer;
+use crate::resources;
+use crate::scheduler::SchedulerEmulator;
+use crate::template::{Context, Physical, Template};
+
+/// moto's default account.
+pub const ACCOUNT_ID: &str = "123456789012";
+/// The most a single `/_local/clock` call may advance: ten years.
+const MAX_ADVANCE_SECONDS: f64 = 10.0 * 365.0 * 86_400.0;
+
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    pub repo_root: PathBuf,
+    pub template: PathBuf,
+    pub stack_name: String,
+    pub region: String,
+    /// 0 picks a free port.
+    pub api_port: u16,
+    /// Use this moto server instead of starting one.
+    pub moto_endpoint: Option<String>,
+    /// Where moto's log goes, if anywhere.
+    pub moto_log: Option<PathBuf>,
+    /// Template parameter overrides.
+    pub parameters: HashMap<String, String>,
+    /// Extra environment for every function, applied over the template's.
+    pub function_env: HashMap<String, String>,
+    /// Per-service endpoints for the functions' AWS clients (e.g. `"sqs" -> closed port` to test an outage).
+    pub function_aws_endpoints: HashMap<String, String>,
+    /// Poll queues and fire schedules on wall time in the background, as AWS would.
+    pub background: bool,
+}
+
+impl StackOptions {
+    pub fn new(repo_root: impl Into<PathBuf>) -> Self {
+        let repo_root = repo_root.into();
+        let mut function_env = HashMap::new();
+        for key in PASS_THROUGH_ENV {
+            if let Ok(v) = std::env::var(key) {
+                function_env.insert((*key).to_owned(), v);
+            }
+        }
+        Self {
+            template: repo_root.join("template.yaml"),
+            repo_root,
+            stack_name: "local".into(),
+            region: "us-east-1".into(),
+            api_port: 0,
+            moto_endpoint: None,
+            moto_log: None,
+            parameters: HashMap::new(),
+            function_env,
+            function_aws_endpoints: HashMap::new(),
+            background: false,
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct DrainReport {
+    pub now: String,
+    pub schedules_fired: usize,
+    pub messages_received: usize,
+    pub messages_failed: usize,
+    pub retries_released: usize,
+}
+
+struct Inner {
+    clock: Arc<VirtualClock>,
+    aws: AwsClients,
+    sources: Vec<SqsEventSource>,
+    scheduler: SchedulerEmulator,
+    /// Serialises drains, clock moves and background ticks.
+    control: Mutex<()>,
+}
+
+pub struct LocalStack {
+    inner: Arc<Inner>,
+    api_url: String,
+    aws_endpoint: String,
+    region: String,
+    stack_name: String,
+    ctx: Context,
+    functions: Vec<FunctionDef>,
+    moto: Option<MotoServer>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: JoinHandle<()>,
+    background: Option<JoinHandle<()>>,
+}
+
+impl LocalStack {
+    pub async fn start(opts: StackOptions) -> anyhow::Result<Self> {
+        let template = Template::load(&opts.template)?;
+        let moto = match &opts.moto_endpoint {
+            Some(_) => None,
+            None => {
+                let binary = MotoServer::locate(&opts.repo_root)?;
+                Some(MotoServer::start(&binary, opts.moto_log.as_deref()).await?)
+            }
+        };
+        let aws_endpoint = opts
+            .moto_endpoint
+            .clone()
+            .or_else(|| moto.as_ref().map(|m| m.endpoint.clone()))
+            .expect("one of the two is set");
+        let aws = AwsClients::new(&local_sdk_config(&aws_endpoint, &opts.region));
+
+        let mut ctx = Context {
+            stack_name: opts.stack_name.clone(),
+            region: opts.region.clone(),
+            account_id: ACCOUNT_ID.into(),
+            parameters: template.parameters(&opts.parameters),
+            physical: HashMap::new(),
+        };
+        resources::create_all(&template, &mut ctx, &aws)
+            .await
+            .context("creating the template's resources in moto")?;
+        let functions = functions::read(&template, &ctx, &opts.function_env)?;
+
+        let clock = Arc::new(VirtualClock::new());
+        let shared_clock: SharedClock = clock.clone();
+        let function_aws =
+            function_clients(&aws_endpoint, &opts.region, &opts.function_aws_endpoints);
+        let mut http_routes = Vec::new();
+        let mut sources = Vec::new();
+        for def in &functions {
+            match functions::host(def, &function_aws, shared_clock.clone())? {
+                Hosted::Http(handler) => {
+                    for r in &def.http_routes {
+                        http_routes.push((r.method.clone(), r.path.clone(), handler.clone()));
+                    }
+                }
+                Hosted::Sqs(handler) => {
+                    for s in &def.sqs_sources {
+                        let url = queue_url_for_arn(&ctx, &s.queue_arn)?;
+                        sources.push(
+                            SqsEventSource::new(
+                                &aws.sqs,
+                                def.logical_id.clone(),
+                                url,
+                                s.queue_arn.clone(),
+                                s.batch_size,
+                                s.report_batch_item_failures,
+                                opts.region.clone(),
+                                handler.clone(),
+                            )
+                            .await?,
+                        );
+                    }
+                }
+            }
+        }
+
+        let inner = Arc::new(Inner {
+            clock,
+            scheduler: SchedulerEmulator::new(aws.scheduler.clone(), aws.sqs.clone()),
+            aws,
+            sources,
+            control: Mutex::new(()),
+        });
+        let router = crate::http_api::routes(http_routes)?.merge(control_routes(inner.clone()));
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.api_port))
+            .await
+            .with_context(|| format!("binding the HTTP API to 127.0.0.1:{}", opts.api_port))?;
+        let api_url = format!("http://{}", listener.local_addr()?);
+        let (tx, rx) = oneshot::channel();
+        let server = tokio::spawn(async move {
+            let serve = axum::serve(listener, router).with_graceful_shutdown(async {
+                let _ = rx.await;
+            });
+            if let Err(e) = serve.await {
+                warn!(error = %e, "HTTP API stopped");
+            }
+        });
+        let background = opts.background.then(|| {
+            let inner = inner.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    if let Err(e) = inner.settle().await {
+                        warn!(error = %e, "background tick failed");
+                    }
+                }
+            })
+        });
+        info!(api_url, aws_endpoint, "local stack ready");
+        Ok(Self {
+            inner,
+            api_url,
+            aws_endpoint,
+            region: opts.region,
+            stack_name: opts.stack_name,
+            ctx,
+            functions,
+            moto,
+            shutdown: Some(tx),
+            server,
+            background,
+        })
+    }
+
+    pub fn api_url(&self) -> &str {
+        &self.api_url
+    }
+
+    pub fn aws_endpoint(&self) -> &str {
+        &self.aws_endpoint
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// AWS clients pointed at moto.
+    pub fn aws(&self) -> &AwsClients {
+        &self.inner.aws
+    }
+
+    pub fn clock(&self) -> Arc<VirtualClock> {
+        self.inner.clock.clone()
+    }
+
+    /// `Ref` and attributes of a template resource, e.g. `physical("EventsQueue").reference` is the queue URL.
+    pub fn physical(&self, logical_id: &str) -> anyhow::Result<&Physical> {
+        self.ctx
+            .physical
+            .get(logical_id)
+            .ok_or_else(|| anyhow!("the template has no resource {logical_id}"))
+    }
+
+    pub fn function(&self, logical_id: &str) -> anyhow::Result<&FunctionDef> {
+        self.functions
+            .iter()
+            .find(|f| f.logical_id == logical_id)
+            .ok_or_else(|| anyhow!("the template has no function {logical_id}"))
+    }
+
+    /// Fires due schedules and processes queues until nothing is left to do at the current virtual time.
+    pub async fn drain(&self) -> anyhow::Result<DrainReport> {
+        self.inner.settle().await
+    }
+
+    /// Moves virtual time forward, firing schedules and retries in time order, then drains.
+    pub async fn advance(&self, by: SignedDuration) -> anyhow::Result<DrainReport> {
+        self.inner.advance(by).await
+    }
+
+    /// The local control contract, written to `.local/endpoints.json`.
+    pub fn endpoints(&self) -> Value {
+        let resources: serde_json::Map<String, Value> = self
+            .ctx
+            .physical
+            .iter()
+            .map(|(id, p)| {
+                (
+                    id.clone(),
+                    json!({ "ref": p.reference, "attributes": p.attributes }),
+                )
+            })
+            .collect();
+        json!({
+            "api_url": self.api_url,
+            "aws_endpoint_url": self.aws_endpoint,
+            "region": self.region,
+            "stack_name": self.stack_name,
+            "resources": resources,
+        })
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(bg) = self.background.take() {
+            bg.abort();
+        }
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.server).await;
+        if let Some(moto) = self.moto.take() {
+            moto.stop().await;
+        }
+    }
+}
+
+impl Inner {
+    async fn settle(&self) -> anyhow::Result<DrainReport> {
+        let _guard = self.control.lock().await;
+        self.settle_locked().await
+    }
+
+    async fn settle_locked(&self) -> anyhow::Result<DrainReport> {
+        let mut report = DrainReport::default();
+        loop {
+            let now = self.clock.now();
+            let mut progressed = false;
+            for source in &self.sources {
+                let released = source.release_due(&self.aws.sqs, now).await;
+                report.retries_released += released;
+                progressed |= released > 0;
+            }
+            for schedule in self.scheduler.pending().await? {
+                if schedule.at > now {
+                    break;
+                }
+                self.scheduler.fire(&schedule, now).await?;
+                report.schedules_fired += 1;
+                progressed = true;
+            }
+            for source in &self.sources {
+                let stats = source.poll_until_empty(&self.aws.sqs, now).await?;
+                report.messages_received += stats.received;
+                report.messages_failed += stats.failed;
+                progressed |= stats.received > 0;
+            }
+            if !progressed {
+                report.now = iso_millis(self.clock.now());
+                return Ok(report);
+            }
+        }
+    }
+
+    async fn advance(&self, by: SignedDuration) -> anyhow::Result<DrainReport> {
+        let _guard = self.control.lock().await;
+        let target = self.clock.now() + by;
+        let mut total = DrainReport::default();
+        loop {
+            let next_schedule = self.scheduler.pending().await?.first().map(|s| s.at);
+            let mut next_release = None;
+            for s in &self.sources {
+                next_release = match (next_release, s.next_release().await) {
+                    (Some(a), Some(b)) => Some(std::cmp::min(a, b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            let next = [next_schedule, next_release].into_iter().flatten().min();
+            match next {
+                Some(t) if t <= target => self.clock.advance_to(t),
+                _ => self.clock.advance_to(target),
+            }
+            let step = self.settle_locked().await?;
+            total.schedules_fired += step.schedules_fired;
+            total.messages_received += step.messages_received;
+            total.messages_failed += step.messages_failed;
+            total.retries_released += step.retries_released;
+            if self.clock.now() >= target && next.is_none_or(|t| t > target) {
+                total.now = step.now;
+                return Ok(total);
+            }
+        }
+    }
+}
+
+fn queue_url_for_arn(ctx: &Context, arn: &str) -> anyhow::Result<String> {
+    ctx.physical
+        .values()
+        .find(|p| p.attributes.get("Arn").is_some_and(|a| a == arn))
+        .and_then(|p| p.attributes.get("QueueUrl").cloned())
+        .ok_or_else(|| anyhow!("no queue in the template has ARN {arn}"))
+}
+
+/// The functions' AWS clients: moto, except for services redirected in `overrides`.
+fn function_clients(
+    endpoint: &str,
+    region: &str,
+    overrides: &HashMap<String, String>,
+) -> AwsClients {
+    let config = |service: &str| {
+        local_sdk_config(
+            overrides
+                .get(service)
+                .map(String::as_str)
+                .unwrap_or(endpoint),
+            region,
+        )
+    };
+    AwsClients {
+        dynamodb: aws_sdk_dynamodb::Client::new(&config("dynamodb")),
+        sqs: aws_sdk_sqs::Client::new(&config("sqs")),
+        secrets: aws_sdk_secretsmanager::Client::new(&config("secretsmanager")),
+        scheduler: aws_sdk_scheduler::Client::new(&config("scheduler")),
+    }
+}
+
+#[derive(Deserialize)]
+struct ClockRequest {
+    advance_seconds: f64,
+}
+
+fn control_routes(inner: Arc<Inner>) -> Router {
+    Router::new()
+        .route(
+            "/_local/health",
+            get(|State(inner): State<Arc<Inner>>| async move {
+                Json(json!({ "status": "ok", "now": iso_millis(inner.clock.now()) }))
+            }),
+        )
+        .route(
+            "/_local/drain",
+            post(|State(inner): State<Arc<Inner>>| async move { respond(inner.settle().await) }),
+        )
+        .route(
+            "/_local/clock",
+            post(
+                |State(inner): State<Arc<Inner>>, body: axum::body::Bytes| async move {
+                    let request: ClockRequest = match serde_json::from_slice(&body) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            return bad_request(format!("expected {{\"advance_seconds\": N}}: {e}"));
+                        }
+                    };
+                    let secs = request.advance_seconds;
+                    if !secs.is_finite() || !(0.0..=MAX_ADVANCE_SECONDS).contains(&secs) {
+                        return bad_request(format!(
+                            "advance_seconds must be between 0 and {MAX_ADVANCE_SECONDS}"
+                        ));
+                    }
+                    respond(inner.advance(SignedDuration::from_secs_f64(secs)).await)
+                },
+            ),
+        )
+        .with_state(inner)
+}
+
+fn respond(result: anyhow::Result<DrainReport>) -> (StatusCode, Json<Value>) {
+    match result {
+        Ok(report) => (
+            StatusCode::OK,
+            Json(serde_json::to_value(report).unwrap_or_default()),
+        ),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({ "error": { "code": "local_stack_error", "message": format!("{e:#}") } })),
+        ),
+    }
+}
+
+fn bad_request(message: String) -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({ "error": { "code": "invalid_request", "message": message } })),
+    )
+}
+
+/// Kept for callers that want a timestamp in the stack's time.
+pub fn now_of(stack: &LocalStack) -> Timestamp {
+    stack.inner.clock.now()
+}

@@ -1,0 +1,18 @@
+//! Common library for every Lambda in this workspace.
+//!
+//! Functions keep their `main.rs` thin: they read configuration, build the AWS clients once and hand them to a
+//! handler defined in their own library crate. Everything those handlers share lives here.
+
+pub mod api_error;
+pub mod aws;
+pub mod clock;
+pub mod config;
+pub mod event;
+pub mod event_log;
+pub mod signing;
+pub mod signing_keys;
+pub mod tenants;
+pub mod webhook_scheme;
+
+pub use clock::{Clock, SharedClock, SystemClock, VirtualClock};
+pub use config::{ConfigError, EnvSource};
