@@ -22,9 +22,7 @@ pub trait EnvSource {
     fn required(&self, key: &str) -> Result<String, ConfigError> {
         match self.var(key) {
             Some(v) if !v.trim().is_empty() => Ok(v),
-            _ => Err(ConfigError::Missing {
-                key: key.to_owned(),
-            }),
+            _ => Err(ConfigError::Missing { key: key.to_owned() }),
         }
     }
 
@@ -34,12 +32,10 @@ pub trait EnvSource {
         T::Err: Display,
     {
         match self.var(key) {
-            Some(v) if !v.trim().is_empty() => {
-                v.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
-                    key: key.to_owned(),
-                    reason: e.to_string(),
-                })
-            }
+            Some(v) if !v.trim().is_empty() => v.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+                key: key.to_owned(),
+                reason: e.to_string(),
+            }),
             _ => Ok(default),
         }
     }
@@ -76,12 +72,7 @@ impl EnvSource for HashMap<String, String> {
 
 /// Parses "true"/"false" (and 1/0, yes/no) the way CloudFormation parameters are usually written.
 pub fn parse_bool(key: &str, value: Option<String>, default: bool) -> Result<bool, ConfigError> {
-    match value
-        .as_deref()
-        .map(str::trim)
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
+    match value.as_deref().map(str::trim).map(str::to_ascii_lowercase).as_deref() {
         None | Some("") => Ok(default),
         Some("true" | "1" | "yes") => Ok(true),
         Some("false" | "0" | "no") => Ok(false),
@@ -97,23 +88,14 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     #[test]
     fn required_rejects_missing_and_blank() {
         let e = env(&[("A", " ")]);
-        assert_eq!(
-            e.required("A"),
-            Err(ConfigError::Missing { key: "A".into() })
-        );
-        assert_eq!(
-            e.required("B"),
-            Err(ConfigError::Missing { key: "B".into() })
-        );
+        assert_eq!(e.required("A"), Err(ConfigError::Missing { key: "A".into() }));
+        assert_eq!(e.required("B"), Err(ConfigError::Missing { key: "B".into() }));
     }
 
     #[test]

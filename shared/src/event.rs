@@ -57,16 +57,8 @@ pub enum EventName {
 const NAMES: &[(EventName, &str, &[&str])] = &[
     (EventName::EstimateCreated, "estimate.created", &[]),
     (EventName::EstimateSent, "estimate.sent", &[]),
-    (
-        EventName::EstimateViewed,
-        "estimate.viewed",
-        &["estimate.opened"],
-    ),
-    (
-        EventName::EstimateSold,
-        "estimate.sold",
-        &["estimate.approved"],
-    ),
+    (EventName::EstimateViewed, "estimate.viewed", &["estimate.opened"]),
+    (EventName::EstimateSold, "estimate.sold", &["estimate.approved"]),
     (
         EventName::EstimateDismissed,
         "estimate.dismissed",
@@ -75,11 +67,7 @@ const NAMES: &[(EventName, &str, &[&str])] = &[
     (EventName::JobCreated, "job.created", &["job.booked"]),
     (EventName::JobScheduled, "job.scheduled", &[]),
     (EventName::JobRescheduled, "job.rescheduled", &[]),
-    (
-        EventName::JobDispatched,
-        "job.dispatched",
-        &["technician.dispatched"],
-    ),
+    (EventName::JobDispatched, "job.dispatched", &["technician.dispatched"]),
     (EventName::JobCompleted, "job.completed", &["job.complete"]),
     (EventName::JobCanceled, "job.canceled", &["job.cancelled"]),
     (
@@ -217,26 +205,11 @@ mod tests {
 
     #[test]
     fn parses_loose_spellings() {
-        assert_eq!(
-            EventName::parse("estimate.sold"),
-            Some(EventName::EstimateSold)
-        );
-        assert_eq!(
-            EventName::parse("EstimateSold"),
-            Some(EventName::EstimateSold)
-        );
-        assert_eq!(
-            EventName::parse("estimate-sold"),
-            Some(EventName::EstimateSold)
-        );
-        assert_eq!(
-            EventName::parse("JobComplete"),
-            Some(EventName::JobCompleted)
-        );
-        assert_eq!(
-            EventName::parse("TechnicianDispatched"),
-            Some(EventName::JobDispatched)
-        );
+        assert_eq!(EventName::parse("estimate.sold"), Some(EventName::EstimateSold));
+        assert_eq!(EventName::parse("EstimateSold"), Some(EventName::EstimateSold));
+        assert_eq!(EventName::parse("estimate-sold"), Some(EventName::EstimateSold));
+        assert_eq!(EventName::parse("JobComplete"), Some(EventName::JobCompleted));
+        assert_eq!(EventName::parse("TechnicianDispatched"), Some(EventName::JobDispatched));
         assert_eq!(EventName::parse("membership.renewed"), None);
         assert_eq!(EventName::parse("..."), None);
     }
@@ -247,10 +220,7 @@ mod tests {
             let json = serde_json::to_string(&name).unwrap();
             assert_eq!(json, format!("\"{}\"", name.as_str()));
             assert_eq!(EventName::parse(name.as_str()), Some(name));
-            assert_eq!(
-                name.entity_kind().as_str(),
-                name.as_str().split('.').next().unwrap()
-            );
+            assert_eq!(name.entity_kind().as_str(), name.as_str().split('.').next().unwrap());
         }
     }
 }

@@ -94,14 +94,8 @@ impl EventLog {
 
     fn key(tenant_id: &str, event_id: &str) -> HashMap<String, AttributeValue> {
         HashMap::from([
-            (
-                "tenant_id".to_owned(),
-                AttributeValue::S(tenant_id.to_owned()),
-            ),
-            (
-                "event_id".to_owned(),
-                AttributeValue::S(event_id.to_owned()),
-            ),
+            ("tenant_id".to_owned(), AttributeValue::S(tenant_id.to_owned())),
+            ("event_id".to_owned(), AttributeValue::S(event_id.to_owned())),
         ])
     }
 
@@ -254,7 +248,9 @@ impl EventLog {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(tenant_id, event_id)))
-            .update_expression("SET #status = :done, processed_at = :now, outcome = :outcome REMOVE lease_until, last_error")
+            .update_expression(
+                "SET #status = :done, processed_at = :now, outcome = :outcome REMOVE lease_until, last_error",
+            )
             .condition_expression("#status = :processing")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":done", AttributeValue::S(status::DONE.into()))
@@ -268,12 +264,7 @@ impl EventLog {
     }
 
     /// Gives up a claim after a failure, keeping the reason, so the next delivery of the message can retry.
-    pub async fn release(
-        &self,
-        tenant_id: &str,
-        event_id: &str,
-        reason: &str,
-    ) -> Result<(), EventLogError> {
+    pub async fn release(&self, tenant_id: &str, event_id: &str, reason: &str) -> Result<(), EventLogError> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -282,14 +273,8 @@ impl EventLog {
             .condition_expression("#status = :processing")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":accepted", AttributeValue::S(status::ACCEPTED.into()))
-            .expression_attribute_values(
-                ":processing",
-                AttributeValue::S(status::PROCESSING.into()),
-            )
-            .expression_attribute_values(
-                ":reason",
-                AttributeValue::S(reason.chars().take(1000).collect()),
-            )
+            .expression_attribute_values(":processing", AttributeValue::S(status::PROCESSING.into()))
+            .expression_attribute_values(":reason", AttributeValue::S(reason.chars().take(1000).collect()))
             .send()
             .await
             .map_err(err)?;

@@ -98,8 +98,7 @@ pub fn verify<'k, K: VerificationKey>(
     }
     let mut matched = None;
     for key in keys {
-        let mut mac =
-            HmacSha256::new_from_slice(key.key_bytes()).expect("HMAC accepts keys of any length");
+        let mut mac = HmacSha256::new_from_slice(key.key_bytes()).expect("HMAC accepts keys of any length");
         mac.update(body);
         for digest in &digests {
             if mac.clone().verify_slice(digest).is_ok() && matched.is_none() {
@@ -113,12 +112,7 @@ pub fn verify<'k, K: VerificationKey>(
 fn decode_digest(token: &str, encoding: SignatureEncoding) -> Option<Vec<u8>> {
     let value = strip_prefix_ignore_case(token, "sha256=").unwrap_or(token);
     let hex = || hex::decode(value).ok();
-    let b64 = || {
-        STANDARD
-            .decode(value)
-            .or_else(|_| STANDARD_NO_PAD.decode(value))
-            .ok()
-    };
+    let b64 = || STANDARD.decode(value).or_else(|_| STANDARD_NO_PAD.decode(value)).ok();
     let bytes = match encoding {
         SignatureEncoding::Hex => hex(),
         SignatureEncoding::Base64 => b64(),
@@ -131,8 +125,7 @@ fn decode_digest(token: &str, encoding: SignatureEncoding) -> Option<Vec<u8>> {
 
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &s[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
 }
 
 #[cfg(test)]
@@ -172,12 +165,7 @@ mod tests {
         for v in vectors {
             let digest = sign(v.key.as_bytes(), v.body.as_bytes());
             assert_eq!(encode(&digest, SignatureEncoding::Hex), v.hex, "{}", v.name);
-            assert_eq!(
-                encode(&digest, SignatureEncoding::Base64),
-                v.base64,
-                "{}",
-                v.name
-            );
+            assert_eq!(encode(&digest, SignatureEncoding::Base64), v.base64, "{}", v.name);
         }
     }
 
@@ -192,12 +180,7 @@ mod tests {
                 v.hex.to_uppercase(),
             ] {
                 assert_eq!(
-                    verify(
-                        Some(&header),
-                        SignatureEncoding::Auto,
-                        v.body.as_bytes(),
-                        &keys
-                    ),
+                    verify(Some(&header), SignatureEncoding::Auto, v.body.as_bytes(), &keys),
                     Ok("k1"),
                     "{header}"
                 );
@@ -214,14 +197,8 @@ mod tests {
         ];
         let by_new = encode(&sign(keys[1].key_bytes(), body), SignatureEncoding::Base64);
         let by_old = encode(&sign(keys[0].key_bytes(), body), SignatureEncoding::Base64);
-        assert_eq!(
-            verify(Some(&by_new), SignatureEncoding::Auto, body, &keys),
-            Ok("new")
-        );
-        assert_eq!(
-            verify(Some(&by_old), SignatureEncoding::Auto, body, &keys),
-            Ok("old")
-        );
+        assert_eq!(verify(Some(&by_new), SignatureEncoding::Auto, body, &keys), Ok("new"));
+        assert_eq!(verify(Some(&by_old), SignatureEncoding::Auto, body, &keys), Ok("old"));
         // A sender signing with both during its own rotation: one match is enough.
         let both = format!("{by_old}, {by_new}");
         assert_eq!(
@@ -256,12 +233,7 @@ mod tests {
         let short_b64 = &v.base64[..v.base64.len() - 4];
         for header in [short_hex, short_b64, &v.hex[..32]] {
             assert_eq!(
-                verify(
-                    Some(header),
-                    SignatureEncoding::Auto,
-                    v.body.as_bytes(),
-                    &keys
-                ),
+                verify(Some(header), SignatureEncoding::Auto, v.body.as_bytes(), &keys),
                 Err(VerifyError::Malformed),
                 "{header}"
             );
@@ -282,21 +254,12 @@ mod tests {
             Err(VerifyError::Malformed)
         );
         // base64url is not base64: a digest with '-' or '_' must not be read as something else.
-        let url_safe =
-            base64::engine::general_purpose::URL_SAFE.encode(sign(v.key.as_bytes(), body));
+        let url_safe = base64::engine::general_purpose::URL_SAFE.encode(sign(v.key.as_bytes(), body));
         if url_safe != v.base64 {
-            assert_ne!(
-                verify(Some(&url_safe), SignatureEncoding::Auto, body, &keys),
-                Ok("k")
-            );
+            assert_ne!(verify(Some(&url_safe), SignatureEncoding::Auto, body, &keys), Ok("k"));
         }
         assert_eq!(
-            verify(
-                Some("not a signature!"),
-                SignatureEncoding::Auto,
-                body,
-                &keys
-            ),
+            verify(Some("not a signature!"), SignatureEncoding::Auto, body, &keys),
             Err(VerifyError::Malformed)
         );
     }

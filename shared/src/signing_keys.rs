@@ -55,11 +55,7 @@ pub struct KeyRing {
 
 impl KeyRing {
     pub fn active(&self, now: Timestamp) -> Vec<SigningKey> {
-        self.keys
-            .iter()
-            .filter(|k| k.is_active(now))
-            .cloned()
-            .collect()
+        self.keys.iter().filter(|k| k.is_active(now)).cloned().collect()
     }
 }
 
@@ -67,9 +63,7 @@ impl KeyRing {
 pub enum KeyStoreError {
     #[error("could not read the webhook signing keys secret: {0}")]
     Read(String),
-    #[error(
-        "the webhook signing keys secret is not valid JSON of the form {{\"keys\":[...]}}: {0}"
-    )]
+    #[error("the webhook signing keys secret is not valid JSON of the form {{\"keys\":[...]}}: {0}")]
     Malformed(String),
 }
 
@@ -90,11 +84,7 @@ pub struct SigningKeyStore {
 }
 
 impl SigningKeyStore {
-    pub fn new(
-        client: aws_sdk_secretsmanager::Client,
-        secret_id: impl Into<String>,
-        ttl: Duration,
-    ) -> Self {
+    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>, ttl: Duration) -> Self {
         Self {
             client,
             secret_id: secret_id.into(),
@@ -131,14 +121,9 @@ impl SigningKeyStore {
             .secret_id(&self.secret_id)
             .send()
             .await
-            .map_err(|e| {
-                KeyStoreError::Read(
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
-                )
-            })?;
+            .map_err(|e| KeyStoreError::Read(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()))?;
         let text = out.secret_string().unwrap_or_default();
-        let ring: KeyRing =
-            serde_json::from_str(text).map_err(|e| KeyStoreError::Malformed(e.to_string()))?;
+        let ring: KeyRing = serde_json::from_str(text).map_err(|e| KeyStoreError::Malformed(e.to_string()))?;
         let ring = Arc::new(ring);
         *self.cache.write().await = Some(Cached {
             ring: ring.clone(),
@@ -172,12 +157,7 @@ mod tests {
             secret: "super-secret-value".into(),
             not_after: None,
         };
-        let shown = format!(
-            "{k:?} {:?}",
-            KeyRing {
-                keys: vec![k.clone()]
-            }
-        );
+        let shown = format!("{k:?} {:?}", KeyRing { keys: vec![k.clone()] });
         assert!(!shown.contains("super-secret-value"), "{shown}");
     }
 }

@@ -91,20 +91,11 @@ impl TenantRegistry {
             .expression_attribute_names("#s", "status")
             .send()
             .await
-            .map_err(|e| {
-                TenantStoreError::Unavailable(
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
-                )
-            })?;
+            .map_err(|e| TenantStoreError::Unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
         let Some(item) = out.item else {
             return Ok(None);
         };
-        let text = |k: &str| {
-            item.get(k)
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_default()
-        };
+        let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
         let malformed = |reason: String| TenantStoreError::Malformed {
             tenant_id: tenant_id.to_owned(),
             reason,
@@ -128,35 +119,17 @@ impl TenantRegistry {
             .put_item()
             .table_name(&self.table)
             .item("tenant_id", AttributeValue::S(tenant.tenant_id.clone()))
-            .item(
-                "status",
-                AttributeValue::S(tenant.status.as_str().to_owned()),
-            )
-            .item(
-                "environment",
-                AttributeValue::S(tenant.environment.as_str().to_owned()),
-            )
-            .item(
-                "updated_at",
-                AttributeValue::S(crate::clock::iso_millis(now)),
-            )
+            .item("status", AttributeValue::S(tenant.status.as_str().to_owned()))
+            .item("environment", AttributeValue::S(tenant.environment.as_str().to_owned()))
+            .item("updated_at", AttributeValue::S(crate::clock::iso_millis(now)))
             .send()
             .await
-            .map_err(|e| {
-                TenantStoreError::Unavailable(
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
-                )
-            })?;
+            .map_err(|e| TenantStoreError::Unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
         Ok(())
     }
 
     /// Notes the latest processed webhook on the tenant, for the status page. Never moves backwards.
-    pub async fn record_webhook(
-        &self,
-        tenant_id: &str,
-        at: Timestamp,
-        event_id: &str,
-    ) -> Result<(), TenantStoreError> {
+    pub async fn record_webhook(&self, tenant_id: &str, at: Timestamp, event_id: &str) -> Result<(), TenantStoreError> {
         let at = crate::clock::iso_millis(at);
         let res = self
             .client
@@ -164,7 +137,9 @@ impl TenantRegistry {
             .table_name(&self.table)
             .key("tenant_id", AttributeValue::S(tenant_id.to_owned()))
             .update_expression("SET last_webhook_at = :at, last_webhook_event_id = :id")
-            .condition_expression("attribute_exists(tenant_id) AND (attribute_not_exists(last_webhook_at) OR last_webhook_at <= :at)")
+            .condition_expression(
+                "attribute_exists(tenant_id) AND (attribute_not_exists(last_webhook_at) OR last_webhook_at <= :at)",
+            )
             .expression_attribute_values(":at", AttributeValue::S(at))
             .expression_attribute_values(":id", AttributeValue::S(event_id.to_owned()))
             .send()

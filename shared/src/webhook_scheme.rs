@@ -16,11 +16,9 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_TENANT_POINTERS: &[&str] = &["/tenantId", "/tenant/id", "/__tenantInfo/id"];
 // Never `/id`: in V1 bodies that is the entity id, and deduplicating on it would swallow later events.
 pub const DEFAULT_EVENT_ID_POINTERS: &[&str] = &["/eventId", "/__eventInfo/eventId"];
-pub const DEFAULT_EVENT_NAME_POINTERS: &[&str] =
-    &["/eventType", "/event", "/type", "/__eventInfo/webhookType"];
+pub const DEFAULT_EVENT_NAME_POINTERS: &[&str] = &["/eventType", "/event", "/type", "/__eventInfo/webhookType"];
 pub const DEFAULT_ENTITY_ID_POINTERS: &[&str] = &["/entityId", "/data/id", "/entity/id", "/id"];
-pub const DEFAULT_OCCURRED_AT_POINTERS: &[&str] =
-    &["/occurredAt", "/timestamp", "/createdOn", "/modifiedOn"];
+pub const DEFAULT_OCCURRED_AT_POINTERS: &[&str] = &["/occurredAt", "/timestamp", "/createdOn", "/modifiedOn"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureScheme {
@@ -96,36 +94,16 @@ impl WebhookScheme {
         }
         let envelope = EnvelopeScheme {
             tenant_pointers: pointers(env, "WEBHOOK_TENANT_POINTERS", DEFAULT_TENANT_POINTERS)?,
-            event_id_pointers: pointers(
-                env,
-                "WEBHOOK_EVENT_ID_POINTERS",
-                DEFAULT_EVENT_ID_POINTERS,
-            )?,
-            event_name_pointers: pointers(
-                env,
-                "WEBHOOK_EVENT_NAME_POINTERS",
-                DEFAULT_EVENT_NAME_POINTERS,
-            )?,
-            entity_id_pointers: pointers(
-                env,
-                "WEBHOOK_ENTITY_ID_POINTERS",
-                DEFAULT_ENTITY_ID_POINTERS,
-            )?,
-            occurred_at_pointers: pointers(
-                env,
-                "WEBHOOK_OCCURRED_AT_POINTERS",
-                DEFAULT_OCCURRED_AT_POINTERS,
-            )?,
+            event_id_pointers: pointers(env, "WEBHOOK_EVENT_ID_POINTERS", DEFAULT_EVENT_ID_POINTERS)?,
+            event_name_pointers: pointers(env, "WEBHOOK_EVENT_NAME_POINTERS", DEFAULT_EVENT_NAME_POINTERS)?,
+            entity_id_pointers: pointers(env, "WEBHOOK_ENTITY_ID_POINTERS", DEFAULT_ENTITY_ID_POINTERS)?,
+            occurred_at_pointers: pointers(env, "WEBHOOK_OCCURRED_AT_POINTERS", DEFAULT_OCCURRED_AT_POINTERS)?,
         };
         Ok(Self {
             signature: SignatureScheme {
                 header: header.trim().to_owned(),
                 encoding: env.parsed_or("WEBHOOK_SIGNATURE_ENCODING", SignatureEncoding::Auto)?,
-                allow_unsigned: parse_bool(
-                    "WEBHOOK_ALLOW_UNSIGNED",
-                    env.var("WEBHOOK_ALLOW_UNSIGNED"),
-                    false,
-                )?,
+                allow_unsigned: parse_bool("WEBHOOK_ALLOW_UNSIGNED", env.var("WEBHOOK_ALLOW_UNSIGNED"), false)?,
             },
             envelope,
             max_body_bytes: env.parsed_or("WEBHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
@@ -152,10 +130,7 @@ mod tests {
     #[test]
     fn defaults_and_overrides() {
         let empty: HashMap<String, String> = HashMap::new();
-        assert_eq!(
-            WebhookScheme::from_env(&empty).unwrap(),
-            WebhookScheme::default()
-        );
+        assert_eq!(WebhookScheme::from_env(&empty).unwrap(), WebhookScheme::default());
 
         let env: HashMap<String, String> = [
             ("WEBHOOK_SIGNATURE_HEADER", "X-ST-Signature"),

@@ -1,1 +1,228 @@
+//! Helpers for end-to-end tests: a fresh local stack (its own moto server) per test, and small readers for the
+//! queues and tables it creates.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::QueueAttributeName;
+use local_stack::{LocalStack, StackOptions};
+use serde_json::Value;
+
+use shared::signing::{self, SignatureEncoding};
+use shared::signing_keys::{KeyRing, SigningKey};
+use shared::tenants::{ServiceTitanEnvironment, Tenant, TenantRegistry, TenantStatus};
+use shared::webhook_scheme::DEFAULT_SIGNATURE_HEADER;
+
+pub const TENANT: &str = "1001";
+pub const KEY: &str = "test-webhook-hmac-key-0123456789abcdef";
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repo")
+        .to_path_buf()
+}
+
+pub struct TestStack {
+    pub stack: LocalStack,
+    pub http: reqwest::Client,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl TestStack {
+    /// A stack with no background polling: tests drain and advance the clock explicitly.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(configure: impl FnOnce(&mut StackOptions)) -> Self {
+        let mut opts = StackOptions::new(repo_root());
+        configure(&mut opts);
+        let stack = LocalStack::start(opts)
+            .await
+            .unwrap_or_else(|e| panic!("local stack failed to start (run `make tools` first?): {e:#}"));
+        let t = Self {
+            stack,
+            http: reqwest::Client::new(),
+        };
+        t.set_tenant(TENANT, TenantStatus::Connected).await;
+        t.set_keys(vec![SigningKey {
+            id: "k1".into(),
+            secret: KEY.into(),
+            not_after: None,
+        }])
+        .await;
+        t
+    }
+
+    pub fn resource(&self, logical_id: &str) -> String {
+        self.stack
+            .physical(logical_id)
+            .expect("resource exists")
+            .reference
+            .clone()
+    }
+
+    pub async fn set_tenant(&self, tenant_id: &str, status: TenantStatus) {
+        TenantRegistry::new(self.stack.aws().dynamodb.clone(), self.resource("TenantsTable"))
+            .put(
+                &Tenant {
+                    tenant_id: tenant_id.into(),
+                    status,
+                    environment: ServiceTitanEnvironment::Integration,
+                },
+                jiff::Timestamp::now(),
+            )
+            .await
+            .expect("tenant stored");
+    }
+
+    pub async fn set_keys(&self, keys: Vec<SigningKey>) {
+        self.stack
+            .aws()
+            .secrets
+            .put_secret_value()
+            .secret_id(self.resource("WebhookSigningKeysSecret"))
+            .secret_string(serde_json::to_string(&KeyRing { keys }).unwrap())
+            .send()
+            .await
+            .expect("keys stored");
+    }
+
+    pub fn sign(key: &str, body: &str) -> String {
+        signing::encode(
+            &signing::sign(key.as_bytes(), body.as_bytes()),
+            SignatureEncoding::Base64,
+        )
+    }
+
+    /// POSTs `body` to `/webhooks/servicetitan{suffix}` signed with the test key.
+    pub async fn deliver(&self, suffix: &str, body: &str) -> Reply {
+        self.send(
+            "POST",
+            suffix,
+            body,
+            Some(&Self::sign(KEY, body)),
+            Some("application/json"),
+        )
+        .await
+    }
+
+    pub async fn send(
+        &self,
+        method: &str,
+        suffix: &str,
+        body: &str,
+        signature: Option<&str>,
+        content_type: Option<&str>,
+    ) -> Reply {
+        let url = format!("{}/webhooks/servicetitan{suffix}", self.stack.api_url());
+        let mut req = self.http.request(method.parse().unwrap(), url).body(body.to_owned());
+        if let Some(sig) = signature {
+            req = req.header(DEFAULT_SIGNATURE_HEADER, sig);
+        }
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let resp = req.send().await.expect("the HTTP API answers");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON body ({status}): {text:?}"));
+        Reply { status, headers, body }
+    }
+
+    /// (visible, in flight) messages of a queue by logical id.
+    pub async fn queue_depth(&self, logical_id: &str) -> (u64, u64) {
+        let out = self
+            .stack
+            .aws()
+            .sqs
+            .get_queue_attributes()
+            .queue_url(self.resource(logical_id))
+            .attribute_names(QueueAttributeName::All)
+            .send()
+            .await
+            .expect("queue attributes");
+        let get = |n: QueueAttributeName| {
+            out.attributes()
+                .and_then(|a| a.get(&n))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        (
+            get(QueueAttributeName::ApproximateNumberOfMessages),
+            get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        )
+    }
+
+    pub async fn event_record(&self, tenant_id: &str, event_id: &str) -> Option<HashMap<String, AttributeValue>> {
+        self.stack
+            .aws()
+            .dynamodb
+            .get_item()
+            .table_name(self.resource("EventsTable"))
+            .key("tenant_id", AttributeValue::S(tenant_id.into()))
+            .key("event_id", AttributeValue::S(event_id.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get item")
+            .item
+    }
+
+    pub async fn event_count(&self) -> usize {
+        self.stack
+            .aws()
+            .dynamodb
+            .scan()
+            .table_name(self.resource("EventsTable"))
+            .send()
+            .await
+            .expect("scan")
+            .count as usize
+    }
+
+    pub async fn tenant_record(&self, tenant_id: &str) -> HashMap<String, AttributeValue> {
+        self.stack
+            .aws()
+            .dynamodb
+            .get_item()
+            .table_name(self.resource("TenantsTable"))
+            .key("tenant_id", AttributeValue::S(tenant_id.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get item")
+            .item
+            .unwrap_or_default()
+    }
+
+    pub async fn stop(self) {
+        self.stack.stop().await;
+    }
+}
+
+pub fn attr_s(item: &HashMap<String, AttributeValue>, key: &str) -> String {
+    item.get(key)
+        .map(|v| v.as_s().cloned().or_else(|_| v.as_n().cloned()).unwrap_or_default())
+        .unwrap_or_default()
+}
+
+/// A delivery body in the default envelope.
+pub fn delivery(event_id: &str, tenant_id: &str, event_type: &str, entity_id: u64) -> String {
+    serde_json::json!({
+        "eventId": event_id,
+        "eventType": event_type,
+        "tenantId": tenant_id,
+        "occurredAt": "2026-11-28T10:00:00.1234567Z",
+        "data": { "id": entity_id }
+    })
+    .to_string()
+}

@@ -74,10 +74,7 @@ impl Processor {
     /// Handles a batch; failed messages are listed so that only they return to the queue.
     pub async fn handle_batch(&self, batch: SqsEvent) -> SqsBatchResponse {
         let results = join_all(batch.records.iter().map(|m| {
-            let span = info_span!(
-                "message",
-                message_id = m.message_id.as_deref().unwrap_or("")
-            );
+            let span = info_span!("message", message_id = m.message_id.as_deref().unwrap_or(""));
             self.handle_message(m).instrument(span)
         }))
         .await;
@@ -101,8 +98,7 @@ impl Processor {
 
     pub async fn handle_message(&self, message: &SqsMessage) -> Result<Outcome, ProcessError> {
         let body = message.body.as_deref().unwrap_or("");
-        let event: ServiceTitanEvent =
-            serde_json::from_str(body).map_err(|e| ProcessError::Poison(e.to_string()))?;
+        let event: ServiceTitanEvent = serde_json::from_str(body).map_err(|e| ProcessError::Poison(e.to_string()))?;
         let span = info_span!("event", tenant_id = %event.tenant_id, event_id = %event.event_id, event_name = %event.event_name);
         self.process(&event).instrument(span).await
     }
@@ -153,11 +149,7 @@ impl Processor {
     /// The effect of an event. Today: note it on the tenant. The follow-up engine starts and stops recipes here.
     async fn apply(&self, event: &ServiceTitanEvent) -> Result<Outcome, ProcessError> {
         let dependency = |e: &dyn std::fmt::Display| ProcessError::Dependency(e.to_string());
-        let tenant = self
-            .tenants
-            .get(&event.tenant_id)
-            .await
-            .map_err(|e| dependency(&e))?;
+        let tenant = self.tenants.get(&event.tenant_id).await.map_err(|e| dependency(&e))?;
         if tenant.is_none_or(|t| t.status != TenantStatus::Connected) {
             info!("tenant is no longer connected; event recorded but not acted on");
             return Ok(Outcome::SkippedDisconnected);

@@ -10,11 +10,7 @@ use shared::config::ProcessEnv;
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = ProcessorConfig::from_env(&ProcessEnv)?;
-    let processor = Processor::new(
-        config,
-        &AwsClients::from_env().await,
-        shared::clock::system(),
-    );
+    let processor = Processor::new(config, &AwsClients::from_env().await, shared::clock::system());
     let processor = &processor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<SqsBatchResponse, Error>(processor.handle_batch(event.payload).await)

@@ -48,11 +48,7 @@ fn unavailable(what: &str, detail: impl std::fmt::Display) -> ApiError {
 impl Intake {
     pub fn new(config: IntakeConfig, aws: &AwsClients, clock: SharedClock) -> Self {
         Self {
-            keys: SigningKeyStore::new(
-                aws.secrets.clone(),
-                config.keys_secret_id.clone(),
-                config.key_cache_ttl,
-            ),
+            keys: SigningKeyStore::new(aws.secrets.clone(), config.keys_secret_id.clone(), config.key_cache_ttl),
             tenants: TenantRegistry::new(aws.dynamodb.clone(), config.tenants_table.clone()),
             events: EventLog::new(aws.dynamodb.clone(), config.events_table.clone()),
             sqs: aws.sqs.clone(),
@@ -67,11 +63,7 @@ impl Intake {
             Ok(resp) => resp,
             Err(e) => {
                 if e.status.is_client_error() {
-                    info!(
-                        status = e.status.as_u16(),
-                        code = e.code,
-                        "delivery rejected"
-                    );
+                    info!(status = e.status.as_u16(), code = e.code, "delivery rejected");
                 }
                 e.into_response()
             }
@@ -104,12 +96,7 @@ impl Intake {
             .path_parameters_ref()
             .and_then(|p| p.first("event"))
             .map(str::to_owned);
-        let normalised = normalise(
-            &self.config.scheme.envelope,
-            path_event.as_deref(),
-            body,
-            now,
-        )?;
+        let normalised = normalise(&self.config.scheme.envelope, path_event.as_deref(), body, now)?;
         let tenant_id = normalised.tenant_id().to_owned();
         match self
             .tenants
@@ -131,10 +118,7 @@ impl Intake {
                     "tenant_disconnected",
                     "this tenant has disconnected; its webhooks are not processed",
                 )
-                .with_field(
-                    "tenantId",
-                    format!("tenant {tenant_id} is {}", t.status.as_str()),
-                ));
+                .with_field("tenantId", format!("tenant {tenant_id} is {}", t.status.as_str())));
             }
             Some(_) => {}
         }
@@ -222,12 +206,7 @@ impl Intake {
             .message_attributes("event_name", string_attribute(event.event_name.as_str()))
             .send()
             .await
-            .map_err(|e| {
-                unavailable(
-                    "the events queue",
-                    aws_sdk_sqs::error::DisplayErrorContext(e),
-                )
-            })?;
+            .map_err(|e| unavailable("the events queue", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
 
         // The event is durable now. Failing to note it only costs a duplicate message on a retry, which the
         // processor absorbs, so it is logged rather than turned into a 5xx.
@@ -276,18 +255,14 @@ fn accepted(status: &str, tenant_id: &str, event_id: &str) -> Response<Body> {
 
 fn signature_error(e: VerifyError, header: &str) -> ApiError {
     let (code, message) = match e {
-        VerifyError::Missing => (
-            "missing_signature",
-            format!("the {header} header is required"),
-        ),
+        VerifyError::Missing => ("missing_signature", format!("the {header} header is required")),
         VerifyError::Malformed => (
             "invalid_signature",
             format!("the {header} header holds no HMAC-SHA256 digest in an accepted encoding"),
         ),
-        VerifyError::Mismatch | VerifyError::NoActiveKey => (
-            "invalid_signature",
-            "the signature does not match".to_owned(),
-        ),
+        VerifyError::Mismatch | VerifyError::NoActiveKey => {
+            ("invalid_signature", "the signature does not match".to_owned())
+        }
     };
     ApiError::new(StatusCode::UNAUTHORIZED, code, message)
 }
@@ -298,21 +273,14 @@ fn check_content_type(req: &Request) -> Result<(), ApiError> {
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
-    {
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")) {
         Ok(())
     } else {
         Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            format!("expected Content-Type application/json, got {:?}", value),
+            format!("expected Content-Type application/json, got {value:?}"),
         )
         .with_field("Content-Type", "must be application/json"))
     }

@@ -9,11 +9,7 @@ use webhook_intake::{Intake, IntakeConfig};
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = IntakeConfig::from_env(&ProcessEnv)?;
-    let intake = Intake::new(
-        config,
-        &AwsClients::from_env().await,
-        shared::clock::system(),
-    );
+    let intake = Intake::new(config, &AwsClients::from_env().await, shared::clock::system());
     let intake = &intake;
     lambda_http::run(service_fn(move |req| async move {
         Ok::<_, Error>(intake.handle(req).await)

@@ -61,23 +61,12 @@ pub fn normalise(
     received_at: Timestamp,
 ) -> Result<Normalised, ApiError> {
     let raw: &RawValue = serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            "the body is not valid JSON",
-        )
-        .with_field(
-            "body",
-            format!("line {} column {}: {e}", e.line(), e.column()),
-        )
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "the body is not valid JSON")
+            .with_field("body", format!("line {} column {}: {e}", e.line(), e.column()))
     })?;
     let doc: Value = serde_json::from_str(raw.get()).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            "the body is not valid JSON",
-        )
-        .with_field("body", e.to_string())
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "the body is not valid JSON")
+            .with_field("body", e.to_string())
     })?;
     if !doc.is_object() {
         return Err(ApiError::new(
@@ -98,10 +87,7 @@ pub fn normalise(
         Some(t) => {
             invalid = invalid.with_field(
                 envelope.tenant_pointers.join(" | "),
-                format!(
-                    "tenant id {:?} is not a ServiceTitan tenant id",
-                    truncate(&t, 40)
-                ),
+                format!("tenant id {:?} is not a ServiceTitan tenant id", truncate(&t, 40)),
             );
             None
         }
@@ -170,8 +156,7 @@ pub fn normalise(
 fn valid_tenant_id(t: &str) -> bool {
     !t.is_empty()
         && t.len() <= MAX_TENANT_ID_LEN
-        && t.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -202,40 +187,18 @@ mod tests {
         assert_eq!(e.event_id, "2024-05-16T17:47:37.0523962Z");
         assert_eq!(e.event_id_source, EventIdSource::Envelope);
         assert_eq!(e.entity.id.as_deref(), Some("1401"));
-        assert_eq!(
-            e.occurred_at,
-            "2024-05-16T17:47:36.8452562Z".parse().unwrap()
-        );
+        assert_eq!(e.occurred_at, "2024-05-16T17:47:36.8452562Z".parse().unwrap());
         assert_eq!(e.payload.get().as_bytes(), body);
     }
 
     #[test]
     fn route_event_wins_and_body_hash_is_the_fallback_id() {
         let body = br#"{"tenantId":"1001","eventType":"estimate.sent","data":{"id":77}}"#;
-        let a = known(
-            normalise(
-                &EnvelopeScheme::default(),
-                Some("estimate-sold"),
-                body,
-                now(),
-            )
-            .unwrap(),
-        );
-        let b = known(
-            normalise(
-                &EnvelopeScheme::default(),
-                Some("estimate-sold"),
-                body,
-                now(),
-            )
-            .unwrap(),
-        );
+        let a = known(normalise(&EnvelopeScheme::default(), Some("estimate-sold"), body, now()).unwrap());
+        let b = known(normalise(&EnvelopeScheme::default(), Some("estimate-sold"), body, now()).unwrap());
         assert_eq!(a.event_name, EventName::EstimateSold);
         assert_eq!(a.event_id_source, EventIdSource::BodySha256);
-        assert_eq!(
-            a.event_id, b.event_id,
-            "the same body must give the same id"
-        );
+        assert_eq!(a.event_id, b.event_id, "the same body must give the same id");
         assert!(a.event_id.starts_with("sha256:") && a.event_id.len() == 7 + 64);
         assert_eq!(a.entity.id.as_deref(), Some("77"));
         assert_eq!(a.occurred_at, now());
@@ -255,13 +218,7 @@ mod tests {
 
     #[test]
     fn field_level_reasons_for_a_bad_envelope() {
-        let err = normalise(
-            &EnvelopeScheme::default(),
-            None,
-            br#"{"hello":"world"}"#,
-            now(),
-        )
-        .unwrap_err();
+        let err = normalise(&EnvelopeScheme::default(), None, br#"{"hello":"world"}"#, now()).unwrap_err();
         assert_eq!(err.status, StatusCode::BAD_REQUEST);
         assert_eq!(err.code, "invalid_envelope");
         assert_eq!(err.fields.len(), 2, "{err:?}");
@@ -277,12 +234,8 @@ mod tests {
 
     #[test]
     fn malformed_json_and_non_objects() {
-        let err =
-            normalise(&EnvelopeScheme::default(), None, b"{\"tenantId\":", now()).unwrap_err();
-        assert_eq!(
-            (err.status, err.code),
-            (StatusCode::BAD_REQUEST, "invalid_json")
-        );
+        let err = normalise(&EnvelopeScheme::default(), None, b"{\"tenantId\":", now()).unwrap_err();
+        assert_eq!((err.status, err.code), (StatusCode::BAD_REQUEST, "invalid_json"));
         assert!(err.fields[0].reason.contains("line 1"), "{err:?}");
         let err = normalise(&EnvelopeScheme::default(), None, b"[1,2]", now()).unwrap_err();
         assert_eq!(err.code, "invalid_json");

@@ -39,10 +39,7 @@ pub async fn run(endpoints_file: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("no resource {id}"))
     };
     let api = field("api_url")?;
-    let aws = AwsClients::new(&local_sdk_config(
-        &field("aws_endpoint_url")?,
-        &field("region")?,
-    ));
+    let aws = AwsClients::new(&local_sdk_config(&field("aws_endpoint_url")?, &field("region")?));
     let http = reqwest::Client::new();
 
     step(&format!(
@@ -111,12 +108,7 @@ pub async fn run(endpoints_file: &Path) -> anyhow::Result<()> {
         depth(&aws, &queue).await?
     );
     step("drain the queues (the event processor runs)");
-    let report: Value = http
-        .post(format!("{api}/_local/drain"))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let report: Value = http.post(format!("{api}/_local/drain")).send().await?.json().await?;
     println!("   {report}");
 
     let item = aws
@@ -132,12 +124,7 @@ pub async fn run(endpoints_file: &Path) -> anyhow::Result<()> {
         .unwrap_or_default();
     let attr = |k: &str| {
         item.get(k)
-            .map(|v| {
-                v.as_s()
-                    .cloned()
-                    .or_else(|_| v.as_n().cloned())
-                    .unwrap_or_default()
-            })
+            .map(|v| v.as_s().cloned().or_else(|_| v.as_n().cloned()).unwrap_or_default())
             .unwrap_or_default()
     };
     println!(
@@ -154,9 +141,7 @@ pub async fn run(endpoints_file: &Path) -> anyhow::Result<()> {
     if attr("status") != "done" || attr("attempts") != "1" {
         bail!("expected the event processed exactly once");
     }
-    println!(
-        "\ndemo complete: one signed delivery sent twice became one queued message and one processed event."
-    );
+    println!("\ndemo complete: one signed delivery sent twice became one queued message and one processed event.");
     println!("the stack is still running; `make down` stops it.");
     Ok(())
 }
@@ -165,12 +150,7 @@ fn step(text: &str) {
     println!("→ {text}");
 }
 
-async fn post(
-    http: &reqwest::Client,
-    url: &str,
-    body: &str,
-    signature: Option<&str>,
-) -> anyhow::Result<(u16, String)> {
+async fn post(http: &reqwest::Client, url: &str, body: &str, signature: Option<&str>) -> anyhow::Result<(u16, String)> {
     let mut req = http
         .post(url)
         .header("content-type", "application/json")

@@ -8,14 +8,12 @@
 use std::collections::HashMap;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
-use aws_sdk_sqs::types::{
-    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
-};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
-use crate::functions::SqsHandler;
+use crate::functions::{SqsHandler, SqsSource};
 
 /// Longest SQS visibility timeout: long enough that moto never re-shows a held message by itself.
 const HIDDEN: i32 = 43_200;
@@ -51,9 +49,7 @@ impl SqsEventSource {
         sqs: &aws_sdk_sqs::Client,
         function: String,
         queue_url: String,
-        queue_arn: String,
-        batch_size: i32,
-        report_batch_item_failures: bool,
+        source: &SqsSource,
         region: String,
         handler: SqsHandler,
     ) -> anyhow::Result<Self> {
@@ -72,9 +68,9 @@ impl SqsEventSource {
         Ok(Self {
             function,
             queue_url,
-            queue_arn,
-            batch_size: batch_size.clamp(1, 10),
-            report_batch_item_failures,
+            queue_arn: source.queue_arn.clone(),
+            batch_size: source.batch_size.clamp(1, 10),
+            report_batch_item_failures: source.report_batch_item_failures,
             visibility_timeout: SignedDuration::from_secs(visibility),
             region,
             handler,
@@ -114,11 +110,7 @@ impl SqsEventSource {
     }
 
     /// Receives and processes batches until the queue has no visible message.
-    pub async fn poll_until_empty(
-        &self,
-        sqs: &aws_sdk_sqs::Client,
-        now: Timestamp,
-    ) -> anyhow::Result<PollStats> {
+    pub async fn poll_until_empty(&self, sqs: &aws_sdk_sqs::Client, now: Timestamp) -> anyhow::Result<PollStats> {
         let _guard = self.poll_lock.lock().await;
         let mut total = PollStats::default();
         loop {
@@ -132,11 +124,7 @@ impl SqsEventSource {
         }
     }
 
-    async fn poll_once(
-        &self,
-        sqs: &aws_sdk_sqs::Client,
-        now: Timestamp,
-    ) -> anyhow::Result<PollStats> {
+    async fn poll_once(&self, sqs: &aws_sdk_sqs::Client, now: Timestamp) -> anyhow::Result<PollStats> {
         let out = sqs
             .receive_message()
             .queue_url(&self.queue_url)
@@ -188,10 +176,7 @@ impl SqsEventSource {
             }
         };
 
-        let succeeded: Vec<(&String, &String)> = receipts
-            .iter()
-            .filter(|(id, _)| !failed_ids.contains(id))
-            .collect();
+        let succeeded: Vec<(&String, &String)> = receipts.iter().filter(|(id, _)| !failed_ids.contains(id)).collect();
         if !succeeded.is_empty() {
             let entries = succeeded
                 .iter()
@@ -209,9 +194,7 @@ impl SqsEventSource {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| {
-                    anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
-                })?;
+                .map_err(|e| anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
         }
         let mut held = self.held.lock().await;
         for id in &failed_ids {
@@ -245,11 +228,7 @@ impl SqsEventSource {
         out.md5_of_message_attributes = m.md5_of_message_attributes.clone();
         out.attributes = m
             .attributes()
-            .map(|a| {
-                a.iter()
-                    .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                    .collect()
-            })
+            .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect())
             .unwrap_or_default();
         out.message_attributes = m
             .message_attributes()

@@ -20,16 +20,11 @@ use crate::template::{Context, Template, scalar};
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub type HttpHandler = Arc<dyn Fn(Request) -> BoxFuture<Response<Body>> + Send + Sync>;
-pub type SqsHandler =
-    Arc<dyn Fn(SqsEvent) -> BoxFuture<Result<SqsBatchResponse, String>> + Send + Sync>;
+pub type SqsHandler = Arc<dyn Fn(SqsEvent) -> BoxFuture<Result<SqsBatchResponse, String>> + Send + Sync>;
 
 /// Environment variables the local stack passes through from its own environment to every function, overriding
 /// the template (see the README's configuration reference).
-pub const PASS_THROUGH_ENV: &[&str] = &[
-    "SERVICETITAN_AUTH_URL",
-    "SERVICETITAN_API_URL",
-    "FOLLOWUP_SINK_URL",
-];
+pub const PASS_THROUGH_ENV: &[&str] = &["SERVICETITAN_AUTH_URL", "SERVICETITAN_API_URL", "FOLLOWUP_SINK_URL"];
 
 #[derive(Debug, Clone)]
 pub struct HttpRoute {
@@ -75,10 +70,7 @@ pub fn read(
         let binary = scalar(&resource["Metadata"]["BuildProperties"]["Binary"])
             .with_context(|| format!("{id}: Metadata.BuildProperties.Binary is required"))?;
         let mut env = HashMap::new();
-        for vars in [
-            &globals["Environment"]["Variables"],
-            &props["Environment"]["Variables"],
-        ] {
+        for vars in [&globals["Environment"]["Variables"], &props["Environment"]["Variables"]] {
             let resolved = template
                 .resolve(vars, ctx)
                 .with_context(|| format!("{id}: resolving Environment"))?;
@@ -87,10 +79,7 @@ pub fn read(
             }
         }
         env.extend(env_overrides.clone());
-        env.insert(
-            "AWS_LAMBDA_FUNCTION_NAME".into(),
-            format!("{}-{id}", ctx.stack_name),
-        );
+        env.insert("AWS_LAMBDA_FUNCTION_NAME".into(), format!("{}-{id}", ctx.stack_name));
         env.insert("AWS_REGION".into(), ctx.region.clone());
 
         let timeout_secs = scalar(&props["Timeout"])
@@ -108,25 +97,16 @@ pub fn read(
                     method: scalar(&ep["Method"])
                         .unwrap_or_else(|| "ANY".into())
                         .to_ascii_uppercase(),
-                    path: scalar(&ep["Path"])
-                        .with_context(|| format!("{id}: event {name} has no Path"))?,
+                    path: scalar(&ep["Path"]).with_context(|| format!("{id}: event {name} has no Path"))?,
                 }),
                 Some("SQS") => sqs_sources.push(SqsSource {
-                    queue_arn: scalar(&ep["Queue"])
-                        .with_context(|| format!("{id}: event {name} has no Queue"))?,
-                    batch_size: scalar(&ep["BatchSize"])
-                        .and_then(|b| b.parse().ok())
-                        .unwrap_or(10),
-                    report_batch_item_failures: ep["FunctionResponseTypes"].as_array().is_some_and(
-                        |t| {
-                            t.iter()
-                                .any(|v| v == &Value::from("ReportBatchItemFailures"))
-                        },
-                    ),
+                    queue_arn: scalar(&ep["Queue"]).with_context(|| format!("{id}: event {name} has no Queue"))?,
+                    batch_size: scalar(&ep["BatchSize"]).and_then(|b| b.parse().ok()).unwrap_or(10),
+                    report_batch_item_failures: ep["FunctionResponseTypes"]
+                        .as_array()
+                        .is_some_and(|t| t.iter().any(|v| v == &Value::from("ReportBatchItemFailures"))),
                 }),
-                other => bail!(
-                    "{id}: event {name} of type {other:?} is not supported by the local stack yet"
-                ),
+                other => bail!("{id}: event {name} of type {other:?} is not supported by the local stack yet"),
             }
         }
         out.push(FunctionDef {

@@ -26,10 +26,7 @@ pub fn routes(routes: Vec<(String, String, HttpHandler)>) -> anyhow::Result<Rout
             any(endpoint)
         } else {
             let m = http::Method::from_bytes(method.as_bytes())?;
-            on(
-                MethodFilter::try_from(m).map_err(|e| anyhow::anyhow!("{e}"))?,
-                endpoint,
-            )
+            on(MethodFilter::try_from(m).map_err(|e| anyhow::anyhow!("{e}"))?, endpoint)
         };
         let merged = match by_path.remove(&path) {
             Some(existing) => existing.merge(route),
@@ -43,11 +40,7 @@ pub fn routes(routes: Vec<(String, String, HttpHandler)>) -> anyhow::Result<Rout
 }
 
 /// Turns an HTTP request into what `lambda_http` hands a function behind an HTTP API, and back.
-async fn invoke(
-    handler: HttpHandler,
-    path_params: HashMap<String, String>,
-    req: AxumRequest,
-) -> AxumResponse {
+async fn invoke(handler: HttpHandler, path_params: HashMap<String, String>, req: AxumRequest) -> AxumResponse {
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_PAYLOAD).await {
         Ok(b) => b,

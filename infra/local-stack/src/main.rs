@@ -11,9 +11,7 @@ use tracing_subscriber::EnvFilter;
 mod demo;
 
 #[derive(Parser)]
-#[command(
-    about = "Run template.yaml locally on moto, with the functions in-process and one virtual clock"
-)]
+#[command(about = "Run template.yaml locally on moto, with the functions in-process and one virtual clock")]
 struct Cli {
     /// The repository root (holds template.yaml and .local/).
     #[arg(long, default_value = ".", global = true)]
@@ -40,18 +38,13 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let repo = std::fs::canonicalize(&cli.repo)
-        .with_context(|| format!("no repository at {}", cli.repo.display()))?;
+    let repo = std::fs::canonicalize(&cli.repo).with_context(|| format!("no repository at {}", cli.repo.display()))?;
     let state = repo.join(".local");
     match cli.command {
-        Command::Up {
-            port,
-            moto_endpoint,
-        } => {
+        Command::Up { port, moto_endpoint } => {
             tracing_subscriber::fmt()
                 .with_env_filter(
-                    EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| EnvFilter::new("info,aws_config=warn")),
+                    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,aws_config=warn")),
                 )
                 .init();
             std::fs::create_dir_all(&state)?;
@@ -63,6 +56,7 @@ async fn main() -> anyhow::Result<()> {
             opts.moto_log = Some(state.join("moto.log"));
             opts.background = true;
             let stack = LocalStack::start(opts).await?;
+            std::fs::write(state.join("lambda.env"), stack.lambda_env_file())?;
             // Written last and atomically: its presence means "ready".
             let tmp = state.join("endpoints.json.tmp");
             std::fs::write(&tmp, serde_json::to_string_pretty(&stack.endpoints())?)?;
@@ -83,8 +77,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn wait_for_shutdown() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

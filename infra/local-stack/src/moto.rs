@@ -1,4 +1,5 @@
-//! Starting moto server from the project's virtualenv (installed by `infra/install-tools.sh`).
+//! Starting moto server from the project's virtualenv (installed by `infra/install-tools.sh`), through
+//! `infra/moto_server.py`, which serialises DynamoDB requests so that conditional writes are atomic as in AWS.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -13,32 +14,35 @@ pub struct MotoServer {
 }
 
 impl MotoServer {
-    /// Finds `moto_server`: `$MOTO_SERVER`, then `<repo>/.local/venv/bin/moto_server`, then `PATH`.
-    pub fn locate(repo_root: &Path) -> anyhow::Result<PathBuf> {
-        if let Ok(p) = std::env::var("MOTO_SERVER") {
-            return Ok(PathBuf::from(p));
+    /// The virtualenv's Python and the launcher script. `$MOTO_PYTHON` overrides the interpreter.
+    pub fn locate(repo_root: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+        let launcher = repo_root.join("infra/moto_server.py");
+        let python = match std::env::var("MOTO_PYTHON") {
+            Ok(p) => PathBuf::from(p),
+            Err(_) => repo_root.join(".local/venv/bin/python"),
+        };
+        if !python.exists()
+            || !repo_root.join(".local/venv/bin/moto_server").exists() && std::env::var("MOTO_PYTHON").is_err()
+        {
+            bail!(
+                "moto is not installed in {}; run `make tools` (infra/install-tools.sh) to install the pinned tools",
+                repo_root.join(".local/venv").display()
+            );
         }
-        let venv = repo_root.join(".local/venv/bin/moto_server");
-        if venv.exists() {
-            return Ok(venv);
-        }
-        bail!(
-            "moto_server not found at {}; run `infra/install-tools.sh` (or `make tools`) to install the pinned tools",
-            venv.display()
-        )
+        Ok((python, launcher))
     }
 
     /// Starts moto on a free loopback port and waits until it answers. `log` receives its output.
-    pub async fn start(binary: &Path, log: Option<&Path>) -> anyhow::Result<Self> {
+    pub async fn start((python, launcher): &(PathBuf, PathBuf), log: Option<&Path>) -> anyhow::Result<Self> {
         let port = free_port()?;
-        let mut cmd = Command::new(binary);
-        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut cmd = Command::new(python);
+        cmd.arg(launcher)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .kill_on_drop(true);
         match log {
             Some(path) => {
-                let file = std::fs::File::create(path)
-                    .with_context(|| format!("creating {}", path.display()))?;
+                let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
                 cmd.stdout(file.try_clone()?).stderr(file);
             }
             None => {
@@ -47,7 +51,7 @@ impl MotoServer {
         }
         let child = cmd
             .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
+            .with_context(|| format!("starting {}", launcher.display()))?;
         let mut server = Self {
             endpoint: format!("http://127.0.0.1:{port}"),
             child,
@@ -63,19 +67,11 @@ impl MotoServer {
             if let Some(status) = self.child.try_wait()? {
                 bail!("moto_server exited during start-up ({status})");
             }
-            if client
-                .get(format!("{}/moto-api/", self.endpoint))
-                .send()
-                .await
-                .is_ok()
-            {
+            if client.get(format!("{}/moto-api/", self.endpoint)).send().await.is_ok() {
                 return Ok(());
             }
             if tokio::time::Instant::now() > deadline {
-                bail!(
-                    "moto_server did not answer on {} within 60 s",
-                    self.endpoint
-                );
+                bail!("moto_server did not answer on {} within 60 s", self.endpoint);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -4,8 +4,7 @@ use std::collections::HashMap;
 
 use anyhow::{Context as _, anyhow, bail};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
@@ -25,11 +24,7 @@ const CREATED: &[&str] = &[
 ];
 
 /// Creates every supported resource, in dependency order, and records its physical ids in `ctx`.
-pub async fn create_all(
-    template: &Template,
-    ctx: &mut Context,
-    aws: &AwsClients,
-) -> anyhow::Result<()> {
+pub async fn create_all(template: &Template, ctx: &mut Context, aws: &AwsClients) -> anyhow::Result<()> {
     let mut pending: Vec<(String, Value)> = template
         .resources()
         .filter(|(_, r)| r["Type"].as_str().is_some_and(|t| CREATED.contains(&t)))
@@ -43,15 +38,9 @@ pub async fn create_all(
         for (id, resource) in pending {
             match template.resolve(&resource["Properties"], ctx) {
                 Ok(props) => {
-                    let physical = create(
-                        &id,
-                        resource["Type"].as_str().unwrap_or_default(),
-                        &props,
-                        ctx,
-                        aws,
-                    )
-                    .await
-                    .with_context(|| format!("creating {id}"))?;
+                    let physical = create(&id, resource["Type"].as_str().unwrap_or_default(), &props, ctx, aws)
+                        .await
+                        .with_context(|| format!("creating {id}"))?;
                     ctx.physical.insert(id, physical);
                 }
                 Err(e) => {
@@ -77,10 +66,7 @@ pub async fn create_all(
         let ty = r["Type"].as_str().unwrap_or_default();
         let name = format!("{}-{id}", ctx.stack_name);
         let arn = match ty {
-            "AWS::Serverless::Function" => format!(
-                "arn:aws:lambda:{}:{}:function:{name}",
-                ctx.region, ctx.account_id
-            ),
+            "AWS::Serverless::Function" => format!("arn:aws:lambda:{}:{}:function:{name}", ctx.region, ctx.account_id),
             _ => format!("arn:aws:local:{}:{}:{id}", ctx.region, ctx.account_id),
         };
         ctx.physical.insert(
@@ -94,13 +80,7 @@ pub async fn create_all(
     Ok(())
 }
 
-async fn create(
-    id: &str,
-    ty: &str,
-    props: &Value,
-    ctx: &Context,
-    aws: &AwsClients,
-) -> anyhow::Result<Physical> {
+async fn create(id: &str, ty: &str, props: &Value, ctx: &Context, aws: &AwsClients) -> anyhow::Result<Physical> {
     let name = format!("{}-{id}", ctx.stack_name);
     let arn_prefix = |service: &str| format!("arn:aws:{service}:{}:{}", ctx.region, ctx.account_id);
     match ty {
@@ -118,23 +98,17 @@ async fn create(
                         .build()?,
                 );
             }
-            for a in props["AttributeDefinitions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
+            for a in props["AttributeDefinitions"].as_array().into_iter().flatten() {
                 req = req.attribute_definitions(
                     AttributeDefinition::builder()
                         .attribute_name(text(&a["AttributeName"])?)
-                        .attribute_type(ScalarAttributeType::from(
-                            text(&a["AttributeType"])?.as_str(),
-                        ))
+                        .attribute_type(ScalarAttributeType::from(text(&a["AttributeType"])?.as_str()))
                         .build()?,
                 );
             }
-            req.send().await.map_err(|e| {
-                anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
-            })?;
+            req.send()
+                .await
+                .map_err(|e| anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
             if let Some(ttl) = props["TimeToLiveSpecification"].as_object()
                 && ttl.get("Enabled").and_then(scalar).as_deref() == Some("true")
             {
@@ -143,17 +117,13 @@ async fn create(
                     .table_name(&name)
                     .time_to_live_specification(
                         TimeToLiveSpecification::builder()
-                            .attribute_name(text(
-                                &props["TimeToLiveSpecification"]["AttributeName"],
-                            )?)
+                            .attribute_name(text(&props["TimeToLiveSpecification"]["AttributeName"])?)
                             .enabled(true)
                             .build()?,
                     )
                     .send()
                     .await
-                    .map_err(|e| {
-                        anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
-                    })?;
+                    .map_err(|e| anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
             }
             info!(id, table = name, "table created");
             let arn = format!("{}:table/{name}", arn_prefix("dynamodb"));
@@ -166,10 +136,7 @@ async fn create(
             let mut req = aws.sqs.create_queue().queue_name(&name);
             for (prop, attr) in [
                 ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
-                (
-                    "MessageRetentionPeriod",
-                    QueueAttributeName::MessageRetentionPeriod,
-                ),
+                ("MessageRetentionPeriod", QueueAttributeName::MessageRetentionPeriod),
                 ("DelaySeconds", QueueAttributeName::DelaySeconds),
                 ("MaximumMessageSize", QueueAttributeName::MaximumMessageSize),
                 (
@@ -182,10 +149,7 @@ async fn create(
                 }
             }
             if props["RedrivePolicy"].is_object() {
-                req = req.attributes(
-                    QueueAttributeName::RedrivePolicy,
-                    props["RedrivePolicy"].to_string(),
-                );
+                req = req.attributes(QueueAttributeName::RedrivePolicy, props["RedrivePolicy"].to_string());
             }
             let out = req
                 .send()
@@ -203,8 +167,7 @@ async fn create(
             })
         }
         "AWS::SecretsManager::Secret" => {
-            let secret_name =
-                scalar(&props["Name"]).unwrap_or_else(|| format!("{}/{id}", ctx.stack_name));
+            let secret_name = scalar(&props["Name"]).unwrap_or_else(|| format!("{}/{id}", ctx.stack_name));
             let value = scalar(&props["SecretString"]).unwrap_or_else(|| "{}".to_owned());
             let out = aws
                 .secrets
@@ -213,9 +176,7 @@ async fn create(
                 .secret_string(value)
                 .send()
                 .await
-                .map_err(|e| {
-                    anyhow!(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string())
-                })?;
+                .map_err(|e| anyhow!(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()))?;
             let arn = out.arn().unwrap_or_default().to_owned();
             info!(id, secret = secret_name, "secret created");
             Ok(Physical {
@@ -231,16 +192,11 @@ async fn create(
                 .name(&group)
                 .send()
                 .await
-                .map_err(|e| {
-                    anyhow!(aws_sdk_scheduler::error::DisplayErrorContext(e).to_string())
-                })?;
+                .map_err(|e| anyhow!(aws_sdk_scheduler::error::DisplayErrorContext(e).to_string()))?;
             info!(id, group, "schedule group created");
             Ok(Physical {
                 reference: group,
-                attributes: HashMap::from([(
-                    "Arn".to_owned(),
-                    out.schedule_group_arn().to_owned(),
-                )]),
+                attributes: HashMap::from([("Arn".to_owned(), out.schedule_group_arn().to_owned())]),
             })
         }
         other => bail!("unsupported resource type {other}"),

@@ -40,13 +40,9 @@ pub fn parse_at(expression: &str, timezone: Option<&str>) -> anyhow::Result<Time
         .strip_prefix("at(")
         .and_then(|s| s.strip_suffix(')'))
         .ok_or_else(|| anyhow!("not a one-time expression: {expression:?}"))?;
-    let civil: jiff::civil::DateTime = inner
-        .parse()
-        .with_context(|| format!("bad at() time {inner:?}"))?;
+    let civil: jiff::civil::DateTime = inner.parse().with_context(|| format!("bad at() time {inner:?}"))?;
     let tz = match timezone.filter(|t| !t.is_empty()) {
-        Some(name) => {
-            jiff::tz::TimeZone::get(name).with_context(|| format!("unknown time zone {name:?}"))?
-        }
+        Some(name) => jiff::tz::TimeZone::get(name).with_context(|| format!("unknown time zone {name:?}"))?,
         None => jiff::tz::TimeZone::UTC,
     };
     Ok(tz.to_timestamp(civil)?)
@@ -65,12 +61,7 @@ impl SchedulerEmulator {
     pub async fn pending(&self) -> anyhow::Result<Vec<DueSchedule>> {
         let completed = self.completed.lock().await.clone();
         let mut out = Vec::new();
-        let groups = self
-            .scheduler
-            .list_schedule_groups()
-            .send()
-            .await
-            .map_err(sched_err)?;
+        let groups = self.scheduler.list_schedule_groups().send().await.map_err(sched_err)?;
         for group in groups.schedule_groups() {
             let Some(group_name) = group.name() else {
                 continue;
@@ -118,12 +109,8 @@ impl SchedulerEmulator {
                         at,
                         target_arn: target.arn().to_owned(),
                         input: target.input().map(str::to_owned),
-                        dead_letter_arn: target
-                            .dead_letter_config()
-                            .and_then(|d| d.arn())
-                            .map(str::to_owned),
-                        delete_after: s.action_after_completion()
-                            == Some(&ActionAfterCompletion::Delete),
+                        dead_letter_arn: target.dead_letter_config().and_then(|d| d.arn()).map(str::to_owned),
+                        delete_after: s.action_after_completion() == Some(&ActionAfterCompletion::Delete),
                     });
                 }
                 next = page.next_token().map(str::to_owned);

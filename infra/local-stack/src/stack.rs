@@ -142,8 +142,7 @@ impl LocalStack {
 
         let clock = Arc::new(VirtualClock::new());
         let shared_clock: SharedClock = clock.clone();
-        let function_aws =
-            function_clients(&aws_endpoint, &opts.region, &opts.function_aws_endpoints);
+        let function_aws = function_clients(&aws_endpoint, &opts.region, &opts.function_aws_endpoints);
         let mut http_routes = Vec::new();
         let mut sources = Vec::new();
         for def in &functions {
@@ -161,9 +160,7 @@ impl LocalStack {
                                 &aws.sqs,
                                 def.logical_id.clone(),
                                 url,
-                                s.queue_arn.clone(),
-                                s.batch_size,
-                                s.report_batch_item_failures,
+                                s,
                                 opts.region.clone(),
                                 handler.clone(),
                             )
@@ -251,6 +248,25 @@ impl LocalStack {
             .ok_or_else(|| anyhow!("the template has no resource {logical_id}"))
     }
 
+    pub fn functions(&self) -> &[FunctionDef] {
+        &self.functions
+    }
+
+    /// One dotenv file with every function's resolved environment, for `cargo lambda watch --env-file`.
+    pub fn lambda_env_file(&self) -> String {
+        let mut vars: std::collections::BTreeMap<String, String> = self
+            .functions
+            .iter()
+            .flat_map(|f| f.env.iter().map(|(k, v)| (k.clone(), v.clone())))
+            .filter(|(k, _)| k != "AWS_LAMBDA_FUNCTION_NAME")
+            .collect();
+        vars.insert("AWS_ENDPOINT_URL".into(), self.aws_endpoint.clone());
+        vars.insert("AWS_REGION".into(), self.region.clone());
+        vars.insert("AWS_ACCESS_KEY_ID".into(), "local".into());
+        vars.insert("AWS_SECRET_ACCESS_KEY".into(), "local".into());
+        vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+    }
+
     pub fn function(&self, logical_id: &str) -> anyhow::Result<&FunctionDef> {
         self.functions
             .iter()
@@ -274,12 +290,7 @@ impl LocalStack {
             .ctx
             .physical
             .iter()
-            .map(|(id, p)| {
-                (
-                    id.clone(),
-                    json!({ "ref": p.reference, "attributes": p.attributes }),
-                )
-            })
+            .map(|(id, p)| (id.clone(), json!({ "ref": p.reference, "attributes": p.attributes })))
             .collect();
         json!({
             "api_url": self.api_url,
@@ -381,20 +392,9 @@ fn queue_url_for_arn(ctx: &Context, arn: &str) -> anyhow::Result<String> {
 }
 
 /// The functions' AWS clients: moto, except for services redirected in `overrides`.
-fn function_clients(
-    endpoint: &str,
-    region: &str,
-    overrides: &HashMap<String, String>,
-) -> AwsClients {
-    let config = |service: &str| {
-        local_sdk_config(
-            overrides
-                .get(service)
-                .map(String::as_str)
-                .unwrap_or(endpoint),
-            region,
-        )
-    };
+fn function_clients(endpoint: &str, region: &str, overrides: &HashMap<String, String>) -> AwsClients {
+    let config =
+        |service: &str| local_sdk_config(overrides.get(service).map(String::as_str).unwrap_or(endpoint), region);
     AwsClients {
         dynamodb: aws_sdk_dynamodb::Client::new(&config("dynamodb")),
         sqs: aws_sdk_sqs::Client::new(&config("sqs")),
@@ -422,33 +422,26 @@ fn control_routes(inner: Arc<Inner>) -> Router {
         )
         .route(
             "/_local/clock",
-            post(
-                |State(inner): State<Arc<Inner>>, body: axum::body::Bytes| async move {
-                    let request: ClockRequest = match serde_json::from_slice(&body) {
-                        Ok(r) => r,
-                        Err(e) => {
-                            return bad_request(format!("expected {{\"advance_seconds\": N}}: {e}"));
-                        }
-                    };
-                    let secs = request.advance_seconds;
-                    if !secs.is_finite() || !(0.0..=MAX_ADVANCE_SECONDS).contains(&secs) {
-                        return bad_request(format!(
-                            "advance_seconds must be between 0 and {MAX_ADVANCE_SECONDS}"
-                        ));
+            post(|State(inner): State<Arc<Inner>>, body: axum::body::Bytes| async move {
+                let request: ClockRequest = match serde_json::from_slice(&body) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        return bad_request(format!("expected {{\"advance_seconds\": N}}: {e}"));
                     }
-                    respond(inner.advance(SignedDuration::from_secs_f64(secs)).await)
-                },
-            ),
+                };
+                let secs = request.advance_seconds;
+                if !secs.is_finite() || !(0.0..=MAX_ADVANCE_SECONDS).contains(&secs) {
+                    return bad_request(format!("advance_seconds must be between 0 and {MAX_ADVANCE_SECONDS}"));
+                }
+                respond(inner.advance(SignedDuration::from_secs_f64(secs)).await)
+            }),
         )
         .with_state(inner)
 }
 
 fn respond(result: anyhow::Result<DrainReport>) -> (StatusCode, Json<Value>) {
     match result {
-        Ok(report) => (
-            StatusCode::OK,
-            Json(serde_json::to_value(report).unwrap_or_default()),
-        ),
+        Ok(report) => (StatusCode::OK, Json(serde_json::to_value(report).unwrap_or_default())),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             Json(json!({ "error": { "code": "local_stack_error", "message": format!("{e:#}") } })),

@@ -32,29 +32,20 @@ pub struct Context {
 
 impl Template {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Self::parse(&text).with_context(|| format!("parsing {}", path.display()))
     }
 
     pub fn parse(text: &str) -> anyhow::Result<Self> {
         let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)?;
-        Ok(Self {
-            doc: to_json(yaml)?,
-        })
+        Ok(Self { doc: to_json(yaml)? })
     }
 
     pub fn resources(&self) -> impl Iterator<Item = (&String, &Value)> {
-        self.doc["Resources"]
-            .as_object()
-            .into_iter()
-            .flat_map(|m| m.iter())
+        self.doc["Resources"].as_object().into_iter().flat_map(|m| m.iter())
     }
 
-    pub fn resources_of_type<'a>(
-        &'a self,
-        ty: &'a str,
-    ) -> impl Iterator<Item = (&'a String, &'a Value)> + 'a {
+    pub fn resources_of_type<'a>(&'a self, ty: &'a str) -> impl Iterator<Item = (&'a String, &'a Value)> + 'a {
         self.resources().filter(move |(_, r)| r["Type"] == ty)
     }
 
@@ -79,26 +70,16 @@ impl Template {
                 let (k, v) = map.iter().next().expect("one entry");
                 match k.as_str() {
                     "Ref" => {
-                        Value::String(self.reference(
-                            v.as_str().ok_or_else(|| anyhow!("Ref takes a name"))?,
-                            ctx,
-                        )?)
+                        Value::String(self.reference(v.as_str().ok_or_else(|| anyhow!("Ref takes a name"))?, ctx)?)
                     }
                     "Fn::GetAtt" => Value::String(self.get_att(v, ctx)?),
                     "Fn::Sub" => Value::String(self.sub(v, ctx)?),
                     "Fn::FindInMap" => self.find_in_map(v, ctx)?,
                     "Fn::Join" => {
-                        let parts = v
-                            .as_array()
-                            .ok_or_else(|| anyhow!("Fn::Join takes [sep, [..]]"))?;
+                        let parts = v.as_array().ok_or_else(|| anyhow!("Fn::Join takes [sep, [..]]"))?;
                         let sep = parts.first().and_then(Value::as_str).unwrap_or("");
                         let items = self.resolve(parts.get(1).unwrap_or(&Value::Null), ctx)?;
-                        let items: Vec<String> = items
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .filter_map(scalar)
-                            .collect();
+                        let items: Vec<String> = items.as_array().into_iter().flatten().filter_map(scalar).collect();
                         Value::String(items.join(sep))
                     }
                     k if k.starts_with("Fn::") || k == "Condition" => {
@@ -118,11 +99,7 @@ impl Template {
         })
     }
 
-    fn resolve_map(
-        &self,
-        map: &Map<String, Value>,
-        ctx: &Context,
-    ) -> anyhow::Result<Map<String, Value>> {
+    fn resolve_map(&self, map: &Map<String, Value>, ctx: &Context) -> anyhow::Result<Map<String, Value>> {
         map.iter()
             .map(|(k, v)| Ok((k.clone(), self.resolve(v, ctx)?)))
             .collect()
@@ -144,9 +121,7 @@ impl Template {
         ctx.physical
             .get(name)
             .map(|p| p.reference.clone())
-            .ok_or_else(|| {
-                anyhow!("Ref {name}: no such parameter, or the resource does not exist yet")
-            })
+            .ok_or_else(|| anyhow!("Ref {name}: no such parameter, or the resource does not exist yet"))
     }
 
     fn get_att(&self, v: &Value, ctx: &Context) -> anyhow::Result<String> {
@@ -167,9 +142,7 @@ impl Template {
             .get(&name)
             .and_then(|p| p.attributes.get(&attr))
             .cloned()
-            .ok_or_else(|| {
-                anyhow!("Fn::GetAtt {name}.{attr}: not available (yet) in the local stack")
-            })
+            .ok_or_else(|| anyhow!("Fn::GetAtt {name}.{attr}: not available (yet) in the local stack"))
     }
 
     fn sub(&self, v: &Value, ctx: &Context) -> anyhow::Result<String> {
@@ -208,12 +181,7 @@ impl Template {
 
     fn find_in_map(&self, v: &Value, ctx: &Context) -> anyhow::Result<Value> {
         let args = self.resolve(v, ctx)?;
-        let keys: Vec<String> = args
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(scalar)
-            .collect();
+        let keys: Vec<String> = args.as_array().into_iter().flatten().filter_map(scalar).collect();
         let [map, top, second] = keys.as_slice() else {
             bail!("Fn::FindInMap takes three names")
         };
@@ -241,12 +209,7 @@ fn to_json(v: serde_yaml_ng::Value) -> anyhow::Result<Value> {
         Y::Bool(b) => Value::Bool(b),
         Y::Number(n) => serde_json::to_value(&n)?,
         Y::String(s) => Value::String(s),
-        Y::Sequence(items) => Value::Array(
-            items
-                .into_iter()
-                .map(to_json)
-                .collect::<anyhow::Result<_>>()?,
-        ),
+        Y::Sequence(items) => Value::Array(items.into_iter().map(to_json).collect::<anyhow::Result<_>>()?),
         Y::Mapping(m) => {
             let mut out = Map::new();
             for (k, v) in m {
@@ -319,17 +282,11 @@ Resources:
             "Q".into(),
             Physical {
                 reference: "http://q".into(),
-                attributes: HashMap::from([
-                    ("Arn".into(), "arn:q".into()),
-                    ("QueueName".into(), "qn".into()),
-                ]),
+                attributes: HashMap::from([("Arn".into(), "arn:q".into()), ("QueueName".into(), "qn".into())]),
             },
         );
         let vars = t
-            .resolve(
-                &t.doc["Resources"]["F"]["Properties"]["Environment"]["Variables"],
-                &ctx,
-            )
+            .resolve(&t.doc["Resources"]["F"]["Properties"]["Environment"]["Variables"], &ctx)
             .unwrap();
         assert_eq!(vars["A"], "http://q");
         assert_eq!(vars["B"], "http://q");

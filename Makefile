@@ -1,0 +1,54 @@
+# The newcomer's path: `make demo` (run the main job locally), `make test` (run the tests).
+SHELL := /bin/bash
+VENV := .local/venv/bin
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help tools build up down status demo test lint fmt clippy cfn-lint sam-validate bench sam-build watch
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+tools: ## install the pinned tools (moto, cargo-lambda, SAM CLI, cfn-lint) into .local/venv
+	@infra/install-tools.sh
+
+build: ## build the local stack and the functions (debug)
+	cargo build --workspace --bins
+
+up: tools build ## start the local stack in the background; endpoints in .local/endpoints.json
+	@infra/stack.sh up
+
+down: ## stop the local stack
+	@infra/stack.sh down
+
+status: ## is the local stack running?
+	@infra/stack.sh status
+
+demo: up ## start the stack and show a signed webhook accepted, verified, deduplicated, queued and processed
+	@target/debug/local-stack demo
+
+test: tools ## run every test (unit, local-stack integration against moto)
+	cargo nextest run --workspace --no-fail-fast
+
+fmt: ## check formatting
+	cargo fmt --all --check
+
+clippy: ## lint Rust with warnings denied
+	cargo clippy --workspace --all-targets -- -D warnings
+
+cfn-lint: tools ## lint the template
+	$(VENV)/cfn-lint template.yaml
+
+sam-validate: tools ## validate the template with SAM's linter
+	$(VENV)/sam validate --lint
+
+lint: fmt clippy cfn-lint sam-validate ## every static check CI runs
+
+bench: tools ## print the intake hot-path, bootstrap-size and cold-start figures
+	infra/bench.sh
+
+sam-build: tools ## build every function for arm64 through cargo-lambda (no Docker)
+	PATH="$(CURDIR)/$(VENV):$$PATH" $(VENV)/sam build
+
+watch: tools ## serve the functions with `cargo lambda watch` against the running local stack
+	PATH="$(CURDIR)/$(VENV):$$PATH" $(VENV)/cargo-lambda lambda watch -a 127.0.0.1 -p 9000 --env-file .local/lambda.env

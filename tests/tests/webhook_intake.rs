@@ -1,0 +1,497 @@
+//! The webhook intake end to end: HTTP API → intake → SQS (moto) → event processor → DynamoDB (moto).
+
+use integration_tests::{KEY, TENANT, TestStack, attr_s, delivery};
+use shared::event_log::EventLog;
+use shared::signing_keys::SigningKey;
+use shared::tenants::TenantStatus;
+
+#[tokio::test]
+async fn a_signed_delivery_gives_exactly_one_message_and_one_processed_event() {
+    let t = TestStack::start().await;
+    let body = delivery("evt-1", TENANT, "estimate.sent", 77);
+
+    let reply = t.deliver("", &body).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["status"], "accepted");
+    assert_eq!(reply.body["eventId"], "evt-1");
+    assert_eq!(t.queue_depth("EventsQueue").await, (1, 0), "exactly one message queued");
+    assert_eq!(
+        attr_s(&t.event_record(TENANT, "evt-1").await.unwrap(), "status"),
+        "accepted"
+    );
+
+    let report = t.stack.drain().await.unwrap();
+    assert_eq!((report.messages_received, report.messages_failed), (1, 0));
+    let record = t.event_record(TENANT, "evt-1").await.unwrap();
+    assert_eq!(attr_s(&record, "status"), "done");
+    assert_eq!(attr_s(&record, "outcome"), "processed");
+    assert_eq!(attr_s(&record, "attempts"), "1");
+    assert_eq!(attr_s(&record, "event_name"), "estimate.sent");
+    assert_eq!(attr_s(&record, "entity_id"), "77");
+    assert_eq!(t.queue_depth("EventsQueue").await, (0, 0));
+    assert_eq!(attr_s(&t.tenant_record(TENANT).await, "last_webhook_event_id"), "evt-1");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn the_same_delivery_five_times_is_processed_once() {
+    let t = TestStack::start().await;
+    let body = delivery("evt-5x", TENANT, "invoice.created", 9);
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let reply = t.deliver("", &body).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        statuses.push(reply.body["status"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        statuses,
+        ["accepted", "duplicate", "duplicate", "duplicate", "duplicate"]
+    );
+    assert_eq!(t.queue_depth("EventsQueue").await, (1, 0));
+    t.stack.drain().await.unwrap();
+    // A replay after processing is still a duplicate.
+    assert_eq!(t.deliver("", &body).await.body["status"], "duplicate");
+    assert_eq!(t.stack.drain().await.unwrap().messages_received, 0);
+    let record = t.event_record(TENANT, "evt-5x").await.unwrap();
+    assert_eq!(
+        (attr_s(&record, "status").as_str(), attr_s(&record, "attempts").as_str()),
+        ("done", "1")
+    );
+    assert_eq!(t.event_count().await, 1);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_crash_between_enqueue_and_record_still_has_one_effect() {
+    let t = TestStack::start().await;
+    let body = delivery("evt-crash", TENANT, "job.completed", 5);
+    assert_eq!(t.deliver("", &body).await.status, 200);
+    // The intake died after SendMessage and before recording: the record is missing, so the retry re-enqueues.
+    t.stack
+        .aws()
+        .dynamodb
+        .delete_item()
+        .table_name(t.resource("EventsTable"))
+        .key("tenant_id", aws_sdk_dynamodb::types::AttributeValue::S(TENANT.into()))
+        .key(
+            "event_id",
+            aws_sdk_dynamodb::types::AttributeValue::S("evt-crash".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let retry = t.deliver("", &body).await;
+    assert_eq!(retry.body["status"], "accepted");
+    assert_eq!(t.queue_depth("EventsQueue").await, (2, 0), "two copies on the queue");
+
+    // Both copies arrive in one batch and race: one claims the event, the other finds it held and goes back to
+    // the queue; after the visibility timeout it finds the event done and does nothing.
+    let report = t.stack.drain().await.unwrap();
+    assert_eq!((report.messages_received, report.messages_failed), (2, 1));
+    let later = t.stack.advance(jiff::SignedDuration::from_secs(181)).await.unwrap();
+    assert_eq!((later.messages_received, later.messages_failed), (1, 0));
+    let record = t.event_record(TENANT, "evt-crash").await.unwrap();
+    assert_eq!(attr_s(&record, "status"), "done");
+    assert_eq!(
+        attr_s(&record, "attempts"),
+        "1",
+        "the second copy found it done and did nothing"
+    );
+    assert_eq!(t.queue_depth("EventsQueue").await, (0, 0));
+    assert_eq!(t.queue_depth("EventsDeadLetterQueue").await, (0, 0));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_worker_crash_after_claiming_is_retried_once_its_lease_expires() {
+    let t = TestStack::start().await;
+    let body = delivery("evt-lease", TENANT, "payment.posted", 3);
+    assert_eq!(t.deliver("", &body).await.status, 200);
+
+    // Another worker claimed the event and died before completing it.
+    let events = EventLog::new(t.stack.aws().dynamodb.clone(), t.resource("EventsTable"));
+    let event: shared::event::ServiceTitanEvent = serde_json::from_str(
+        &webhook_intake::handler::queue_message(&match webhook_intake::normalise::normalise(
+            &Default::default(),
+            None,
+            body.as_bytes(),
+            jiff::Timestamp::now(),
+        )
+        .unwrap()
+        {
+            webhook_intake::normalise::Normalised::Known(e) => e,
+            other => panic!("{other:?}"),
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    let now = shared::Clock::now(&*t.stack.clock());
+    events
+        .claim(&event, now, jiff::SignedDuration::from_secs(120))
+        .await
+        .unwrap();
+
+    let first = t.stack.drain().await.unwrap();
+    assert_eq!(
+        (first.messages_received, first.messages_failed),
+        (1, 1),
+        "held elsewhere: retried later"
+    );
+    assert_eq!(
+        t.queue_depth("EventsQueue").await.0,
+        0,
+        "invisible until the visibility timeout passes"
+    );
+
+    // The queue's visibility timeout (180 s) outlasts the lease (120 s): the retry takes the event over.
+    let later = t.stack.advance(jiff::SignedDuration::from_secs(181)).await.unwrap();
+    assert_eq!(
+        (later.retries_released, later.messages_received, later.messages_failed),
+        (1, 1, 0)
+    );
+    let record = t.event_record(TENANT, "evt-lease").await.unwrap();
+    assert_eq!(attr_s(&record, "status"), "done");
+    assert_eq!(attr_s(&record, "attempts"), "2");
+    assert_eq!(t.queue_depth("EventsDeadLetterQueue").await, (0, 0));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_message_that_always_fails_lands_in_the_dead_letter_queue() {
+    let t = TestStack::start().await;
+    t.stack
+        .aws()
+        .sqs
+        .send_message()
+        .queue_url(t.resource("EventsQueue"))
+        .message_body("{\"not\": \"an event\"}")
+        .send()
+        .await
+        .unwrap();
+    let first = t.stack.drain().await.unwrap();
+    assert_eq!(first.messages_failed, 1);
+    // maxReceiveCount is 5 and each retry waits out the 180 s visibility timeout.
+    let report = t.stack.advance(jiff::SignedDuration::from_secs(6 * 181)).await.unwrap();
+    assert_eq!(report.messages_failed, 4, "{report:?}");
+    assert_eq!(t.queue_depth("EventsQueue").await, (0, 0));
+    assert_eq!(t.queue_depth("EventsDeadLetterQueue").await.0, 1);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn rejected_deliveries_answer_json_errors_and_queue_nothing() {
+    let t = TestStack::start().await;
+    t.set_tenant("2002", TenantStatus::Disconnected).await;
+    let good = delivery("evt-r", TENANT, "job.scheduled", 1);
+    let sig = TestStack::sign(KEY, &good);
+    let json = Some("application/json");
+
+    let cases: Vec<(&str, integration_tests::Reply, u16, &str)> = vec![
+        (
+            "bad signature",
+            t.send("POST", "", &good, Some(&TestStack::sign("wrong-key", &good)), json)
+                .await,
+            401,
+            "invalid_signature",
+        ),
+        (
+            "missing signature",
+            t.send("POST", "", &good, None, json).await,
+            401,
+            "missing_signature",
+        ),
+        (
+            "truncated signature",
+            t.send("POST", "", &good, Some(&sig[..20]), json).await,
+            401,
+            "invalid_signature",
+        ),
+        (
+            "tampered body",
+            t.send(
+                "POST",
+                "",
+                &good.replace("job.scheduled", "job.canceled"),
+                Some(&sig),
+                json,
+            )
+            .await,
+            401,
+            "invalid_signature",
+        ),
+        (
+            "unknown tenant",
+            {
+                let b = delivery("evt-r", "4242", "job.scheduled", 1);
+                t.send("POST", "", &b, Some(&TestStack::sign(KEY, &b)), json).await
+            },
+            404,
+            "unknown_tenant",
+        ),
+        (
+            "disconnected tenant",
+            {
+                let b = delivery("evt-r", "2002", "job.scheduled", 1);
+                t.send("POST", "", &b, Some(&TestStack::sign(KEY, &b)), json).await
+            },
+            403,
+            "tenant_disconnected",
+        ),
+        (
+            "oversized body",
+            {
+                let b = format!("{{\"pad\":\"{}\"}}", "x".repeat(1024 * 1024));
+                t.send("POST", "", &b, Some(&TestStack::sign(KEY, &b)), json).await
+            },
+            413,
+            "payload_too_large",
+        ),
+        (
+            "malformed JSON",
+            {
+                let b = "{\"eventId\": \"evt-r\", ";
+                t.send("POST", "", b, Some(&TestStack::sign(KEY, b)), json).await
+            },
+            400,
+            "invalid_json",
+        ),
+        (
+            "no tenant in the envelope",
+            {
+                let b = "{\"eventId\": \"evt-r\", \"eventType\": \"job.scheduled\"}";
+                t.send("POST", "", b, Some(&TestStack::sign(KEY, b)), json).await
+            },
+            400,
+            "invalid_envelope",
+        ),
+        (
+            "wrong method",
+            t.send("GET", "", "", None, None).await,
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "wrong content type",
+            t.send("POST", "", &good, Some(&sig), Some("text/plain")).await,
+            415,
+            "unsupported_media_type",
+        ),
+    ];
+    for (name, reply, status, code) in &cases {
+        assert_eq!(reply.status, *status, "{name}: {}", reply.body);
+        assert_eq!(reply.body["error"]["code"], *code, "{name}: {}", reply.body);
+        assert!(
+            reply.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{name}"
+        );
+    }
+    let wrong_method = &cases.iter().find(|c| c.0 == "wrong method").unwrap().1;
+    assert_eq!(wrong_method.headers.get("allow").unwrap(), "POST");
+    let no_tenant = &cases.iter().find(|c| c.0 == "no tenant in the envelope").unwrap().1;
+    assert!(
+        no_tenant.body["error"]["fields"][0]["field"]
+            .as_str()
+            .unwrap()
+            .contains("/tenantId")
+    );
+
+    assert_eq!(t.queue_depth("EventsQueue").await, (0, 0), "nothing was queued");
+    assert_eq!(t.event_count().await, 0, "nothing was recorded");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn an_unauthenticated_caller_learns_nothing_about_tenants() {
+    let t = TestStack::start().await;
+    let known = delivery("e", TENANT, "job.scheduled", 1);
+    let unknown = delivery("e", "4242", "job.scheduled", 1);
+    let a = t
+        .send(
+            "POST",
+            "",
+            &known,
+            Some("bm90IGEgc2lnbmF0dXJl"),
+            Some("application/json"),
+        )
+        .await;
+    let b = t
+        .send(
+            "POST",
+            "",
+            &unknown,
+            Some("bm90IGEgc2lnbmF0dXJl"),
+            Some("application/json"),
+        )
+        .await;
+    assert_eq!((a.status, b.status), (401, 401));
+    assert_eq!(a.body, b.body);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_event_names_are_parked_not_queued() {
+    let t = TestStack::start().await;
+    let body = delivery("evt-u", TENANT, "membership.renewed", 1);
+    let reply = t.deliver("", &body).await;
+    assert_eq!((reply.status, reply.body["status"].as_str()), (200, Some("parked")));
+    assert_eq!(t.queue_depth("EventsQueue").await, (0, 0));
+    let record = t.event_record(TENANT, "evt-u").await.unwrap();
+    assert_eq!(attr_s(&record, "status"), "parked");
+    assert_eq!(attr_s(&record, "event_name"), "membership.renewed");
+    // The route's event name wins over the payload's.
+    let routed = t
+        .deliver("/estimate.sold", &delivery("evt-v", TENANT, "membership.renewed", 1))
+        .await;
+    assert_eq!(routed.body["status"], "accepted");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn with_sqs_down_the_intake_answers_5xx_and_records_nothing() {
+    let closed = format!("http://127.0.0.1:{}", local_stack::moto::free_port().unwrap());
+    let t = TestStack::start_with(|o| {
+        o.function_aws_endpoints.insert("sqs".into(), closed);
+    })
+    .await;
+    let reply = t.deliver("", &delivery("evt-down", TENANT, "job.completed", 1)).await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert_eq!(reply.body["error"]["code"], "temporarily_unavailable");
+    assert!(reply.headers.contains_key("retry-after"));
+    assert!(
+        t.event_record(TENANT, "evt-down").await.is_none(),
+        "nothing recorded as accepted"
+    );
+    assert_eq!(t.queue_depth("EventsQueue").await, (0, 0));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn signing_keys_rotate_without_a_gap() {
+    // Cache TTL 0: every request reads Secrets Manager, so a newly added key is seen at once.
+    let t = TestStack::start_with(|o| {
+        o.function_env.insert("WEBHOOK_KEY_CACHE_SECONDS".into(), "0".into());
+    })
+    .await;
+    let now = shared::Clock::now(&*t.stack.clock());
+    let old = "old-key-old-key-old-key-old-key-0001";
+    let new = "new-key-new-key-new-key-new-key-0002";
+    t.set_keys(vec![
+        SigningKey {
+            id: "old".into(),
+            secret: old.into(),
+            not_after: Some(now + jiff::SignedDuration::from_hours(24)),
+        },
+        SigningKey {
+            id: "new".into(),
+            secret: new.into(),
+            not_after: None,
+        },
+    ])
+    .await;
+    let json = Some("application/json");
+    let b1 = delivery("rot-1", TENANT, "job.scheduled", 1);
+    let b2 = delivery("rot-2", TENANT, "job.scheduled", 1);
+    assert_eq!(
+        t.send("POST", "", &b1, Some(&TestStack::sign(old, &b1)), json)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        t.send("POST", "", &b2, Some(&TestStack::sign(new, &b2)), json)
+            .await
+            .status,
+        200
+    );
+
+    // A day later the old key has lapsed; the new one still works.
+    t.stack.advance(jiff::SignedDuration::from_hours(25)).await.unwrap();
+    let b3 = delivery("rot-3", TENANT, "job.scheduled", 1);
+    let b4 = delivery("rot-4", TENANT, "job.scheduled", 1);
+    assert_eq!(
+        t.send("POST", "", &b3, Some(&TestStack::sign(old, &b3)), json)
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        t.send("POST", "", &b4, Some(&TestStack::sign(new, &b4)), json)
+            .await
+            .status,
+        200
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn unsigned_deliveries_only_when_the_deployment_allows_them() {
+    let t = TestStack::start_with(|o| {
+        o.parameters.insert("AllowUnsignedWebhooks".into(), "true".into());
+    })
+    .await;
+    let body = delivery("evt-unsigned", TENANT, "call.missed", 1);
+    assert_eq!(
+        t.send("POST", "", &body, None, Some("application/json")).await.status,
+        200
+    );
+    // A signature that is present must still be right.
+    let forged = TestStack::sign("wrong", &body);
+    assert_eq!(
+        t.send("POST", "", &body, Some(&forged), Some("application/json"))
+            .await
+            .status,
+        401
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn v1_style_deliveries_are_understood() {
+    let t = TestStack::start().await;
+    let body = r#"{"id":1401,"jobStatus":"Completed","eventId":"2024-05-16T17:47:37.0523962Z","webhookId":60805346,"__eventInfo":{"eventId":"2024-05-16T17:47:37.0523962Z","webhookId":60805346,"webhookType":"JobComplete"},"__tenantInfo":{"id":1001,"name":"demo"}}"#;
+    let reply = t.deliver("", body).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    t.stack.drain().await.unwrap();
+    let record = t.event_record(TENANT, "2024-05-16T17:47:37.0523962Z").await.unwrap();
+    assert_eq!(attr_s(&record, "event_name"), "job.completed");
+    assert_eq!(attr_s(&record, "entity_id"), "1401");
+    assert_eq!(attr_s(&record, "status"), "done");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_claims_of_one_event_have_one_winner() {
+    let t = TestStack::start().await;
+    let events = EventLog::new(t.stack.aws().dynamodb.clone(), t.resource("EventsTable"));
+    // Many rounds: a race that is lost one time in a few still shows.
+    for round in 0..15 {
+        let body = delivery(&format!("evt-race-{round}"), TENANT, "estimate.sold", 8);
+        let event = match webhook_intake::normalise::normalise(
+            &Default::default(),
+            None,
+            body.as_bytes(),
+            jiff::Timestamp::now(),
+        )
+        .unwrap()
+        {
+            webhook_intake::normalise::Normalised::Known(e) => e,
+            other => panic!("{other:?}"),
+        };
+        let now = jiff::Timestamp::now();
+        let claims =
+            futures::future::join_all((0..12).map(|_| events.claim(&event, now, jiff::SignedDuration::from_secs(120))))
+                .await;
+        let won = claims
+            .iter()
+            .filter(|c| matches!(c, Ok(shared::event_log::Claim::Acquired { .. })))
+            .count();
+        let lost = claims
+            .iter()
+            .filter(|c| matches!(c, Ok(shared::event_log::Claim::HeldElsewhere)))
+            .count();
+        assert_eq!((won, lost), (1, 11), "round {round}: {claims:?}");
+        let record = t.event_record(TENANT, &event.event_id).await.unwrap();
+        assert_eq!(attr_s(&record, "attempts"), "1", "round {round}");
+    }
+    t.stop().await;
+}
