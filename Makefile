@@ -28,7 +28,8 @@ demo: up ## start the stack and show a signed webhook accepted, verified, dedupl
 	@target/debug/local-stack demo
 
 test: tools ## run every test (unit, local-stack integration against moto)
-	cargo nextest run --workspace --no-fail-fast
+	@if command -v cargo-nextest >/dev/null; then cargo nextest run --workspace --no-fail-fast; \
+	else cargo test --workspace --no-fail-fast; fi
 
 fmt: ## check formatting
 	cargo fmt --all --check

@@ -1,4 +1,5 @@
-//! AWS SDK clients, built once per Lambda instance (or once per local stack) and shared by reference.
+//! AWS SDK configuration and clients. A function builds only the clients it uses (each SDK it links adds to its
+//! bootstrap size); the local stack and the tests use [`AwsClients`], which has them all.
 //!
 //! The SDK honours `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`, which is how the local stack points every
 //! client at moto without code changes.
@@ -22,13 +23,9 @@ impl AwsClients {
             scheduler: aws_sdk_scheduler::Client::new(config),
         }
     }
-
-    /// Loads the standard provider chain (environment, profile, container or instance role).
-    pub async fn from_env() -> Self {
-        Self::new(&load_sdk_config().await)
-    }
 }
 
+/// Loads the standard provider chain (environment, profile, container or instance role).
 pub async fn load_sdk_config() -> SdkConfig {
     aws_config::load_defaults(BehaviorVersion::latest()).await
 }

@@ -10,7 +10,6 @@ use futures::future::join_all;
 use jiff::SignedDuration;
 use tracing::{Instrument, error, info, info_span, warn};
 
-use shared::aws::AwsClients;
 use shared::clock::SharedClock;
 use shared::config::{ConfigError, EnvSource};
 use shared::event::ServiceTitanEvent;
@@ -62,10 +61,10 @@ pub struct Processor {
 }
 
 impl Processor {
-    pub fn new(config: ProcessorConfig, aws: &AwsClients, clock: SharedClock) -> Self {
+    pub fn new(config: ProcessorConfig, dynamodb: aws_sdk_dynamodb::Client, clock: SharedClock) -> Self {
         Self {
-            events: EventLog::new(aws.dynamodb.clone(), config.events_table.clone()),
-            tenants: TenantRegistry::new(aws.dynamodb.clone(), config.tenants_table.clone()),
+            events: EventLog::new(dynamodb.clone(), config.events_table.clone()),
+            tenants: TenantRegistry::new(dynamodb, config.tenants_table.clone()),
             config,
             clock,
         }

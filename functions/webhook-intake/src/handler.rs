@@ -10,7 +10,6 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use shared::api_error::{ApiError, json_response};
-use shared::aws::AwsClients;
 use shared::clock::SharedClock;
 use shared::event::ServiceTitanEvent;
 use shared::event_log::{EventLog, EventSummary, Recorded, status};
@@ -25,6 +24,23 @@ use crate::normalise::{Normalised, normalise};
 pub const SQS_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 /// After a failed verification, re-read the keys at most this often (a rotation may have just added one).
 const KEY_REFRESH_MIN_AGE: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub struct IntakeClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+}
+
+impl IntakeClients {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            sqs: aws_sdk_sqs::Client::new(config),
+            secrets: aws_sdk_secretsmanager::Client::new(config),
+        }
+    }
+}
 
 pub struct Intake {
     config: IntakeConfig,
@@ -46,12 +62,13 @@ fn unavailable(what: &str, detail: impl std::fmt::Display) -> ApiError {
 }
 
 impl Intake {
-    pub fn new(config: IntakeConfig, aws: &AwsClients, clock: SharedClock) -> Self {
+    /// Takes only the clients it uses, so a function links only the SDKs it needs.
+    pub fn new(config: IntakeConfig, clients: IntakeClients, clock: SharedClock) -> Self {
         Self {
-            keys: SigningKeyStore::new(aws.secrets.clone(), config.keys_secret_id.clone(), config.key_cache_ttl),
-            tenants: TenantRegistry::new(aws.dynamodb.clone(), config.tenants_table.clone()),
-            events: EventLog::new(aws.dynamodb.clone(), config.events_table.clone()),
-            sqs: aws.sqs.clone(),
+            keys: SigningKeyStore::new(clients.secrets, config.keys_secret_id.clone(), config.key_cache_ttl),
+            tenants: TenantRegistry::new(clients.dynamodb.clone(), config.tenants_table.clone()),
+            events: EventLog::new(clients.dynamodb, config.events_table.clone()),
+            sqs: clients.sqs,
             config,
             clock,
         }

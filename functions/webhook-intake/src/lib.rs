@@ -9,4 +9,4 @@ pub mod handler;
 pub mod normalise;
 
 pub use config::IntakeConfig;
-pub use handler::Intake;
+pub use handler::{Intake, IntakeClients};

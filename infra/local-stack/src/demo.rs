@@ -14,9 +14,9 @@ use shared::tenants::{ServiceTitanEnvironment, Tenant, TenantRegistry, TenantSta
 use shared::webhook_scheme::DEFAULT_SIGNATURE_HEADER;
 
 pub const DEMO_TENANT: &str = "1001";
-const DEMO_KEY_ID: &str = "demo-key-1";
+pub const DEMO_KEY_ID: &str = "demo-key-1";
 /// A demo key only: ServiceTitan keys are 32–64 characters.
-const DEMO_KEY: &str = "demo-webhook-hmac-key-0123456789abcdef";
+pub const DEMO_KEY: &str = "demo-webhook-hmac-key-0123456789abcdef";
 
 pub async fn run(endpoints_file: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(endpoints_file).with_context(|| {

@@ -129,7 +129,12 @@ pub fn host(def: &FunctionDef, aws: &AwsClients, clock: SharedClock) -> anyhow::
     Ok(match def.binary.as_str() {
         "webhook-intake" => {
             let config = webhook_intake::IntakeConfig::from_env(env).with_context(context)?;
-            let intake = Arc::new(webhook_intake::Intake::new(config, aws, clock));
+            let clients = webhook_intake::IntakeClients {
+                dynamodb: aws.dynamodb.clone(),
+                sqs: aws.sqs.clone(),
+                secrets: aws.secrets.clone(),
+            };
+            let intake = Arc::new(webhook_intake::Intake::new(config, clients, clock));
             Hosted::Http(Arc::new(move |req| {
                 let intake = intake.clone();
                 Box::pin(async move { intake.handle(req).await })
@@ -137,7 +142,7 @@ pub fn host(def: &FunctionDef, aws: &AwsClients, clock: SharedClock) -> anyhow::
         }
         "event-processor" => {
             let config = event_processor::ProcessorConfig::from_env(env).with_context(context)?;
-            let processor = Arc::new(event_processor::Processor::new(config, aws, clock));
+            let processor = Arc::new(event_processor::Processor::new(config, aws.dynamodb.clone(), clock));
             Hosted::Sqs(Arc::new(move |batch| {
                 let processor = processor.clone();
                 Box::pin(async move { Ok(processor.handle_batch(batch).await) })

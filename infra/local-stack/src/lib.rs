@@ -7,6 +7,7 @@
 //!   routes the HTTP API to them ([`http_api`]), polls their SQS event sources ([`event_sources`]) and fires due
 //!   one-time schedules ([`scheduler`]), all on one virtual clock ([`stack`]).
 
+pub mod demo;
 pub mod event_sources;
 pub mod functions;
 pub mod http_api;

@@ -8,8 +8,6 @@ use clap::{Parser, Subcommand};
 use local_stack::{LocalStack, StackOptions};
 use tracing_subscriber::EnvFilter;
 
-mod demo;
-
 #[derive(Parser)]
 #[command(about = "Run template.yaml locally on moto, with the functions in-process and one virtual clock")]
 struct Cli {
@@ -72,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
             println!("local stack stopped");
             Ok(())
         }
-        Command::Demo => demo::run(&state.join("endpoints.json")).await,
+        Command::Demo => local_stack::demo::run(&state.join("endpoints.json")).await,
     }
 }
 

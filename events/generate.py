@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Writes the sample Lambda events in this folder. Run from the repo root: python3 events/generate.py
+
+The HTTP samples are API Gateway HTTP API (payload v2.0) proxy requests whose bodies are signed with the demo
+webhook key that `make demo` stores in the local stack, for the demo tenant it connects (1001). The SQS sample is a
+batch as the event source mapping delivers it. tests/tests/sample_events.rs checks every file.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import pathlib
+
+DEMO_KEY = b"demo-webhook-hmac-key-0123456789abcdef"  # infra/local-stack/src/demo.rs
+TENANT = "1001"
+HERE = pathlib.Path(__file__).parent
+
+
+def apigw(route_key, path, body, path_parameters=None, signed=True):
+    headers = {"content-type": "application/json", "user-agent": "ServiceTitan-Webhooks"}
+    if signed:
+        digest = hmac.new(DEMO_KEY, body.encode(), hashlib.sha256).digest()
+        headers["x-servicetitan-signature"] = base64.b64encode(digest).decode()
+    event = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "local.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "local",
+            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.10",
+                     "userAgent": "ServiceTitan-Webhooks"},
+            "requestId": "sample-request-1",
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": "28/Nov/2026:10:00:00 +0000",
+            "timeEpoch": 1795860000000,
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    return event
+
+
+def write(name, obj):
+    (HERE / name).write_text(json.dumps(obj, indent=2) + "\n")
+
+
+estimate_sent = json.dumps({
+    "eventId": "sample-estimate-sent-0001",
+    "tenantId": TENANT,
+    "occurredAt": "2026-11-28T10:00:00.1234567Z",
+    "data": {"id": 90211, "jobId": 4411, "name": "2-ton AC replacement", "status": {"value": 0, "name": "Open"}},
+}, separators=(",", ":"))
+write("webhook-intake.json",
+      apigw("ANY /webhooks/servicetitan/{event}", "/webhooks/servicetitan/estimate.sent", estimate_sent,
+            {"event": "estimate.sent"}))
+
+payment = json.dumps({
+    "eventId": "sample-payment-posted-0001",
+    "eventType": "payment.posted",
+    "tenantId": TENANT,
+    "data": {"id": 5521, "invoiceId": 7713, "total": "1249.00"},
+}, separators=(",", ":"))
+write("webhook-intake-envelope-event.json", apigw("ANY /webhooks/servicetitan", "/webhooks/servicetitan", payment))
+write("webhook-intake-unsigned.json", apigw("ANY /webhooks/servicetitan", "/webhooks/servicetitan", payment, signed=False))
+
+queued = {
+    "tenant_id": TENANT,
+    "event_name": "estimate.sent",
+    "event_id": "sample-estimate-sent-0002",
+    "event_id_source": "envelope",
+    "entity": {"kind": "estimate", "id": "90211"},
+    "occurred_at": "2026-11-28T10:00:00.1234567Z",
+    "received_at": "2026-11-28T10:00:01Z",
+    "payload": {"eventId": "sample-estimate-sent-0002", "tenantId": TENANT, "data": {"id": 90211}},
+}
+body = json.dumps(queued, separators=(",", ":"))
+write("event-processor.json", {"Records": [{
+    "messageId": "6f1c2c0e-6f0a-4a57-9d3c-3f4b1e1c0001",
+    "receiptHandle": "sample-receipt-handle",
+    "body": body,
+    "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795860001000", "SenderId": "AIDASAMPLE",
+                   "ApproximateFirstReceiveTimestamp": "1795860001050"},
+    "messageAttributes": {
+        "tenant_id": {"stringValue": TENANT, "stringListValues": [], "binaryListValues": [], "dataType": "String"},
+        "event_name": {"stringValue": "estimate.sent", "stringListValues": [], "binaryListValues": [],
+                       "dataType": "String"},
+    },
+    "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
+    "eventSource": "aws:sqs",
+    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:local-EventsQueue",
+    "awsRegion": "us-east-1",
+}]})
+print("wrote", ", ".join(sorted(p.name for p in HERE.glob("*.json"))))

@@ -1,0 +1,96 @@
+//! The sample events in events/ are what `cargo lambda invoke --data-file` sends: each must parse as its Lambda
+//! event type and be handled as intended by the real handler, against the local stack.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use integration_tests::{TENANT, TestStack, attr_s, repo_root};
+use local_stack::demo::{DEMO_KEY, DEMO_KEY_ID};
+use shared::aws::{AwsClients, local_sdk_config};
+use shared::signing_keys::SigningKey;
+
+fn read(name: &str) -> String {
+    std::fs::read_to_string(repo_root().join("events").join(name)).unwrap()
+}
+
+async fn stack_with_demo_key() -> (TestStack, AwsClients) {
+    let t = TestStack::start().await;
+    t.set_keys(vec![SigningKey {
+        id: DEMO_KEY_ID.into(),
+        secret: DEMO_KEY.into(),
+        not_after: None,
+    }])
+    .await;
+    let aws = AwsClients::new(&local_sdk_config(t.stack.aws_endpoint(), t.stack.region()));
+    (t, aws)
+}
+
+fn intake(t: &TestStack, aws: &AwsClients) -> webhook_intake::Intake {
+    let env = &t.stack.function("WebhookIntakeFunction").unwrap().env;
+    webhook_intake::Intake::new(
+        webhook_intake::IntakeConfig::from_env(env).unwrap(),
+        webhook_intake::IntakeClients {
+            dynamodb: aws.dynamodb.clone(),
+            sqs: aws.sqs.clone(),
+            secrets: aws.secrets.clone(),
+        },
+        Arc::new(shared::SystemClock),
+    )
+}
+
+#[tokio::test]
+async fn webhook_intake_samples_are_signed_api_gateway_v2_requests() {
+    let (t, aws) = stack_with_demo_key().await;
+    let intake = intake(&t, &aws);
+    for (file, status, outcome) in [
+        ("webhook-intake.json", 200, Some("accepted")),
+        ("webhook-intake-envelope-event.json", 200, Some("accepted")),
+        ("webhook-intake-unsigned.json", 401, None),
+    ] {
+        let request = lambda_http::request::from_str(&read(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let response = intake.handle(request).await;
+        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(response.status().as_u16(), status, "{file}: {body}");
+        if let Some(outcome) = outcome {
+            assert_eq!(body["status"], outcome, "{file}");
+        }
+    }
+    assert_eq!(
+        attr_s(
+            &t.event_record(TENANT, "sample-estimate-sent-0001").await.unwrap(),
+            "event_name"
+        ),
+        "estimate.sent",
+        "the route's {{event}} path parameter reached the handler"
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn the_event_processor_sample_is_an_sqs_batch_it_processes() {
+    let (t, aws) = stack_with_demo_key().await;
+    let env = &t.stack.function("EventProcessorFunction").unwrap().env;
+    let processor = event_processor::Processor::new(
+        event_processor::ProcessorConfig::from_env(env).unwrap(),
+        aws.dynamodb.clone(),
+        Arc::new(shared::SystemClock),
+    );
+    let batch: SqsEvent = serde_json::from_str(&read("event-processor.json")).unwrap();
+    assert_eq!(batch.records.len(), 1);
+    let response = processor.handle_batch(batch).await;
+    assert!(response.batch_item_failures.is_empty());
+    let record = t.event_record(TENANT, "sample-estimate-sent-0002").await.unwrap();
+    assert_eq!(attr_s(&record, "status"), "done");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn the_demo_runs_against_a_stack() {
+    let t = TestStack::start().await;
+    let dir = std::env::temp_dir().join(format!("demo-endpoints-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("endpoints.json");
+    std::fs::write(&file, t.stack.endpoints().to_string()).unwrap();
+    local_stack::demo::run(&file).await.expect("the demo completes");
+    t.stop().await;
+}
