@@ -71,10 +71,11 @@ pub trait VerificationKey {
 }
 
 /// Verifies `header` (one or more digests separated by commas or spaces, each optionally prefixed `sha256=`)
-/// against `body` under each of `keys`. Returns the id of the first key that matches.
+/// against `body` under each of `keys`, in order. Returns the id of the first key that matches.
 ///
-/// Each comparison is constant-time (`Mac::verify_slice`); every key is tried so that which key matched does not
-/// show in the timing.
+/// Each comparison is constant-time (`Mac::verify_slice`), so a forger learns nothing from timing about how close
+/// a guess was. Which key matched is not secret, so the search stops at the first match; callers list the key most
+/// likely to match first.
 pub fn verify<'k, K: VerificationKey>(
     header: Option<&str>,
     encoding: SignatureEncoding,
@@ -96,17 +97,14 @@ pub fn verify<'k, K: VerificationKey>(
     if keys.is_empty() {
         return Err(VerifyError::NoActiveKey);
     }
-    let mut matched = None;
     for key in keys {
         let mut mac = HmacSha256::new_from_slice(key.key_bytes()).expect("HMAC accepts keys of any length");
         mac.update(body);
-        for digest in &digests {
-            if mac.clone().verify_slice(digest).is_ok() && matched.is_none() {
-                matched = Some(key.key_id());
-            }
+        if digests.iter().any(|digest| mac.clone().verify_slice(digest).is_ok()) {
+            return Ok(key.key_id());
         }
     }
-    matched.ok_or(VerifyError::Mismatch)
+    Err(VerifyError::Mismatch)
 }
 
 fn decode_digest(token: &str, encoding: SignatureEncoding) -> Option<Vec<u8>> {

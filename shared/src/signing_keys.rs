@@ -54,8 +54,12 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
+    /// The keys active at `now`, the one most likely in use first: keys without an end date (the current key
+    /// after a rotation), then the latest-ending. Verification stops at the first match.
     pub fn active(&self, now: Timestamp) -> Vec<SigningKey> {
-        self.keys.iter().filter(|k| k.is_active(now)).cloned().collect()
+        let mut active: Vec<SigningKey> = self.keys.iter().filter(|k| k.is_active(now)).cloned().collect();
+        active.sort_by_key(|k| std::cmp::Reverse(k.not_after.unwrap_or(Timestamp::MAX)));
+        active
     }
 }
 
@@ -147,7 +151,7 @@ mod tests {
         )
         .unwrap();
         let ids: Vec<_> = ring.active(now).into_iter().map(|k| k.id).collect();
-        assert_eq!(ids, vec!["cur", "open"]);
+        assert_eq!(ids, vec!["open", "cur"], "active keys, the open-ended one first");
     }
 
     #[test]

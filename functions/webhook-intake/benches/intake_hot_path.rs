@@ -10,7 +10,7 @@ use shared::signing::{self, SignatureEncoding};
 use shared::signing_keys::SigningKey;
 use shared::webhook_scheme::EnvelopeScheme;
 use webhook_intake::handler::queue_message;
-use webhook_intake::normalise::{Normalised, normalise};
+use webhook_intake::normalise::{Normalised, Normaliser};
 
 const ROUNDS: usize = 301;
 const ITERS: usize = 200;
@@ -49,7 +49,7 @@ fn main() {
         secret: key.into(),
         not_after: None,
     }];
-    // During a rotation two keys are active and the matching one may be the second.
+    // During a rotation two keys are active; the worst case is a match on the second key tried.
     let two_keys = vec![
         SigningKey {
             id: "k0".into(),
@@ -62,12 +62,12 @@ fn main() {
         &signing::sign(key.as_bytes(), body.as_bytes()),
         SignatureEncoding::Base64,
     );
-    let envelope = EnvelopeScheme::default();
+    let normaliser = Normaliser::new(&EnvelopeScheme::default());
     let now = jiff::Timestamp::now();
 
     let hot_path = |keys: &[SigningKey]| {
         signing::verify(Some(&header), SignatureEncoding::Auto, body.as_bytes(), keys).expect("verifies");
-        let Normalised::Known(event) = normalise(&envelope, None, body.as_bytes(), now).expect("normalises") else {
+        let Normalised::Known(event) = normaliser.normalise(None, body.as_bytes(), now).expect("normalises") else {
             panic!("known event")
         };
         queue_message(&event).expect("fits a message")
@@ -101,5 +101,5 @@ fn main() {
     let (r1, r2) = (one / bare, two / bare);
     println!("  bare HMAC-SHA256                           {bare:>9.0} ns");
     println!("  verify + normalise + queue message, 1 key  {one:>9.0} ns   ratio {r1:.2}");
-    println!("  verify + normalise + queue message, 2 keys {two:>9.0} ns   ratio {r2:.2}");
+    println!("  same, 2 active keys, match on the 2nd      {two:>9.0} ns   ratio {r2:.2}");
 }

@@ -18,7 +18,7 @@ use shared::signing_keys::SigningKeyStore;
 use shared::tenants::{TenantRegistry, TenantStatus};
 
 use crate::config::IntakeConfig;
-use crate::normalise::{Normalised, normalise};
+use crate::normalise::{Normalised, Normaliser};
 
 /// SQS's hard limit on a message body.
 pub const SQS_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
@@ -44,6 +44,7 @@ impl IntakeClients {
 
 pub struct Intake {
     config: IntakeConfig,
+    normaliser: Normaliser,
     keys: SigningKeyStore,
     tenants: TenantRegistry,
     events: EventLog,
@@ -65,6 +66,7 @@ impl Intake {
     /// Takes only the clients it uses, so a function links only the SDKs it needs.
     pub fn new(config: IntakeConfig, clients: IntakeClients, clock: SharedClock) -> Self {
         Self {
+            normaliser: Normaliser::new(&config.scheme.envelope),
             keys: SigningKeyStore::new(clients.secrets, config.keys_secret_id.clone(), config.key_cache_ttl),
             tenants: TenantRegistry::new(clients.dynamodb.clone(), config.tenants_table.clone()),
             events: EventLog::new(clients.dynamodb, config.events_table.clone()),
@@ -113,7 +115,7 @@ impl Intake {
             .path_parameters_ref()
             .and_then(|p| p.first("event"))
             .map(str::to_owned);
-        let normalised = normalise(&self.config.scheme.envelope, path_event.as_deref(), body, now)?;
+        let normalised = self.normaliser.normalise(path_event.as_deref(), body, now)?;
         let tenant_id = normalised.tenant_id().to_owned();
         match self
             .tenants

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod handler;
+pub mod json_lookup;
 pub mod normalise;
 
 pub use config::IntakeConfig;

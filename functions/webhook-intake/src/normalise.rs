@@ -3,11 +3,12 @@
 
 use http::StatusCode;
 use jiff::Timestamp;
-use serde_json::Value;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use shared::api_error::ApiError;
+
+use crate::json_lookup::{Extractor, ParseError};
 use shared::clock::parse_flexible;
 use shared::event::{EntityRef, EventIdSource, EventName, ServiceTitanEvent};
 use shared::event_log::EventSummary;
@@ -39,118 +40,154 @@ impl Normalised {
     }
 }
 
-/// The first non-empty string or number found at any of `pointers`, as text.
-fn scalar_at(doc: &Value, pointers: &[String]) -> Option<String> {
-    pointers.iter().find_map(|p| match doc.pointer(p)? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    })
-}
-
 fn sha256_id(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
-/// Normalises a delivery. `path_event` is the `{event}` route segment, which wins over the payload because
-/// ServiceTitan configures one callback URL per event.
+/// Normalises deliveries for one [`EnvelopeScheme`]; built once, used for every request.
+#[derive(Debug)]
+pub struct Normaliser {
+    extractor: Extractor,
+    /// Pointer lists in extraction order: tenant, event name, event id, entity id, occurred at.
+    fields: [Vec<String>; 5],
+}
+
+const TENANT: usize = 0;
+const EVENT_NAME: usize = 1;
+const EVENT_ID: usize = 2;
+const ENTITY_ID: usize = 3;
+const OCCURRED_AT: usize = 4;
+
+/// One-off form of [`Normaliser::normalise`].
 pub fn normalise(
     envelope: &EnvelopeScheme,
     path_event: Option<&str>,
     body: &[u8],
     received_at: Timestamp,
 ) -> Result<Normalised, ApiError> {
-    let raw: &RawValue = serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "the body is not valid JSON")
-            .with_field("body", format!("line {} column {}: {e}", e.line(), e.column()))
-    })?;
-    let doc: Value = serde_json::from_str(raw.get()).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "the body is not valid JSON")
-            .with_field("body", e.to_string())
-    })?;
-    if !doc.is_object() {
-        return Err(ApiError::new(
+    Normaliser::new(envelope).normalise(path_event, body, received_at)
+}
+
+impl Normaliser {
+    pub fn new(envelope: &EnvelopeScheme) -> Self {
+        let fields = [
+            envelope.tenant_pointers.clone(),
+            envelope.event_name_pointers.clone(),
+            envelope.event_id_pointers.clone(),
+            envelope.entity_id_pointers.clone(),
+            envelope.occurred_at_pointers.clone(),
+        ];
+        let pointers: Vec<&str> = fields.iter().flatten().map(String::as_str).collect();
+        Self {
+            extractor: Extractor::new(&pointers),
+            fields,
+        }
+    }
+
+    /// Normalises a delivery. `path_event` is the `{event}` route segment, which wins over the payload because
+    /// ServiceTitan configures one callback URL per event.
+    pub fn normalise(
+        &self,
+        path_event: Option<&str>,
+        body: &[u8],
+        received_at: Timestamp,
+    ) -> Result<Normalised, ApiError> {
+        let invalid_json = |reason: String| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "the body is not valid JSON")
+                .with_field("body", reason)
+        };
+        let text = std::str::from_utf8(body).map_err(|e| invalid_json(format!("not UTF-8: {e}")))?;
+        // One pass validates the whole body and picks out every envelope field.
+        let found = self.extractor.extract(text).map_err(|e| match e {
+            ParseError::Syntax(reason) => invalid_json(reason),
+            ParseError::NotAnObject => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                "the body must be a JSON object",
+            )
+            .with_field("body", "expected an object"),
+        })?;
+        // The values found for field `i`, in the order of its pointers.
+        let values = |i: usize| {
+            let start: usize = self.fields[..i].iter().map(Vec::len).sum();
+            found[start..start + self.fields[i].len()].iter().flatten()
+        };
+        let first = |i: usize| values(i).next().cloned();
+        let envelope = &self.fields;
+
+        let mut invalid = ApiError::new(
             StatusCode::BAD_REQUEST,
-            "invalid_json",
-            "the body must be a JSON object",
-        )
-        .with_field("body", "expected an object"));
-    }
-
-    let mut invalid = ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_envelope",
-        "the delivery is missing required fields",
-    );
-    let tenant_id = match scalar_at(&doc, &envelope.tenant_pointers) {
-        Some(t) if valid_tenant_id(&t) => Some(t),
-        Some(t) => {
-            invalid = invalid.with_field(
-                envelope.tenant_pointers.join(" | "),
-                format!("tenant id {:?} is not a ServiceTitan tenant id", truncate(&t, 40)),
-            );
-            None
-        }
-        None => {
-            invalid = invalid.with_field(
-                envelope.tenant_pointers.join(" | "),
-                "no tenant id at any of these JSON pointers",
-            );
-            None
-        }
-    };
-    let raw_name = match path_event.map(str::trim).filter(|e| !e.is_empty()) {
-        Some(e) => Some(e.to_owned()),
-        None => scalar_at(&doc, &envelope.event_name_pointers),
-    };
-    if raw_name.is_none() {
-        invalid = invalid.with_field(
-            envelope.event_name_pointers.join(" | "),
-            "no event name in the route or at any of these JSON pointers",
+            "invalid_envelope",
+            "the delivery is missing required fields",
         );
-    }
-    let (Some(tenant_id), Some(raw_name)) = (tenant_id, raw_name) else {
-        return Err(invalid);
-    };
+        let tenant_id = match first(TENANT) {
+            Some(t) if valid_tenant_id(&t) => Some(t),
+            Some(t) => {
+                invalid = invalid.with_field(
+                    envelope[TENANT].join(" | "),
+                    format!("tenant id {:?} is not a ServiceTitan tenant id", truncate(&t, 40)),
+                );
+                None
+            }
+            None => {
+                invalid = invalid.with_field(
+                    envelope[TENANT].join(" | "),
+                    "no tenant id at any of these JSON pointers",
+                );
+                None
+            }
+        };
+        let raw_name = match path_event.map(str::trim).filter(|e| !e.is_empty()) {
+            Some(e) => Some(e.to_owned()),
+            None => first(EVENT_NAME),
+        };
+        if raw_name.is_none() {
+            invalid = invalid.with_field(
+                envelope[EVENT_NAME].join(" | "),
+                "no event name in the route or at any of these JSON pointers",
+            );
+        }
+        let (Some(tenant_id), Some(raw_name)) = (tenant_id, raw_name) else {
+            return Err(invalid);
+        };
 
-    let (event_id, event_id_source) = match scalar_at(&doc, &envelope.event_id_pointers) {
-        Some(id) if id.len() <= MAX_EVENT_ID_LEN => (id, EventIdSource::Envelope),
-        Some(id) => (sha256_id(id.as_bytes()), EventIdSource::Envelope),
-        // Never a random id: a retry of the same delivery must map to the same id.
-        None => (sha256_id(body), EventIdSource::BodySha256),
-    };
-    let entity_id = scalar_at(&doc, &envelope.entity_id_pointers);
-    let occurred_at = envelope
-        .occurred_at_pointers
-        .iter()
-        .filter_map(|p| doc.pointer(p).and_then(Value::as_str))
-        .find_map(parse_flexible)
-        .unwrap_or(received_at);
+        let (event_id, event_id_source) = match first(EVENT_ID) {
+            Some(id) if id.len() <= MAX_EVENT_ID_LEN => (id, EventIdSource::Envelope),
+            Some(id) => (sha256_id(id.as_bytes()), EventIdSource::Envelope),
+            // Never a random id: a retry of the same delivery must map to the same id.
+            None => (sha256_id(body), EventIdSource::BodySha256),
+        };
+        let entity_id = first(ENTITY_ID);
+        let occurred_at = values(OCCURRED_AT)
+            .find_map(|t| parse_flexible(t))
+            .unwrap_or(received_at);
 
-    let Some(event_name) = EventName::parse(&raw_name) else {
-        return Ok(Normalised::Unknown(EventSummary {
+        let Some(event_name) = EventName::parse(&raw_name) else {
+            return Ok(Normalised::Unknown(EventSummary {
+                tenant_id,
+                event_id,
+                event_name: truncate(&raw_name, 100),
+                entity_kind: None,
+                entity_id,
+                occurred_at,
+                received_at,
+            }));
+        };
+        Ok(Normalised::Known(ServiceTitanEvent {
             tenant_id,
+            event_name,
             event_id,
-            event_name: truncate(&raw_name, 100),
-            entity_kind: None,
-            entity_id,
+            event_id_source,
+            entity: EntityRef {
+                kind: event_name.entity_kind(),
+                id: entity_id,
+            },
             occurred_at,
             received_at,
-        }));
-    };
-    Ok(Normalised::Known(ServiceTitanEvent {
-        tenant_id,
-        event_name,
-        event_id,
-        event_id_source,
-        entity: EntityRef {
-            kind: event_name.entity_kind(),
-            id: entity_id,
-        },
-        occurred_at,
-        received_at,
-        payload: raw.to_owned(),
-    }))
+            // The body was validated above; this copies it into the message verbatim.
+            payload: RawValue::from_string(text.to_owned()).map_err(|e| invalid_json(e.to_string()))?,
+        }))
+    }
 }
 
 fn valid_tenant_id(t: &str) -> bool {
