@@ -52,4 +52,4 @@ sam-build: tools ## build every function for arm64 through cargo-lambda (no Dock
 	PATH="$(CURDIR)/$(VENV):$$PATH" $(VENV)/sam build
 
 watch: tools ## serve the functions with `cargo lambda watch` against the running local stack
-	PATH="$(CURDIR)/$(VENV):$$PATH" $(VENV)/cargo-lambda lambda watch -a 127.0.0.1 -p 9000 --env-file .local/lambda.env
+	PATH="$(CURDIR)/$(VENV):$$PATH" $(VENV)/cargo-lambda lambda watch -A 127.0.0.1 -P 9000 --env-file .local/lambda.env
