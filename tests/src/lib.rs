@@ -114,6 +114,13 @@ impl TestStack {
         .await
     }
 
+    /// POSTs `body` signed with `key`; returns the status.
+    pub async fn deliver_signed_with(&self, key: &str, body: &str) -> u16 {
+        self.send("POST", "", body, Some(&Self::sign(key, body)), Some("application/json"))
+            .await
+            .status
+    }
+
     pub async fn send(
         &self,
         method: &str,
@@ -163,13 +170,28 @@ impl TestStack {
     }
 
     pub async fn event_record(&self, tenant_id: &str, event_id: &str) -> Option<HashMap<String, AttributeValue>> {
+        self.get_item("EventsTable", &[("tenant_id", tenant_id), ("event_id", event_id)])
+            .await
+    }
+
+    pub async fn tenant_record(&self, tenant_id: &str) -> HashMap<String, AttributeValue> {
+        self.get_item("TenantsTable", &[("tenant_id", tenant_id)])
+            .await
+            .unwrap_or_default()
+    }
+
+    /// A strongly consistent read of one item of a template table.
+    async fn get_item(&self, table: &str, key: &[(&str, &str)]) -> Option<HashMap<String, AttributeValue>> {
+        let key = key
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), AttributeValue::S((*v).to_owned())))
+            .collect();
         self.stack
             .aws()
             .dynamodb
             .get_item()
-            .table_name(self.resource("EventsTable"))
-            .key("tenant_id", AttributeValue::S(tenant_id.into()))
-            .key("event_id", AttributeValue::S(event_id.into()))
+            .table_name(self.resource(table))
+            .set_key(Some(key))
             .consistent_read(true)
             .send()
             .await
@@ -187,21 +209,6 @@ impl TestStack {
             .await
             .expect("scan")
             .count as usize
-    }
-
-    pub async fn tenant_record(&self, tenant_id: &str) -> HashMap<String, AttributeValue> {
-        self.stack
-            .aws()
-            .dynamodb
-            .get_item()
-            .table_name(self.resource("TenantsTable"))
-            .key("tenant_id", AttributeValue::S(tenant_id.into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .expect("get item")
-            .item
-            .unwrap_or_default()
     }
 
     pub async fn stop(self) {
@@ -225,4 +232,13 @@ pub fn delivery(event_id: &str, tenant_id: &str, event_type: &str, entity_id: u6
         "data": { "id": entity_id }
     })
     .to_string()
+}
+
+/// The event the intake makes of a delivery body in the default envelope.
+pub fn event_of(body: &str) -> shared::event::ServiceTitanEvent {
+    use webhook_intake::normalise::{Normalised, normalise};
+    match normalise(&Default::default(), None, body.as_bytes(), jiff::Timestamp::now()).expect("normalises") {
+        Normalised::Known(e) => e,
+        Normalised::Unknown(s) => panic!("not a known event: {s:?}"),
+    }
 }

@@ -1,7 +1,7 @@
 //! The local stack's own contract: the virtual clock, the Scheduler emulator and the `/_local/*` control routes.
 
 use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target};
-use integration_tests::{TENANT, TestStack, attr_s, delivery};
+use integration_tests::{TENANT, TestStack, attr_s, delivery, event_of};
 use serde_json::{Value, json};
 
 async fn clock(t: &TestStack, body: Value) -> (u16, Value) {
@@ -17,13 +17,7 @@ async fn clock(t: &TestStack, body: Value) -> (u16, Value) {
 
 /// A queue message the event processor accepts, as the intake would have built it.
 fn event_message(event_id: &str) -> String {
-    let body = delivery(event_id, TENANT, "estimate.sent", 11);
-    match webhook_intake::normalise::normalise(&Default::default(), None, body.as_bytes(), jiff::Timestamp::now())
-        .unwrap()
-    {
-        webhook_intake::normalise::Normalised::Known(e) => webhook_intake::handler::queue_message(&e).unwrap(),
-        other => panic!("{other:?}"),
-    }
+    webhook_intake::handler::queue_message(&event_of(&delivery(event_id, TENANT, "estimate.sent", 11))).unwrap()
 }
 
 async fn create_schedule(t: &TestStack, name: &str, at: jiff::Timestamp, input: String, after: ActionAfterCompletion) {

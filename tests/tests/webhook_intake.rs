@@ -1,6 +1,6 @@
 //! The webhook intake end to end: HTTP API → intake → SQS (moto) → event processor → DynamoDB (moto).
 
-use integration_tests::{KEY, TENANT, TestStack, attr_s, delivery};
+use integration_tests::{KEY, TENANT, TestStack, attr_s, delivery, event_of};
 use shared::event_log::EventLog;
 use shared::signing_keys::SigningKey;
 use shared::tenants::TenantStatus;
@@ -110,21 +110,7 @@ async fn a_worker_crash_after_claiming_is_retried_once_its_lease_expires() {
 
     // Another worker claimed the event and died before completing it.
     let events = EventLog::new(t.stack.aws().dynamodb.clone(), t.resource("EventsTable"));
-    let event: shared::event::ServiceTitanEvent = serde_json::from_str(
-        &webhook_intake::handler::queue_message(&match webhook_intake::normalise::normalise(
-            &Default::default(),
-            None,
-            body.as_bytes(),
-            jiff::Timestamp::now(),
-        )
-        .unwrap()
-        {
-            webhook_intake::normalise::Normalised::Known(e) => e,
-            other => panic!("{other:?}"),
-        })
-        .unwrap(),
-    )
-    .unwrap();
+    let event = event_of(&body);
     let now = shared::Clock::now(&*t.stack.clock());
     events
         .claim(&event, now, jiff::SignedDuration::from_secs(120))
@@ -388,38 +374,17 @@ async fn signing_keys_rotate_without_a_gap() {
         },
     ])
     .await;
-    let json = Some("application/json");
     let b1 = delivery("rot-1", TENANT, "job.scheduled", 1);
     let b2 = delivery("rot-2", TENANT, "job.scheduled", 1);
-    assert_eq!(
-        t.send("POST", "", &b1, Some(&TestStack::sign(old, &b1)), json)
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        t.send("POST", "", &b2, Some(&TestStack::sign(new, &b2)), json)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(t.deliver_signed_with(old, &b1).await, 200);
+    assert_eq!(t.deliver_signed_with(new, &b2).await, 200);
 
     // A day later the old key has lapsed; the new one still works.
     t.stack.advance(jiff::SignedDuration::from_hours(25)).await.unwrap();
     let b3 = delivery("rot-3", TENANT, "job.scheduled", 1);
     let b4 = delivery("rot-4", TENANT, "job.scheduled", 1);
-    assert_eq!(
-        t.send("POST", "", &b3, Some(&TestStack::sign(old, &b3)), json)
-            .await
-            .status,
-        401
-    );
-    assert_eq!(
-        t.send("POST", "", &b4, Some(&TestStack::sign(new, &b4)), json)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(t.deliver_signed_with(old, &b3).await, 401);
+    assert_eq!(t.deliver_signed_with(new, &b4).await, 200);
     t.stop().await;
 }
 
@@ -466,17 +431,7 @@ async fn concurrent_claims_of_one_event_have_one_winner() {
     // Many rounds: a race that is lost one time in a few still shows.
     for round in 0..15 {
         let body = delivery(&format!("evt-race-{round}"), TENANT, "estimate.sold", 8);
-        let event = match webhook_intake::normalise::normalise(
-            &Default::default(),
-            None,
-            body.as_bytes(),
-            jiff::Timestamp::now(),
-        )
-        .unwrap()
-        {
-            webhook_intake::normalise::Normalised::Known(e) => e,
-            other => panic!("{other:?}"),
-        };
+        let event = event_of(&body);
         let now = jiff::Timestamp::now();
         let claims =
             futures::future::join_all((0..12).map(|_| events.claim(&event, now, jiff::SignedDuration::from_secs(120))))
