@@ -186,10 +186,19 @@ async fn resources_come_from_the_template() {
     let intake = t.stack.function("WebhookIntakeFunction").unwrap();
     assert_eq!(intake.env["EVENTS_QUEUE_URL"], t.resource("EventsQueue"));
     assert_eq!(intake.env["WEBHOOK_SIGNATURE_HEADER"], "X-ServiceTitan-Signature");
-    assert_eq!(
-        intake.env["SERVICETITAN_API_URL"],
-        "https://api-integration.servicetitan.io"
-    );
+    // The local stack points the functions at its ServiceTitan sandbox instead of the template's hosts.
+    let sandbox = t.stack.sandbox().expect("the stack runs the sandbox").url();
+    assert_eq!(intake.env["SERVICETITAN_API_URL"], sandbox);
+    assert_eq!(intake.env["SERVICETITAN_AUTH_URL"], sandbox);
+    let endpoints = t.stack.endpoints();
+    assert_eq!(endpoints["servicetitan_api_url"], sandbox.as_str());
+    assert_eq!(endpoints["demo_tenant"]["tenantId"], 1001);
+    for key in ["clientId", "clientSecret", "appKey"] {
+        assert!(
+            endpoints["demo_tenant"][key].as_str().is_some_and(|v| !v.is_empty()),
+            "{key}"
+        );
+    }
     let ttl = t
         .stack
         .aws()
@@ -203,5 +212,17 @@ async fn resources_come_from_the_template() {
         ttl.time_to_live_description().and_then(|d| d.attribute_name()),
         Some("expires_at")
     );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn without_the_sandbox_functions_get_the_templates_servicetitan_hosts() {
+    let t = TestStack::start_with(|o| o.servicetitan_sandbox = false).await;
+    let intake = t.stack.function("WebhookIntakeFunction").unwrap();
+    assert_eq!(
+        intake.env["SERVICETITAN_API_URL"],
+        "https://api-integration.servicetitan.io"
+    );
+    assert!(t.stack.endpoints().get("demo_tenant").is_none());
     t.stop().await;
 }

@@ -26,6 +26,7 @@ use crate::moto::MotoServer;
 use crate::resources;
 use crate::scheduler::SchedulerEmulator;
 use crate::template::{Context, Physical, Template};
+use servicetitan_sandbox::{Sandbox, SandboxOptions};
 
 /// moto's default account.
 pub const ACCOUNT_ID: &str = "123456789012";
@@ -52,6 +53,9 @@ pub struct StackOptions {
     pub function_aws_endpoints: HashMap<String, String>,
     /// Poll queues and fire schedules on wall time in the background, as AWS would.
     pub background: bool,
+    /// Run the ServiceTitan sandbox and point the functions at it. Off when `SERVICETITAN_API_URL` is set in the
+    /// environment, i.e. when the functions should talk to a real ServiceTitan integration tenant.
+    pub servicetitan_sandbox: bool,
 }
 
 impl StackOptions {
@@ -75,6 +79,7 @@ impl StackOptions {
             function_env,
             function_aws_endpoints: HashMap::new(),
             background: false,
+            servicetitan_sandbox: std::env::var("SERVICETITAN_API_URL").is_err(),
         }
     }
 }
@@ -106,6 +111,7 @@ pub struct LocalStack {
     ctx: Context,
     functions: Vec<FunctionDef>,
     moto: Option<MotoServer>,
+    sandbox: Option<Sandbox>,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<()>,
     background: Option<JoinHandle<()>>,
@@ -138,10 +144,25 @@ impl LocalStack {
         resources::create_all(&template, &mut ctx, &aws)
             .await
             .context("creating the template's resources in moto")?;
-        let functions = functions::read(&template, &ctx, &opts.function_env)?;
-
         let clock = Arc::new(VirtualClock::new());
         let shared_clock: SharedClock = clock.clone();
+        let mut function_env = opts.function_env.clone();
+        let sandbox = if opts.servicetitan_sandbox {
+            let sandbox = Sandbox::start(SandboxOptions {
+                port: 0,
+                seed_demo: true,
+                clock: Some(shared_clock.clone()),
+            })
+            .await?;
+            for key in ["SERVICETITAN_AUTH_URL", "SERVICETITAN_API_URL"] {
+                function_env.entry(key.to_owned()).or_insert_with(|| sandbox.url());
+            }
+            Some(sandbox)
+        } else {
+            None
+        };
+        let functions = functions::read(&template, &ctx, &function_env)?;
+
         let function_aws = function_clients(&aws_endpoint, &opts.region, &opts.function_aws_endpoints);
         let mut http_routes = Vec::new();
         let mut sources = Vec::new();
@@ -213,6 +234,7 @@ impl LocalStack {
             ctx,
             functions,
             moto,
+            sandbox,
             shutdown: Some(tx),
             server,
             background,
@@ -285,6 +307,11 @@ impl LocalStack {
     }
 
     /// The local control contract, written to `.local/endpoints.json`.
+    /// The ServiceTitan sandbox, when the stack runs one.
+    pub fn sandbox(&self) -> Option<&Sandbox> {
+        self.sandbox.as_ref()
+    }
+
     pub fn endpoints(&self) -> Value {
         let resources: serde_json::Map<String, Value> = self
             .ctx
@@ -292,13 +319,19 @@ impl LocalStack {
             .iter()
             .map(|(id, p)| (id.clone(), json!({ "ref": p.reference, "attributes": p.attributes })))
             .collect();
-        json!({
+        let mut endpoints = json!({
             "api_url": self.api_url,
             "aws_endpoint_url": self.aws_endpoint,
             "region": self.region,
             "stack_name": self.stack_name,
             "resources": resources,
-        })
+        });
+        if let Some(sandbox) = &self.sandbox {
+            endpoints["servicetitan_auth_url"] = json!(sandbox.url());
+            endpoints["servicetitan_api_url"] = json!(sandbox.url());
+            endpoints["demo_tenant"] = serde_json::to_value(sandbox.demo_tenant()).unwrap_or_default();
+        }
+        endpoints
     }
 
     pub async fn stop(mut self) {
@@ -309,6 +342,9 @@ impl LocalStack {
             let _ = tx.send(());
         }
         let _ = (&mut self.server).await;
+        if let Some(sandbox) = self.sandbox.take() {
+            sandbox.stop().await;
+        }
         if let Some(moto) = self.moto.take() {
             moto.stop().await;
         }

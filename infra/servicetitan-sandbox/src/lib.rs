@@ -1,0 +1,193 @@
+//! A local ServiceTitan V2 API sandbox.
+//!
+//! One HTTP listener serves both hosts: the auth host (`POST /connect/token`) and the API host
+//! (`/{module}/v2/tenant/{tenant}/...`), plus test controls under `/_sandbox/` (a prefix the real API never uses).
+//! Paths, field names, types and enums follow ServiceTitan's official OpenAPI 3.1 documents; the behaviour the
+//! documents leave open (token errors, 401/403/429 bodies, phone matching) follows the project's research notes.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use servicetitan_sandbox::{Sandbox, SandboxOptions};
+//! let sandbox = Sandbox::start(SandboxOptions { port: 0, seed_demo: true, clock: None }).await?;
+//! let creds = sandbox.demo_tenant().unwrap();
+//! println!("{} tenant {}", sandbox.url(), creds.tenant_id);
+//! sandbox.stop().await;
+//! # Ok(()) }
+//! ```
+
+#![recursion_limit = "256"]
+
+mod api;
+mod auth;
+mod controls;
+mod model;
+mod seed;
+mod util;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Router;
+use axum::response::IntoResponse;
+use jiff::Timestamp;
+use shared::SharedClock;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::model::{Tenant, World};
+use crate::util::{ApiError, ApiResult};
+
+pub use crate::util::EXPORT_PAGE_SIZE;
+
+/// Fixed credentials of the demo tenant (`seed_demo`).
+pub const DEMO_TENANT_ID: i64 = 1001;
+pub const DEMO_CLIENT_ID: &str = "cid.demo1001";
+pub const DEMO_CLIENT_SECRET: &str = "cs1.demo-secret-1001";
+pub const DEMO_APP_KEY: &str = "ak1.demo-app-key";
+
+/// Access-token lifetime, as ServiceTitan documents it.
+pub const TOKEN_LIFETIME_SECONDS: i64 = 900;
+/// Per (app key, tenant) rate limit: bucket capacity and refill per second.
+pub const RATE_LIMIT_PER_SECOND: u32 = 60;
+
+#[derive(Clone, Default)]
+pub struct SandboxOptions {
+    /// 0 = any free port.
+    pub port: u16,
+    /// Seed the deterministic demo tenant (1001).
+    pub seed_demo: bool,
+    /// Time source for token expiry, record timestamps and outage windows (default: system clock).
+    pub clock: Option<SharedClock>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantCredentials {
+    pub tenant_id: i64,
+    pub client_id: String,
+    pub client_secret: String,
+    pub app_key: String,
+}
+
+pub struct Sandbox {
+    addr: SocketAddr,
+    state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Sandbox {
+    pub async fn start(opts: SandboxOptions) -> anyhow::Result<Sandbox> {
+        let clock = opts.clock.unwrap_or_else(shared::clock::system);
+        let seed = {
+            use std::hash::{BuildHasher, RandomState};
+            RandomState::new().hash_one(Timestamp::now().as_nanosecond())
+        };
+        let state = AppState(Arc::new(Inner {
+            clock,
+            world: Mutex::new(World::new(seed)),
+        }));
+        if opts.seed_demo {
+            let now = state.now();
+            let mut w = state.lock();
+            let creds = seed::seed_demo(&mut w, now);
+            w.demo = Some(creds);
+        }
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
+        let addr = listener.local_addr()?;
+        let app = router(state.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = rx.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "servicetitan sandbox server failed");
+            }
+        });
+        tracing::info!(%addr, "servicetitan sandbox listening");
+        Ok(Sandbox {
+            addr,
+            state,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// Base URL of both the auth host (`/connect/token`) and the API host (`/{module}/v2/tenant/{t}/...`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn demo_tenant(&self) -> Option<TenantCredentials> {
+        self.state.lock().demo.clone()
+    }
+
+    /// Creates a usable tenant (business units, job types, campaigns, technicians) with fresh credentials.
+    pub fn create_tenant(&self, name: &str) -> TenantCredentials {
+        let now = self.state.now();
+        let mut w = self.state.lock();
+        seed::create_basic_tenant(&mut w, name, now)
+    }
+
+    /// Number of `POST /connect/token` requests seen for this client id (successful or not).
+    pub fn token_requests(&self, client_id: &str) -> u64 {
+        self.state.lock().token_requests.get(client_id).copied().unwrap_or(0)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct AppState(Arc<Inner>);
+
+pub(crate) struct Inner {
+    clock: SharedClock,
+    world: Mutex<World>,
+}
+
+impl AppState {
+    pub(crate) fn now(&self) -> Timestamp {
+        self.0.clock.now()
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, World> {
+        self.0.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the tenant's records under the lock.
+    pub(crate) fn tenant<R>(&self, id: i64, f: impl FnOnce(&mut Tenant, Timestamp) -> ApiResult<R>) -> ApiResult<R> {
+        let now = self.now();
+        let mut w = self.lock();
+        let t = w
+            .tenants
+            .get_mut(&id)
+            .ok_or_else(|| ApiError::new(http::StatusCode::NOT_FOUND, format!("Tenant {id} not found")))?;
+        f(t, now)
+    }
+}
+
+fn router(state: AppState) -> Router {
+    let api = api::routes().route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::gate));
+    Router::new()
+        .route("/connect/token", axum::routing::post(auth::token))
+        .merge(controls::routes())
+        .merge(api)
+        .fallback(|| async { ApiError::new(http::StatusCode::NOT_FOUND, "Resource not found").into_response() })
+        .with_state(state)
+}

@@ -1,0 +1,52 @@
+use jiff::civil::Date;
+
+use crate::client::{Client, Module};
+use crate::error::Error;
+use crate::models::accounting::{Invoice, Payment};
+
+/// Filters of `GET /invoices` the follow-up engine uses.
+#[derive(Debug, Clone, Default)]
+pub struct InvoiceFilter {
+    pub ids: Vec<i64>,
+    pub customer_id: Option<i64>,
+    pub due_date_before: Option<Date>,
+    pub due_date_on_or_after: Option<Date>,
+    /// Only invoices with a balance greater than zero.
+    pub unpaid_only: bool,
+}
+
+impl Client {
+    /// Invoices (there is no GET by id; use `ids`).
+    pub async fn invoices(&self, filter: &InvoiceFilter) -> Result<Vec<Invoice>, Error> {
+        let mut q = Vec::new();
+        if let Some(c) = filter.customer_id {
+            q.push(("customerId", c.to_string()));
+        }
+        if let Some(d) = filter.due_date_before {
+            q.push(("dueDateBefore", d.to_string()));
+        }
+        if let Some(d) = filter.due_date_on_or_after {
+            q.push(("dueDateOnOrAfter", d.to_string()));
+        }
+        if filter.unpaid_only {
+            q.push(("balanceFilter.Balance", "0".to_owned()));
+            q.push(("balanceFilter.Comparer", "Greater".to_owned()));
+        }
+        if filter.ids.is_empty() {
+            self.list_all(Module::Accounting, "/invoices", &q).await
+        } else {
+            self.list_by_ids(Module::Accounting, "/invoices", &filter.ids, &q).await
+        }
+    }
+
+    pub async fn invoice_payments(&self, invoice_ids: &[i64]) -> Result<Vec<Payment>, Error> {
+        let mut out = Vec::new();
+        for chunk in crate::paging::id_chunks(invoice_ids) {
+            out.extend(
+                self.list_all(Module::Accounting, "/payments", &[("appliedToInvoiceIds", chunk)])
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
+}
