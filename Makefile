@@ -4,7 +4,7 @@ VENV := .local/venv/bin
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools build up down status demo test lint fmt clippy cfn-lint sam-validate bench sam-build watch
+.PHONY: help tools build up down status demo test lint fmt clippy cfn-lint sam-validate bench sam-build watch sandbox
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ bench: tools ## print the intake hot-path, bootstrap-size and cold-start figures
 
 sam-build: tools ## build every function for arm64 through cargo-lambda (no Docker)
 	PATH="$(CURDIR)/$(VENV):$$PATH" $(VENV)/sam build
+
+sandbox: ## run the ServiceTitan sandbox alone on port 8089 with the demo tenant
+	cargo run -p servicetitan-sandbox -- --port 8089 --seed demo
 
 watch: tools ## serve the functions with `cargo lambda watch` against the running local stack
 	PATH="$(CURDIR)/$(VENV):$$PATH" $(VENV)/cargo-lambda lambda watch -A 127.0.0.1 -P 9000 --env-file .local/lambda.env

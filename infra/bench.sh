@@ -9,10 +9,13 @@ cd "$root"
 export PATH="$root/.local/venv/bin:$PATH"
 functions=(webhook-intake event-processor)
 
-echo "== 1/3 intake hot path" >&2
+echo "== 1/4 intake hot path" >&2
 cargo bench -q -p webhook-intake --bench intake_hot_path 2>/dev/null
 
-echo "== 2/3 arm64 release bootstrap sizes (cargo lambda build --release --arm64; takes minutes on 2 cores)" >&2
+echo "== 2/4 ServiceTitan client against the sandbox" >&2
+cargo bench -q -p servicetitan --bench client_calls 2>/dev/null
+
+echo "== 3/4 arm64 release bootstrap sizes (cargo lambda build --release --arm64; takes minutes on 2 cores)" >&2
 bins=(); for f in "${functions[@]}"; do bins+=(--bin "$f"); done
 cargo-lambda lambda build --release --arm64 "${bins[@]}" >&2
 echo "bootstrap sizes (stripped, aarch64):"
@@ -21,6 +24,6 @@ for f in "${functions[@]}"; do
   awk -v f="$f" -v s="$size" 'BEGIN { printf "  %-20s %10d bytes  %6.2f MB\n", f, s, s / 1000000 }'
 done
 
-echo "== 3/3 cold start (host release build)" >&2
+echo "== 4/4 cold start (host release build)" >&2
 cargo build -q --release "${bins[@]}" --bin coldstart
 target/release/coldstart --runs 30 "${functions[@]/#/target/release/}"

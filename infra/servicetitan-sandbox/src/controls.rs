@@ -4,15 +4,17 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use jiff::SignedDuration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::accounting::{apply_payment, invoice_json, payment_json};
-use crate::api::jpm::{complete_job, job_json};
+use crate::api::jpm::{appointment_json, complete_job_emitting, dispatch_job};
+use crate::api::sales;
 use crate::model::FaultRule;
 use crate::util::{ApiError, ApiResult, P, day_start, ok, parse_money, typed};
+use crate::webhooks::WebhookConfig;
 use crate::{AppState, seed};
 
 pub fn routes() -> Router<AppState> {
@@ -30,6 +32,20 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/_sandbox/tenants/{tenant}/payments", post(create_payment))
         .route("/_sandbox/tenants/{tenant}/jobs/{id}/complete", post(complete))
+        .route("/_sandbox/tenants/{tenant}/jobs/{id}/dispatch", post(dispatch))
+        .route("/_sandbox/tenants/{tenant}/estimates/{id}/send", post(estimate_send))
+        .route("/_sandbox/tenants/{tenant}/estimates/{id}/view", post(estimate_view))
+        .route("/_sandbox/tenants/{tenant}/estimates/{id}/sell", post(estimate_sell))
+        .route(
+            "/_sandbox/tenants/{tenant}/estimates/{id}/dismiss",
+            post(estimate_dismiss),
+        )
+        .route("/_sandbox/tenants/{tenant}/appointments/{id}/no-show", post(no_show))
+        .route(
+            "/_sandbox/webhooks",
+            put(configure_webhooks).get(get_webhooks).delete(disable_webhooks),
+        )
+        .route("/_sandbox/webhooks/deliveries", get(deliveries))
 }
 
 /// A JSON object body; empty means `{}`.
@@ -165,7 +181,9 @@ async fn invoice_overdue(State(st): State<AppState>, p: P) -> ApiResult {
             .ok_or_else(|| ApiError::not_found("Invoice", p.id))?;
         inv.due_date = day_start(now - SignedDuration::from_hours(24 * 8));
         inv.modified_on = now;
-        ok(invoice_json(t, &t.invoices[&p.id]))
+        let out = invoice_json(t, &t.invoices[&p.id]);
+        st.emit(t, "invoice.overdue", &out, now);
+        ok(out)
     })
 }
 
@@ -192,7 +210,9 @@ async fn create_payment(State(st): State<AppState>, p: P, body: Bytes) -> ApiRes
     st.tenant(p.tenant, |t, now| {
         let kind = req.kind.clone().unwrap_or_else(|| "Credit Card".into());
         let id = apply_payment(t, invoice_id, amount, &kind, req.memo.clone(), now)?;
-        ok(payment_json(t, &t.payments[&id]))
+        let out = payment_json(t, &t.payments[&id]);
+        st.emit(t, "payment.posted", &out, now);
+        ok(out)
     })
 }
 
@@ -205,8 +225,72 @@ struct CompleteReq {
 async fn complete(State(st): State<AppState>, p: P, body: Bytes) -> ApiResult {
     let req: CompleteReq = typed(&json_body(&body)?)?;
     let total = req.total.as_ref().and_then(parse_money);
+    st.tenant(p.tenant, |t, now| ok(complete_job_emitting(&st, t, p.id, total, now)?))
+}
+
+async fn dispatch(State(st): State<AppState>, p: P) -> ApiResult {
+    st.tenant(p.tenant, |t, now| ok(dispatch_job(&st, t, p.id, now)?))
+}
+
+async fn estimate_send(State(st): State<AppState>, p: P) -> ApiResult {
     st.tenant(p.tenant, |t, now| {
-        complete_job(t, p.id, total, now)?;
-        ok(job_json(t, &t.jobs[&p.id], None))
+        ok(sales::notify(&st, t, p.id, "estimate.sent", now)?)
     })
+}
+
+async fn estimate_view(State(st): State<AppState>, p: P) -> ApiResult {
+    st.tenant(p.tenant, |t, now| {
+        ok(sales::notify(&st, t, p.id, "estimate.viewed", now)?)
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SellReq {
+    sold_by: Option<i64>,
+}
+
+async fn estimate_sell(State(st): State<AppState>, p: P, body: Bytes) -> ApiResult {
+    let req: SellReq = typed(&json_body(&body)?)?;
+    st.tenant(p.tenant, |t, now| ok(sales::sell(&st, t, p.id, req.sold_by, now)?))
+}
+
+async fn estimate_dismiss(State(st): State<AppState>, p: P) -> ApiResult {
+    st.tenant(p.tenant, |t, now| ok(sales::dismiss(&st, t, p.id, now)?))
+}
+
+/// ServiceTitan has no "no show" appointment status: the appointment is left as it is and only the
+/// `appointment.no_show` webhook is emitted.
+async fn no_show(State(st): State<AppState>, p: P) -> ApiResult {
+    st.tenant(p.tenant, |t, now| {
+        let a = t
+            .appointments
+            .get(&p.id)
+            .ok_or_else(|| ApiError::not_found("Appointment", p.id))?;
+        let out = appointment_json(a);
+        st.emit(t, "appointment.no_show", &out, now);
+        ok(out)
+    })
+}
+
+async fn configure_webhooks(State(st): State<AppState>, body: Bytes) -> ApiResult {
+    let cfg: WebhookConfig = typed(&json_body(&body)?)?;
+    if cfg.callback_url.trim().is_empty() {
+        return Err(ApiError::field("callbackUrl", "The callbackUrl field is required."));
+    }
+    st.webhooks().configure(Some(cfg.clone()));
+    ok(serde_json::to_value(cfg).unwrap_or_default())
+}
+
+async fn get_webhooks(State(st): State<AppState>) -> ApiResult {
+    ok(serde_json::to_value(st.webhooks().config()).unwrap_or_default())
+}
+
+async fn disable_webhooks(State(st): State<AppState>) -> ApiResult {
+    st.webhooks().configure(None);
+    ok(json!({ "enabled": false }))
+}
+
+async fn deliveries(State(st): State<AppState>) -> ApiResult {
+    ok(json!(st.webhooks().deliveries()))
 }

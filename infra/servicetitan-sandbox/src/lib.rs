@@ -23,6 +23,7 @@ mod controls;
 mod model;
 mod seed;
 mod util;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -36,8 +37,12 @@ use tokio::task::JoinHandle;
 
 use crate::model::{Tenant, World};
 use crate::util::{ApiError, ApiResult};
+use crate::webhooks::Webhooks;
 
 pub use crate::util::EXPORT_PAGE_SIZE;
+pub use crate::webhooks::{
+    DEFAULT_SIGNATURE_HEADER, MAX_ATTEMPTS, RETRY_DELAYS_SECONDS, WebhookConfig, WebhookEnvelope, v1_webhook_type,
+};
 
 /// Fixed credentials of the demo tenant (`seed_demo`).
 pub const DEMO_TENANT_ID: i64 = 1001;
@@ -74,6 +79,8 @@ pub struct Sandbox {
     state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    engine_stop: Option<oneshot::Sender<()>>,
+    engine: Option<JoinHandle<()>>,
 }
 
 impl Sandbox {
@@ -83,9 +90,11 @@ impl Sandbox {
             use std::hash::{BuildHasher, RandomState};
             RandomState::new().hash_one(Timestamp::now().as_nanosecond())
         };
+        let webhooks = Arc::new(Webhooks::new(seed));
         let state = AppState(Arc::new(Inner {
-            clock,
+            clock: clock.clone(),
             world: Mutex::new(World::new(seed)),
+            webhooks: webhooks.clone(),
         }));
         if opts.seed_demo {
             let now = state.now();
@@ -105,12 +114,16 @@ impl Sandbox {
                 tracing::error!(error = %e, "servicetitan sandbox server failed");
             }
         });
+        let (engine_tx, engine_rx) = oneshot::channel::<()>();
+        let engine = webhooks::spawn_engine(webhooks, clock, engine_rx);
         tracing::info!(%addr, "servicetitan sandbox listening");
         Ok(Sandbox {
             addr,
             state,
             shutdown: Some(tx),
             task: Some(task),
+            engine_stop: Some(engine_tx),
+            engine: Some(engine),
         })
     }
 
@@ -135,12 +148,33 @@ impl Sandbox {
         self.state.lock().token_requests.get(client_id).copied().unwrap_or(0)
     }
 
+    /// Turns webhook emission on (replacing any previous configuration). Emission is off until configured.
+    pub fn configure_webhooks(&self, config: WebhookConfig) {
+        self.state.0.webhooks.configure(Some(config));
+    }
+
+    /// Turns webhook emission off; deliveries already queued keep being attempted.
+    pub fn disable_webhooks(&self) {
+        self.state.0.webhooks.configure(None);
+    }
+
+    /// Every webhook delivery so far, oldest first (same JSON as `GET /_sandbox/webhooks/deliveries`).
+    pub fn deliveries(&self) -> Vec<serde_json::Value> {
+        self.state.0.webhooks.deliveries()
+    }
+
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        if let Some(tx) = self.engine_stop.take() {
+            let _ = tx.send(());
+        }
         if let Some(task) = self.task.take() {
             let _ = task.await;
+        }
+        if let Some(engine) = self.engine.take() {
+            let _ = engine.await;
         }
     }
 }
@@ -148,6 +182,9 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(tx) = self.engine_stop.take() {
             let _ = tx.send(());
         }
     }
@@ -159,6 +196,7 @@ pub(crate) struct AppState(Arc<Inner>);
 pub(crate) struct Inner {
     clock: SharedClock,
     world: Mutex<World>,
+    webhooks: Arc<Webhooks>,
 }
 
 impl AppState {
@@ -168,6 +206,15 @@ impl AppState {
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, World> {
         self.0.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn webhooks(&self) -> &Webhooks {
+        &self.0.webhooks
+    }
+
+    /// Queues a webhook event about `data` (call under the world lock, after the state change).
+    pub(crate) fn emit(&self, t: &Tenant, event_type: &str, data: &serde_json::Value, now: Timestamp) {
+        self.0.webhooks.emit(t, event_type, data, now);
     }
 
     /// Runs `f` on the tenant's records under the lock.

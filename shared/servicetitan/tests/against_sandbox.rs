@@ -565,3 +565,29 @@ async fn pages_follow_has_more_and_export_cursors_resume() {
     assert_eq!(resumed, exported[seen_before..].to_vec());
     sb.stop().await;
 }
+
+#[tokio::test]
+async fn every_export_feed_reads_to_its_end() {
+    let sb = sandbox().await;
+    let c = client(&sb);
+    macro_rules! drain {
+        ($feed:ident) => {{
+            let mut cursor: Option<String> = None;
+            let mut count = 0;
+            loop {
+                let page = c.$feed(cursor.as_deref()).await.unwrap();
+                count += page.data.len();
+                cursor = page.continue_from;
+                if !page.has_more {
+                    break;
+                }
+            }
+            count
+        }};
+    }
+    assert!(drain!(export_jobs) > 0);
+    assert!(drain!(export_appointments) > 0);
+    assert!(drain!(export_estimates) > 0);
+    assert!(drain!(export_invoices) > 0);
+    sb.stop().await;
+}

@@ -429,6 +429,64 @@ pub fn complete_job(t: &mut Tenant, id: i64, total: Option<i64>, now: Timestamp)
     Ok(())
 }
 
+/// `appointment.changed` for each of `ids` (after their status changed).
+pub fn emit_appointments(st: &AppState, t: &Tenant, ids: &[i64], now: Timestamp) {
+    for a in ids.iter().filter_map(|id| t.appointments.get(id)) {
+        st.emit(t, "appointment.changed", &appointment_json(a), now);
+    }
+}
+
+/// `complete_job` plus its webhooks: `appointment.changed` (Done), `invoice.created` (the invoice is billed now; the
+/// sandbox creates it empty with the job) and `job.completed`.
+pub fn complete_job_emitting(
+    st: &AppState,
+    t: &mut Tenant,
+    id: i64,
+    total: Option<i64>,
+    now: Timestamp,
+) -> ApiResult<Value> {
+    complete_job(t, id, total, now)?;
+    let job = t.jobs[&id].clone();
+    emit_appointments(st, t, &job.appointment_ids, now);
+    if let Some(inv) = t.invoices.get(&job.invoice_id) {
+        st.emit(t, "invoice.created", &crate::api::accounting::invoice_json(t, inv), now);
+    }
+    let out = job_json(t, &job, None);
+    st.emit(t, "job.completed", &out, now);
+    Ok(out)
+}
+
+/// Dispatches a Scheduled job (job and its Scheduled appointments → Dispatched); emits `appointment.changed` and
+/// `job.dispatched`.
+pub fn dispatch_job(st: &AppState, t: &mut Tenant, id: i64, now: Timestamp) -> ApiResult<Value> {
+    let job = t.jobs.get(&id).ok_or_else(|| ApiError::not_found("Job", id))?;
+    if job.status != "Scheduled" {
+        return Err(ApiError::field(
+            "JobStatus",
+            format!("Only a Scheduled job can be dispatched; job {id} is {}.", job.status),
+        ));
+    }
+    let ids = job.appointment_ids.clone();
+    let mut changed = Vec::new();
+    for aid in &ids {
+        if let Some(a) = t.appointments.get_mut(aid)
+            && a.status == "Scheduled"
+        {
+            a.status = "Dispatched".into();
+            a.modified_on = now;
+            changed.push(*aid);
+        }
+    }
+    if let Some(j) = t.jobs.get_mut(&id) {
+        j.status = "Dispatched".into();
+        j.modified_on = now;
+    }
+    emit_appointments(st, t, &changed, now);
+    let out = job_json(t, &t.jobs[&id], None);
+    st.emit(t, "job.dispatched", &out, now);
+    Ok(out)
+}
+
 fn parse_new_job(v: &Value) -> ApiResult<NewJob> {
     let mut c = Check::default();
     match v["appointments"].as_array() {
@@ -585,7 +643,9 @@ pub async fn create_job(State(st): State<AppState>, p: P, body: Bytes) -> ApiRes
     st.tenant(p.tenant, |t, now| {
         check_refs(t, &new_job)?;
         let id = insert_job(t, new_job, now);
-        ok(job_json(t, &t.jobs[&id], None))
+        let out = job_json(t, &t.jobs[&id], None);
+        st.emit(t, "job.scheduled", &out, now);
+        ok(out)
     })
 }
 
@@ -710,6 +770,10 @@ pub async fn cancel_job(State(st): State<AppState>, p: P, body: Bytes) -> ApiRes
                 });
             }
         }
+        let appointment_ids = t.jobs[&p.id].appointment_ids.clone();
+        emit_appointments(&st, t, &appointment_ids, now);
+        let out = job_json(t, &t.jobs[&p.id], None);
+        st.emit(t, "job.canceled", &out, now);
         ok_empty()
     })
 }

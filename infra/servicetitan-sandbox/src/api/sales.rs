@@ -239,7 +239,9 @@ pub async fn create_estimate(State(st): State<AppState>, p: P, body: Bytes) -> A
     let req: CreateEstimateReq = typed(&v)?;
     st.tenant(p.tenant, |t, now| {
         let id = insert_estimate(t, req, now)?;
-        ok(estimate_json(t, &t.estimates[&id]))
+        let out = estimate_json(t, &t.estimates[&id]);
+        st.emit(t, "estimate.created", &out, now);
+        ok(out)
     })
 }
 
@@ -302,32 +304,57 @@ fn require_open(e: &Estimate, action: &str) -> ApiResult<()> {
     ))
 }
 
+/// Sells an Open estimate (API `PUT .../sell` and the `sell` control); emits `estimate.sold`.
+pub fn sell(st: &AppState, t: &mut Tenant, id: i64, sold_by: Option<i64>, now: Timestamp) -> ApiResult<Value> {
+    let e = t
+        .estimates
+        .get_mut(&id)
+        .ok_or_else(|| ApiError::not_found("Estimate", id))?;
+    require_open(e, "sold")?;
+    e.status = "Sold".into();
+    e.sold_on = Some(now);
+    e.sold_by = sold_by;
+    e.modified_on = now;
+    let out = estimate_json(t, &t.estimates[&id]);
+    st.emit(t, "estimate.sold", &out, now);
+    Ok(out)
+}
+
+/// Dismisses an Open estimate (API `PUT .../dismiss` and the `dismiss` control); emits `estimate.dismissed`.
+pub fn dismiss(st: &AppState, t: &mut Tenant, id: i64, now: Timestamp) -> ApiResult<Value> {
+    let e = t
+        .estimates
+        .get_mut(&id)
+        .ok_or_else(|| ApiError::not_found("Estimate", id))?;
+    require_open(e, "dismissed")?;
+    e.status = "Dismissed".into();
+    e.modified_on = now;
+    let out = estimate_json(t, &t.estimates[&id]);
+    st.emit(t, "estimate.dismissed", &out, now);
+    Ok(out)
+}
+
+/// `estimate.sent` / `estimate.viewed`: not ServiceTitan statuses, so the estimate is left as it is (Open) and the
+/// change exists only in the webhook.
+pub fn notify(st: &AppState, t: &mut Tenant, id: i64, event_type: &str, now: Timestamp) -> ApiResult<Value> {
+    let e = t
+        .estimates
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found("Estimate", id))?;
+    let out = estimate_json(t, e);
+    st.emit(t, event_type, &out, now);
+    Ok(out)
+}
+
 pub async fn sell_estimate(State(st): State<AppState>, p: P, body: Bytes) -> ApiResult {
     let v = body_value(&body, &["soldBy"])?;
     let req: SellReq = typed(&v)?;
-    st.tenant(p.tenant, |t, now| {
-        let e = t
-            .estimates
-            .get_mut(&p.id)
-            .ok_or_else(|| ApiError::not_found("Estimate", p.id))?;
-        require_open(e, "sold")?;
-        e.status = "Sold".into();
-        e.sold_on = Some(now);
-        e.sold_by = req.sold_by;
-        e.modified_on = now;
-        ok(estimate_json(t, &t.estimates[&p.id]))
-    })
+    st.tenant(p.tenant, |t, now| ok(sell(&st, t, p.id, req.sold_by, now)?))
 }
 
 pub async fn dismiss_estimate(State(st): State<AppState>, p: P) -> ApiResult {
     st.tenant(p.tenant, |t, now| {
-        let e = t
-            .estimates
-            .get_mut(&p.id)
-            .ok_or_else(|| ApiError::not_found("Estimate", p.id))?;
-        require_open(e, "dismissed")?;
-        e.status = "Dismissed".into();
-        e.modified_on = now;
+        dismiss(&st, t, p.id, now)?;
         ok_empty()
     })
 }

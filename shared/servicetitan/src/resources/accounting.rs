@@ -3,6 +3,7 @@ use jiff::civil::Date;
 use crate::client::{Client, Module};
 use crate::error::Error;
 use crate::models::accounting::{Invoice, Payment};
+use crate::paging::ExportPage;
 
 /// Filters of `GET /invoices` the follow-up engine uses.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +38,10 @@ impl Client {
         } else {
             self.list_by_ids(Module::Accounting, "/invoices", &filter.ids, &q).await
         }
+    }
+
+    pub async fn export_invoices(&self, from: Option<&str>) -> Result<ExportPage<Invoice>, Error> {
+        self.export_page(Module::Accounting, "invoices", from, false).await
     }
 
     pub async fn invoice_payments(&self, invoice_ids: &[i64]) -> Result<Vec<Payment>, Error> {

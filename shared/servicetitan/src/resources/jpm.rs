@@ -43,4 +43,8 @@ impl Client {
     pub async fn export_jobs(&self, from: Option<&str>) -> Result<ExportPage<Job>, Error> {
         self.export_page(Module::Jpm, "jobs", from, false).await
     }
+
+    pub async fn export_appointments(&self, from: Option<&str>) -> Result<ExportPage<Appointment>, Error> {
+        self.export_page(Module::Jpm, "appointments", from, false).await
+    }
 }

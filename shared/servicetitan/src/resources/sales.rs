@@ -1,6 +1,7 @@
 use crate::client::{Client, Module};
 use crate::error::Error;
 use crate::models::sales::{CreateEstimate, Estimate, EstimateStatus, SellEstimate};
+use crate::paging::ExportPage;
 
 impl Client {
     pub async fn create_estimate(&self, request: &CreateEstimate) -> Result<Estimate, Error> {
@@ -26,6 +27,10 @@ impl Client {
             &SellEstimate { sold_by },
         )
         .await
+    }
+
+    pub async fn export_estimates(&self, from: Option<&str>) -> Result<ExportPage<Estimate>, Error> {
+        self.export_page(Module::Sales, "estimates", from, false).await
     }
 
     pub async fn dismiss_estimate(&self, id: i64) -> Result<(), Error> {
