@@ -137,8 +137,118 @@ pub async fn run(endpoints_file: &Path) -> anyhow::Result<()> {
     if attr("status") != "done" || attr("attempts") != "1" {
         bail!("expected the event processed exactly once");
     }
-    println!("\ndemo complete: one signed delivery sent twice became one queued message and one processed event.");
-    println!("the stack is still running; `make down` stops it.");
+    println!("   one signed delivery sent twice became one queued message and one processed event");
+
+    if endpoints.get("demo_tenant").is_some() {
+        servicetitan_round_trip(&endpoints, &http, &aws, &resource("EventsTable")?).await?;
+    }
+    println!("\ndemo complete. The stack is still running; `make down` stops it.");
+    Ok(())
+}
+
+/// Sells an estimate in the ServiceTitan sandbox and follows the webhook it sends through the stack.
+async fn servicetitan_round_trip(
+    endpoints: &Value,
+    http: &reqwest::Client,
+    aws: &AwsClients,
+    events_table: &str,
+) -> anyhow::Result<()> {
+    let sandbox = endpoints["servicetitan_api_url"]
+        .as_str()
+        .context("no servicetitan_api_url")?;
+    let tenant: servicetitan_sandbox::TenantCredentials = serde_json::from_value(endpoints["demo_tenant"].clone())?;
+    let client = servicetitan::Client::new(
+        servicetitan::ClientOptions::new(servicetitan::Hosts {
+            auth_url: endpoints["servicetitan_auth_url"]
+                .as_str()
+                .unwrap_or(sandbox)
+                .to_owned(),
+            api_url: sandbox.to_owned(),
+        }),
+        servicetitan::Credentials {
+            tenant_id: tenant.tenant_id,
+            client_id: tenant.client_id,
+            client_secret: tenant.client_secret,
+            app_key: tenant.app_key,
+        },
+        std::sync::Arc::new(servicetitan::MemoryTokenStore::default()),
+        shared::clock::system(),
+    );
+    step("ServiceTitan sandbox: find an open estimate with the API client");
+    let open: Vec<servicetitan::models::sales::Estimate> = client
+        .list_all(servicetitan::Module::Sales, "/estimates", &[("status", "Open".into())])
+        .await
+        .context("listing open estimates")?;
+    let estimate = open
+        .first()
+        .context("the demo tenant has no open estimate left; restart the stack")?;
+    println!(
+        "   estimate {} {:?} on job {:?} is Open ({} open in all)",
+        estimate.id,
+        estimate.name.as_deref().unwrap_or(""),
+        estimate.job_id,
+        open.len()
+    );
+    step("the homeowner signs: the estimate is sold in ServiceTitan, which sends a signed estimate.sold webhook");
+    http.post(format!(
+        "{sandbox}/_sandbox/tenants/{}/estimates/{}/sell",
+        tenant.tenant_id, estimate.id
+    ))
+    .json(&json!({}))
+    .send()
+    .await?
+    .error_for_status()?;
+    let mut delivery = None;
+    for _ in 0..100 {
+        let all: Vec<Value> = http
+            .get(format!("{sandbox}/_sandbox/webhooks/deliveries"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        delivery = all
+            .into_iter()
+            .find(|d| d["eventType"] == "estimate.sold" && d["state"] == "delivered" && d["url"].as_str().is_some());
+        if delivery.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let delivery = delivery.context("the sandbox did not deliver the webhook within 10 s")?;
+    println!(
+        "   delivered to {} -> {}",
+        delivery["url"].as_str().unwrap_or(""),
+        delivery["attempts"]
+    );
+    let event_id = delivery["eventId"].as_str().unwrap_or_default().to_owned();
+    http.post(format!(
+        "{}/_local/drain",
+        endpoints["api_url"].as_str().unwrap_or_default()
+    ))
+    .send()
+    .await?;
+    let item = aws
+        .dynamodb
+        .get_item()
+        .table_name(events_table)
+        .key("tenant_id", AttributeValue::S(tenant.tenant_id.to_string()))
+        .key("event_id", AttributeValue::S(event_id.clone()))
+        .consistent_read(true)
+        .send()
+        .await?
+        .item
+        .unwrap_or_default();
+    let attr = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    println!(
+        "   events table: {}/{event_id}: {} for estimate {}, status={}",
+        tenant.tenant_id,
+        attr("event_name"),
+        attr("entity_id"),
+        attr("status")
+    );
+    if attr("status") != "done" {
+        bail!("expected the estimate.sold event processed");
+    }
     Ok(())
 }
 

@@ -26,7 +26,7 @@ use crate::moto::MotoServer;
 use crate::resources;
 use crate::scheduler::SchedulerEmulator;
 use crate::template::{Context, Physical, Template};
-use servicetitan_sandbox::{Sandbox, SandboxOptions};
+use servicetitan_sandbox::{Sandbox, SandboxOptions, WebhookConfig};
 
 /// moto's default account.
 pub const ACCOUNT_ID: &str = "123456789012";
@@ -204,6 +204,16 @@ impl LocalStack {
             .await
             .with_context(|| format!("binding the HTTP API to 127.0.0.1:{}", opts.api_port))?;
         let api_url = format!("http://{}", listener.local_addr()?);
+        // ServiceTitan calls the HTTP API: the sandbox delivers its webhooks there, one URL per event as
+        // ServiceTitan does, signed with the demo key (which `make demo` stores in the signing-keys secret).
+        if let Some(sandbox) = &sandbox {
+            sandbox.configure_webhooks(WebhookConfig {
+                callback_url: format!("{api_url}/webhooks/servicetitan"),
+                hmac_key: Some(crate::demo::DEMO_KEY.to_owned()),
+                per_event_urls: true,
+                ..WebhookConfig::default()
+            });
+        }
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(async move {
             let serve = axum::serve(listener, router).with_graceful_shutdown(async {
