@@ -105,6 +105,8 @@ pub struct Tenant {
     pub invoices: BTreeMap<i64, Invoice>,
     pub payments: BTreeMap<i64, Payment>,
     pub estimates: BTreeMap<i64, Estimate>,
+    pub bookings: BTreeMap<i64, Booking>,
+    pub calls: BTreeMap<i64, Call>,
 }
 
 impl Tenant {
@@ -127,6 +129,8 @@ impl Tenant {
             invoices: BTreeMap::new(),
             payments: BTreeMap::new(),
             estimates: BTreeMap::new(),
+            bookings: BTreeMap::new(),
+            calls: BTreeMap::new(),
         };
         t.api_user_id = t.next_id();
         t
@@ -482,3 +486,58 @@ impl Estimate {
         self.items.iter().map(|i| i.qty * i.unit_rate / 100).sum()
     }
 }
+
+/// A booking made through the booking-provider API (crm-v2 `Crm.V2.BookingResponse`). Contacts sent on create are
+/// validated but not kept (the booking contacts endpoints are not implemented).
+#[derive(Debug, Clone)]
+pub struct Booking {
+    pub id: i64,
+    /// The `booking_provider` path id it was created under (any int64 tag).
+    pub provider_id: i64,
+    pub source: String,
+    pub name: String,
+    pub address: Option<Address>,
+    pub customer_type: Option<String>,
+    pub start: Timestamp,
+    pub summary: String,
+    pub campaign_id: Option<i64>,
+    pub business_unit_id: Option<i64>,
+    pub job_type_id: Option<i64>,
+    pub priority: Option<String>,
+    pub is_first_time_client: bool,
+    pub uploaded_images: Vec<String>,
+    pub is_send_confirmation_email: Option<bool>,
+    pub external_id: String,
+    /// New | Converted | Dismissed | Accepted
+    pub status: String,
+    pub active: bool,
+    pub created_on: Timestamp,
+    pub modified_on: Timestamp,
+}
+rec!(Booking);
+
+/// A phone call (telecom `Telecom.V3.CallModelResponse` / `Telecom.V2.ExportCallResponse`).
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub id: i64,
+    pub received_on: Timestamp,
+    pub duration_seconds: i64,
+    pub from: String,
+    pub to: String,
+    /// Inbound | Outbound
+    pub direction: String,
+    /// V2 status: Ringing | Answered | Completed | Initiated
+    pub status: String,
+    /// Abandoned | Unbooked | Excused | Booked | NotLead
+    pub call_type: Option<String>,
+    pub customer: Option<(i64, String)>,
+    pub location: Option<(i64, String)>,
+    pub campaign: Option<(i64, String)>,
+    /// (job id, job number)
+    pub job: Option<(i64, String)>,
+    pub agent: Option<(i64, String)>,
+    pub active: bool,
+    pub created_on: Timestamp,
+    pub modified_on: Timestamp,
+}
+rec!(Call);

@@ -8,7 +8,7 @@ use crate::api::accounting::apply_payment;
 use crate::api::crm::{CreateCustomerReq, NewContactReq, NewLocationReq, insert_customer};
 use crate::api::jpm::{NewAppointment, NewJob, complete_job, insert_job};
 use crate::api::sales::{CreateEstimateReq, EstimateItemReq, insert_estimate};
-use crate::model::{Address, BusinessUnit, Campaign, JobType, Technician, Tenant, World};
+use crate::model::{Address, BusinessUnit, Call, Campaign, JobType, Technician, Tenant, World};
 use crate::util::{XorShift, day_start};
 use crate::{DEMO_APP_KEY, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, TenantCredentials};
 
@@ -664,6 +664,104 @@ pub fn seed_demo(w: &mut World, now: Timestamp) -> TenantCredentials {
             }
         }
     }
+    seed_calls(&mut t, base);
     t.created_on = start;
     register(w, t)
+}
+
+/// Call-center agents who answer the seeded calls.
+const AGENTS: [&str; 3] = ["Renee Ortiz", "Marcus Bell", "Tanya Nguyen"];
+const DEMO_CALLS: i64 = 60;
+
+/// Three weeks of calls, oldest first: inbound calls from customers' own numbers (answered — booked or not — and
+/// abandoned), a share from unknown numbers, and a few outbound callbacks.
+fn seed_calls(t: &mut Tenant, base: Timestamp) {
+    let mut rng = XorShift::new(DEMO_SEED ^ 0xCA11);
+    let agents: Vec<(i64, String)> = AGENTS.iter().map(|n| (t.next_id(), (*n).to_string())).collect();
+    let main_line = t
+        .business_units
+        .values()
+        .next()
+        .map(|b| b.phone.clone())
+        .unwrap_or_else(|| "5125550199".into());
+    let tracked: Vec<(i64, String, String)> = t
+        .campaigns
+        .values()
+        .filter_map(|c| c.phone_numbers.first().map(|p| (c.id, c.name.clone(), p.clone())))
+        .collect();
+    // (customer id, name, phone, location)
+    type Caller = (i64, String, String, Option<(i64, String)>);
+    let customers: Vec<Caller> = t
+        .customers
+        .values()
+        .filter_map(|c| {
+            let phone = c.contacts.iter().find(|x| x.kind != "Email")?.value.clone();
+            let loc = t
+                .locations
+                .values()
+                .find(|l| l.customer_id == c.id)
+                .map(|l| (l.id, l.name.clone()));
+            Some((c.id, c.name.clone(), phone, loc))
+        })
+        .collect();
+    let span = 21 * 24 * 60 / DEMO_CALLS;
+    for i in 0..DEMO_CALLS {
+        let received = base - days(21) + minutes(i * span + rng.below(span as u64 / 2) as i64);
+        let known = rng.below(100) < 80;
+        let customer = known.then(|| rng.pick(&customers).clone());
+        let outbound = known && rng.chance(10);
+        let abandoned = !outbound && rng.chance(25);
+        let (campaign, called) = if !outbound && !tracked.is_empty() && rng.chance(60) {
+            let (id, name, phone) = rng.pick(&tracked).clone();
+            (Some((id, name)), phone)
+        } else {
+            (None, main_line.clone())
+        };
+        let other = match &customer {
+            Some(c) => c.2.clone(),
+            None => format!("737555{:04}", 1000 + rng.below(8_000)),
+        };
+        let job = customer.as_ref().and_then(|c| {
+            t.jobs
+                .values()
+                .filter(|j| j.customer_id == c.0 && j.created_on <= received)
+                .max_by_key(|j| j.created_on)
+                .map(|j| (j.id, j.job_number.clone()))
+        });
+        let (duration, call_type, agent) = if abandoned {
+            (3 + rng.below(35) as i64, "Abandoned", None)
+        } else {
+            let kind = if outbound {
+                "NotLead"
+            } else if job.is_some() && rng.chance(50) {
+                "Booked"
+            } else {
+                *rng.pick(&["Unbooked", "NotLead", "Excused"])
+            };
+            (60 + rng.below(840) as i64, kind, Some(rng.pick(&agents).clone()))
+        };
+        let ended = received + SignedDuration::from_secs(duration);
+        let id = t.next_id();
+        t.calls.insert(
+            id,
+            Call {
+                id,
+                received_on: received,
+                duration_seconds: duration,
+                from: if outbound { main_line.clone() } else { other.clone() },
+                to: if outbound { other } else { called },
+                direction: if outbound { "Outbound" } else { "Inbound" }.into(),
+                status: "Completed".into(),
+                call_type: Some(call_type.into()),
+                customer: customer.as_ref().map(|c| (c.0, c.1.clone())),
+                location: customer.as_ref().and_then(|c| c.3.clone()),
+                campaign,
+                job: if call_type == "Booked" { job } else { None },
+                agent,
+                active: true,
+                created_on: ended,
+                modified_on: ended,
+            },
+        );
+    }
 }

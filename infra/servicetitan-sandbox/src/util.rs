@@ -409,11 +409,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Q {
     }
 }
 
-/// `{tenant}` and, when the route has one, `{id}` — both int64.
+/// `{tenant}` and, when the route has them, `{id}` and `{booking_provider}` — all int64 (0 when absent).
 #[derive(Debug, Clone, Copy)]
 pub struct P {
     pub tenant: i64,
     pub id: i64,
+    pub provider: i64,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for P {
@@ -433,6 +434,7 @@ impl<S: Send + Sync> FromRequestParts<S> for P {
         Ok(P {
             tenant: get("tenant")?,
             id: get("id")?,
+            provider: get("booking_provider")?,
         })
     }
 }

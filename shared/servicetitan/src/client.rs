@@ -144,6 +144,8 @@ impl Client {
         &self.tokens
     }
 
+    /// `{api}/{module}/v2/tenant/{t}{path}`. For [`Module::Telecom`] this is the telecom v2 paths
+    /// (`/telecom/v2/tenant/{t}/...`); other telecom versions go through [`Client::telecom_url`].
     pub fn url(&self, module: Module, path: &str) -> String {
         format!(
             "{}/{}/v2/tenant/{}{path}",
@@ -151,6 +153,26 @@ impl Client {
             module.path(),
             self.credentials.tenant_id
         )
+    }
+
+    /// `{api}/telecom/v{version}/tenant/{t}{path}`: the telecom server URL has no version; each telecom path carries
+    /// its own (`/v2/tenant/{t}/export/calls`, `/v3/tenant/{t}/calls`).
+    pub fn telecom_url(&self, version: u8, path: &str) -> String {
+        format!(
+            "{}/telecom/v{version}/tenant/{}{path}",
+            self.api_url, self.credentials.tenant_id
+        )
+    }
+
+    /// A GET to a telecom path of the given version (see [`Client::telecom_url`]).
+    pub async fn telecom_get<T: DeserializeOwned>(
+        &self,
+        version: u8,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, Error> {
+        let url = self.telecom_url(version, path);
+        decode(&self.send_url(Method::GET, &url, query, None::<&()>).await?)
     }
 
     pub async fn get<T: DeserializeOwned>(
@@ -195,7 +217,17 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&B>,
     ) -> Result<bytes_body::Body, Error> {
-        let url = self.url(module, path);
+        self.send_url(method, &self.url(module, path), query, body).await
+    }
+
+    /// [`Client::send`] to a full URL (for paths [`Client::url`] does not build, such as telecom v3).
+    pub async fn send_url<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        url: &str,
+        query: &[(&str, String)],
+        body: Option<&B>,
+    ) -> Result<bytes_body::Body, Error> {
         let body = body
             .map(serde_json::to_vec)
             .transpose()
@@ -207,7 +239,7 @@ impl Client {
         loop {
             self.limiter.acquire(self.credentials.tenant_id).await;
             match self
-                .attempt(&method, &url, query, body.as_deref(), &token, idempotent, attempt)
+                .attempt(&method, url, query, body.as_deref(), &token, idempotent, attempt)
                 .await
             {
                 Ok(Attempt::Done(bytes)) => return Ok(bytes),

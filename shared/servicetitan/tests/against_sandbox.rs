@@ -7,10 +7,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use servicetitan::client::{ClientOptions, Module};
 use servicetitan::models::crm::{
-    Address, ContactType, CreateCustomer, CreateLocation, CreateNote, CustomerFilter, NewContact, NewLocation,
+    Address, BookingAddress, BookingStatus, ContactType, CreateBooking, CreateCustomer, CreateLocation, CreateNote,
+    CustomerFilter, CustomerType, NewContact, NewLocation, Priority,
 };
 use servicetitan::models::jpm::{CancelJob, CreateJob, NewAppointment};
 use servicetitan::models::sales::{CreateEstimate, EstimateStatus};
+use servicetitan::models::telecom::{CallDirection, CallFilter, CallType};
 use servicetitan::models::{ExternalDataCreate, ExternalDataItem};
 use servicetitan::rate_limit::RateLimit;
 use servicetitan::resources::accounting::InvoiceFilter;
@@ -255,6 +257,191 @@ async fn every_operation_round_trips() {
     .await
     .unwrap();
     assert_eq!(c.job(job.id).await.unwrap().job_status, "Canceled");
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn contacts_bookings_and_calls_round_trip() {
+    let sb = sandbox().await;
+    let c = client(&sb);
+
+    // Customer contacts: list, add, list again.
+    let created = c
+        .create_customer(&new_customer("Priya Raman", "6025550177", "lead-2"))
+        .await
+        .unwrap();
+    let id = created.customer.id;
+    let before = c.customer_contacts(id).await.unwrap();
+    assert_eq!(before.len(), 1);
+    assert_eq!(before[0].kind, ContactType::MobilePhone);
+    let added = c
+        .add_customer_contact(
+            id,
+            &NewContact {
+                kind: ContactType::Email,
+                value: "priya@example.com".into(),
+                memo: Some("from AI chat".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (added.kind, added.value.as_str(), added.memo.as_deref()),
+        (ContactType::Email, "priya@example.com", Some("from AI chat"))
+    );
+    let after = c.customer_contacts(id).await.unwrap();
+    assert_eq!(after.len(), 2);
+    assert!(after.iter().any(|x| x.id == added.id));
+    let err = c
+        .add_customer_contact(
+            999_999_999,
+            &NewContact {
+                kind: ContactType::Phone,
+                value: "6025550100".into(),
+                memo: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Api { status: 404, .. }), "{err:?}");
+
+    // Bookings: create under a provider, get, list; another provider sees none of them.
+    let provider = 4242;
+    let start: jiff::Timestamp = "2030-06-02T15:00:00Z".parse().unwrap();
+    let request = CreateBooking {
+        source: "AI Chat".into(),
+        name: "Priya Raman".into(),
+        address: Some(BookingAddress {
+            street: "4120 N 7th St".into(),
+            unit: None,
+            city: "Phoenix".into(),
+            state: "AZ".into(),
+            zip: "85004".into(),
+            country: "USA".into(),
+        }),
+        contacts: vec![NewContact {
+            kind: ContactType::MobilePhone,
+            value: "6025550177".into(),
+            memo: None,
+        }],
+        customer_type: Some(CustomerType::Residential),
+        start: Some(start),
+        summary: "AC blowing warm air since Tuesday.".into(),
+        campaign_id: None,
+        business_unit_id: None,
+        job_type_id: None,
+        priority: Some(Priority::High),
+        is_first_time_client: true,
+        is_send_confirmation_email: Some(false),
+        external_id: "conversation-7".into(),
+    };
+    let booking = c.create_booking(provider, &request).await.unwrap();
+    assert_eq!(booking.status, BookingStatus::New);
+    assert_eq!(booking.booking_provider_id, provider);
+    assert_eq!(booking.start, start);
+    assert_eq!(booking.external_id, "conversation-7");
+    assert_eq!(c.booking(provider, booking.id).await.unwrap(), booking);
+    c.create_booking(
+        provider,
+        &CreateBooking {
+            external_id: "conversation-8".into(),
+            start: None,
+            ..request.clone()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.bookings(provider).await.unwrap().len(), 2);
+    assert!(c.bookings(provider + 1).await.unwrap().is_empty());
+    let err = c.booking(provider + 1, booking.id).await.unwrap_err();
+    assert!(matches!(err, Error::Api { status: 404, .. }), "{err:?}");
+
+    // Calls: the demo tenant has answered and abandoned inbound calls, some from customers' numbers.
+    let calls = c.calls(&CallFilter::default()).await.unwrap();
+    assert!(calls.len() >= 20, "{}", calls.len());
+    let inbound = |t: CallType| {
+        calls
+            .iter()
+            .filter(|x| x.lead_call.direction == CallDirection::Inbound && x.lead_call.call_type == Some(t))
+            .count()
+    };
+    assert!(inbound(CallType::Abandoned) > 0);
+    assert!(inbound(CallType::Booked) + inbound(CallType::Unbooked) > 0);
+    let from_customer = calls
+        .iter()
+        .find(|x| x.lead_call.direction == CallDirection::Inbound && x.lead_call.customer.is_some())
+        .expect("a call from a known customer");
+    let customer_id = from_customer.lead_call.customer.as_ref().unwrap().id;
+    let by_phone = c
+        .find_customers(&CustomerFilter {
+            phone: Some(from_customer.lead_call.from.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        by_phone.iter().any(|x| x.id == customer_id),
+        "the caller's number is the customer's"
+    );
+    let same_caller = c
+        .calls(&CallFilter {
+            caller_phone_number: Some(from_customer.lead_call.from.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(same_caller.iter().any(|x| x.id == from_customer.id));
+    assert!(
+        same_caller
+            .iter()
+            .all(|x| x.lead_call.from == from_customer.lead_call.from)
+    );
+    // createdAfter is exclusive; the newest call is not after itself.
+    let newest = calls.iter().map(|x| x.lead_call.created_on).max().unwrap();
+    let later = c
+        .calls(&CallFilter {
+            created_after: Some(newest - jiff::SignedDuration::from_secs(1)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(!later.is_empty());
+    assert!(
+        c.calls(&CallFilter {
+            created_after: Some(newest),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .is_empty()
+    );
+    let long = c
+        .calls(&CallFilter {
+            min_duration_seconds: Some(60),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(long.iter().all(|x| x.lead_call.duration >= Duration::from_secs(60)));
+    assert!(long.len() < calls.len(), "abandoned calls are short");
+
+    // The calls export feed reads to its end and has every call once.
+    let mut cursor: Option<String> = None;
+    let mut exported = Vec::new();
+    loop {
+        let page = c.export_calls(cursor.as_deref()).await.unwrap();
+        exported.extend(page.data);
+        cursor = page.continue_from;
+        if !page.has_more {
+            break;
+        }
+    }
+    assert_eq!(exported.len(), calls.len());
+    let missed = exported
+        .iter()
+        .find(|x| x.call_type == Some(CallType::Abandoned))
+        .expect("an abandoned call in the export");
+    assert!(missed.agent.is_none());
     sb.stop().await;
 }
 

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use jsonschema::{Draft, Registry, Resource};
 use serde_json::{Value, json};
 use servicetitan::models::crm::{
-    Address, ContactType, CreateCustomer, CreateLocation, CreateNote, NewContact, NewLocation,
+    Address, BookingAddress, ContactType, CreateBooking, CreateCustomer, CreateLocation, CreateNote, CustomerType,
+    NewContact, NewLocation, Priority,
 };
 use servicetitan::models::jpm::{CancelJob, CreateJob, NewAppointment};
 use servicetitan::models::sales::{CreateEstimate, SellEstimate};
@@ -79,8 +80,73 @@ fn requests() -> Vec<(&'static str, &'static str, &'static str, Value)> {
                 customer_id: 1,
                 name: "Rental".into(),
                 address: address(),
-                contacts: vec![contact],
+                contacts: vec![contact.clone()],
                 external_data: Some(external.clone()),
+            }),
+        ),
+        (
+            "crm-v2",
+            "/tenant/{tenant}/customers/{id}/contacts",
+            "post",
+            to_json(&contact),
+        ),
+        (
+            "crm-v2",
+            "/tenant/{tenant}/customers/{id}/contacts",
+            "post",
+            to_json(&NewContact {
+                kind: ContactType::Email,
+                value: "dana@example.com".into(),
+                memo: None,
+            }),
+        ),
+        (
+            "crm-v2",
+            "/tenant/{tenant}/booking-provider/{booking_provider}/bookings",
+            "post",
+            to_json(&CreateBooking {
+                source: "AI Chat".into(),
+                name: "Dana Whitfield".into(),
+                address: Some(BookingAddress {
+                    street: "4120 N 7th St".into(),
+                    unit: Some("Apt 2".into()),
+                    city: "Phoenix".into(),
+                    state: "AZ".into(),
+                    zip: "85004".into(),
+                    country: "USA".into(),
+                }),
+                contacts: vec![contact.clone()],
+                customer_type: Some(CustomerType::Residential),
+                start: Some(start),
+                summary: "AC blowing warm air.".into(),
+                campaign_id: Some(5),
+                business_unit_id: Some(3),
+                job_type_id: Some(4),
+                priority: Some(Priority::Urgent),
+                is_first_time_client: false,
+                is_send_confirmation_email: Some(true),
+                external_id: "conversation-1".into(),
+            }),
+        ),
+        (
+            "crm-v2",
+            "/tenant/{tenant}/booking-provider/{booking_provider}/bookings",
+            "post",
+            to_json(&CreateBooking {
+                source: "AI Chat".into(),
+                name: "Lee Ortiz".into(),
+                address: None,
+                contacts: vec![],
+                customer_type: None,
+                start: None,
+                summary: "Water heater leaking.".into(),
+                campaign_id: None,
+                business_unit_id: None,
+                job_type_id: None,
+                priority: None,
+                is_first_time_client: true,
+                is_send_confirmation_email: None,
+                external_id: "conversation-2".into(),
             }),
         ),
         (

@@ -9,14 +9,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::model::{Address, Contact, Customer, ExtData, Location, Note, Tenant};
+use crate::model::{Address, Booking, Contact, Customer, ExtData, Location, Note, Tenant};
 use crate::util::{
-    ApiError, ApiResult, Check, ListOpts, P, Q, body_value, contains_ci, export, list, list_plain, ok, phone_matches,
-    ts, typed,
+    ApiError, ApiResult, Check, ListOpts, P, Q, body_value, contains_ci, export, list, list_plain, ok, parse_time,
+    phone_matches, ts, typed,
 };
 
 pub const CONTACT_TYPES: [&str; 4] = ["Phone", "Email", "Fax", "MobilePhone"];
 pub const CUSTOMER_TYPES: [&str; 2] = ["Residential", "Commercial"];
+pub const PRIORITIES: [&str; 4] = ["Low", "Normal", "High", "Urgent"];
 
 // ----------------------------------------------------------------------------------------------------------------
 // Requests
@@ -559,6 +560,37 @@ pub async fn list_customer_contacts(State(st): State<AppState>, p: P, q: Q) -> A
     })
 }
 
+/// `POST /customers/{id}/contacts` (`Crm.V2.Customers.CreateCustomerContactRequest`).
+pub async fn create_customer_contact(State(st): State<AppState>, p: P, body: Bytes) -> ApiResult {
+    let v = body_value(&body, &["type", "value"])?;
+    let mut c = Check::default();
+    check_contacts(&mut c, &json!({ "contacts": [v.clone()] }), "");
+    // Errors come back keyed by the top-level field, not `Contacts[0].`.
+    let errors = c.finish().err().map(|mut e| {
+        e.errors = e
+            .errors
+            .into_iter()
+            .map(|(k, msgs)| (k.trim_start_matches("Contacts[0].").to_string(), msgs))
+            .collect();
+        e
+    });
+    if let Some(e) = errors {
+        return Err(e);
+    }
+    let req: NewContactReq = typed(&v)?;
+    st.tenant(p.tenant, |t, now| {
+        if !t.customers.contains_key(&p.id) {
+            return Err(ApiError::not_found("Customer", p.id));
+        }
+        let contact = new_contacts(t, Some(vec![req]), now).remove(0);
+        let out = contact_with_modified_json(&contact);
+        if let Some(c) = t.customers.get_mut(&p.id) {
+            c.contacts.push(contact);
+        }
+        ok(out)
+    })
+}
+
 fn new_note(t: &mut Tenant, r: &NoteReq, now: Timestamp) -> Note {
     Note {
         id: t.next_id(),
@@ -704,5 +736,155 @@ pub async fn list_location_notes(State(st): State<AppState>, p: P, q: Q) -> ApiR
 pub async fn export_locations(State(st): State<AppState>, p: P, q: Q) -> ApiResult {
     st.tenant(p.tenant, |t, _| {
         export(&q, t.locations.values(), |l| location_json(l, None))
+    })
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// Handlers: bookings (booking-provider API; the provider id is any int64 tag, bookings are kept per tenant)
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateBookingReq {
+    pub source: Option<String>,
+    pub name: Option<String>,
+    pub address: Option<Address>,
+    pub customer_type: Option<String>,
+    pub summary: Option<String>,
+    pub campaign_id: Option<i64>,
+    pub business_unit_id: Option<i64>,
+    pub job_type_id: Option<i64>,
+    pub priority: Option<String>,
+    pub is_first_time_client: Option<bool>,
+    pub uploaded_images: Option<Vec<String>>,
+    pub is_send_confirmation_email: Option<bool>,
+    pub external_id: Option<String>,
+}
+
+/// `Crm.V2.AddressModel` (no coordinates).
+fn address_model_json(a: &Address) -> Value {
+    json!({ "street": a.street, "unit": a.unit, "city": a.city, "state": a.state, "zip": a.zip, "country": a.country })
+}
+
+pub fn booking_json(b: &Booking) -> Value {
+    json!({
+        "id": b.id,
+        "source": b.source,
+        "createdOn": ts(b.created_on),
+        "name": b.name,
+        "address": b.address.as_ref().map(address_model_json),
+        "customerType": b.customer_type,
+        "start": ts(b.start),
+        "campaignId": b.campaign_id,
+        "businessUnitId": b.business_unit_id,
+        "isFirstTimeClient": b.is_first_time_client,
+        "uploadedImages": b.uploaded_images,
+        "isSendConfirmationEmail": b.is_send_confirmation_email,
+        "status": b.status,
+        "dismissingReasonId": null,
+        "jobId": null,
+        "externalId": b.external_id,
+        "priority": b.priority,
+        "jobTypeId": b.job_type_id,
+        "bookingProviderId": b.provider_id,
+        "modifiedOn": ts(b.modified_on),
+        "summary": b.summary,
+    })
+}
+
+fn canonical(values: &[&'static str], s: &str) -> Option<&'static str> {
+    values.iter().copied().find(|v| v.eq_ignore_ascii_case(s.trim()))
+}
+
+pub async fn create_booking(State(st): State<AppState>, p: P, body: Bytes) -> ApiResult {
+    let v = body_value(&body, &["source", "name", "summary", "isFirstTimeClient", "externalId"])?;
+    let mut c = Check::default();
+    if v.get("address").is_some_and(|a| !a.is_null()) {
+        check_address(&mut c, &v, "");
+    }
+    check_contacts(&mut c, &v, "");
+    for (field, key, values) in [
+        ("priority", "Priority", &PRIORITIES[..]),
+        ("customerType", "CustomerType", &CUSTOMER_TYPES[..]),
+    ] {
+        if let Some(x) = v.get(field).and_then(Value::as_str)
+            && canonical(values, x).is_none()
+        {
+            c.add(
+                key,
+                format!("The value '{x}' is not valid. Values: [{}]", values.join(", ")),
+            );
+        }
+    }
+    let start = match v.get("start").and_then(Value::as_str) {
+        None => None,
+        Some(s) => match parse_time(s) {
+            Some(t) => Some(t),
+            None => {
+                c.add("Start", format!("The value '{s}' is not a valid date-time."));
+                None
+            }
+        },
+    };
+    c.finish()?;
+    let req: CreateBookingReq = typed(&v)?;
+    st.tenant(p.tenant, |t, now| {
+        let id = t.next_id();
+        let booking = Booking {
+            id,
+            provider_id: p.provider,
+            source: req.source.unwrap_or_default(),
+            name: req.name.unwrap_or_default(),
+            address: req.address,
+            customer_type: req
+                .customer_type
+                .as_deref()
+                .and_then(|k| canonical(&CUSTOMER_TYPES, k))
+                .map(str::to_string),
+            start: start.unwrap_or(now),
+            summary: req.summary.unwrap_or_default(),
+            campaign_id: req.campaign_id,
+            business_unit_id: req.business_unit_id,
+            job_type_id: req.job_type_id,
+            priority: req
+                .priority
+                .as_deref()
+                .and_then(|k| canonical(&PRIORITIES, k))
+                .map(str::to_string),
+            is_first_time_client: req.is_first_time_client.unwrap_or(false),
+            uploaded_images: req.uploaded_images.unwrap_or_default(),
+            is_send_confirmation_email: req.is_send_confirmation_email,
+            external_id: req.external_id.unwrap_or_default(),
+            status: "New".into(),
+            active: true,
+            created_on: now,
+            modified_on: now,
+        };
+        let out = booking_json(&booking);
+        t.bookings.insert(id, booking);
+        ok(out)
+    })
+}
+
+pub async fn get_booking(State(st): State<AppState>, p: P) -> ApiResult {
+    st.tenant(p.tenant, |t, _| {
+        let b = t
+            .bookings
+            .get(&p.id)
+            .filter(|b| b.provider_id == p.provider)
+            .ok_or_else(|| ApiError::not_found("Booking", p.id))?;
+        ok(booking_json(b))
+    })
+}
+
+pub async fn list_bookings(State(st): State<AppState>, p: P, q: Q) -> ApiResult {
+    let external_id = q.str("externalId").map(str::to_string);
+    st.tenant(p.tenant, |t, _| {
+        list(
+            &q,
+            t.bookings.values(),
+            ListOpts { active: false },
+            |b| b.provider_id == p.provider && external_id.as_deref().is_none_or(|e| b.external_id == e),
+            booking_json,
+        )
     })
 }

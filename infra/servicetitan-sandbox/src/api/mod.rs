@@ -1,5 +1,5 @@
 //! API host routes, one module per ServiceTitan API (spec file): settings-v2, jpm-v2, crm-v2, salestech-v2
-//! (module path `sales`), accounting-v2, marketing-v2.
+//! (module path `sales`), accounting-v2, marketing-v2, telecom (paths `/telecom/v2/...`, `/telecom/v3/...`).
 
 pub mod accounting;
 pub mod crm;
@@ -7,6 +7,7 @@ pub mod jpm;
 pub mod marketing;
 pub mod sales;
 pub mod settings;
+pub mod telecom;
 
 use axum::Router;
 use axum::routing::{get, put};
@@ -64,7 +65,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/crm/v2/tenant/{tenant}/customers/{id}/contacts",
-            get(crm::list_customer_contacts),
+            get(crm::list_customer_contacts).post(crm::create_customer_contact),
         )
         .route(
             "/crm/v2/tenant/{tenant}/locations",
@@ -77,6 +78,17 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/crm/v2/tenant/{tenant}/export/customers", get(crm::export_customers))
         .route("/crm/v2/tenant/{tenant}/export/locations", get(crm::export_locations))
+        .route(
+            "/crm/v2/tenant/{tenant}/booking-provider/{booking_provider}/bookings",
+            get(crm::list_bookings).post(crm::create_booking),
+        )
+        .route(
+            "/crm/v2/tenant/{tenant}/booking-provider/{booking_provider}/bookings/{id}",
+            get(crm::get_booking),
+        )
+        // telecom (no `/v2` in the server URL; each path carries its version)
+        .route("/telecom/v3/tenant/{tenant}/calls", get(telecom::list_calls))
+        .route("/telecom/v2/tenant/{tenant}/export/calls", get(telecom::export_calls))
         // salestech-v2
         .route(
             "/sales/v2/tenant/{tenant}/estimates",

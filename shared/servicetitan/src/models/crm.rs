@@ -1,4 +1,4 @@
-//! CRM: customers, locations, contacts, notes.
+//! CRM: customers, locations, contacts, notes, bookings.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -37,7 +37,9 @@ pub struct Address {
     pub longitude: Option<f64>,
 }
 
-/// `Crm.V2.Customers.NewCustomerContact`.
+/// `Crm.V2.Customers.NewCustomerContact`; also the body of `POST /customers/{id}/contacts`
+/// (`Crm.V2.Customers.CreateCustomerContactRequest`) and a booking's contacts (`Crm.V2.BookingContactModel`), which
+/// have the same fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewContact {
     #[serde(rename = "type")]
@@ -107,6 +109,34 @@ pub struct Contact {
     pub memo: Option<String>,
 }
 
+/// `Crm.V2.Customers.PhoneSettings`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhoneSettings {
+    pub phone_number: String,
+    #[serde(default)]
+    pub do_not_text: bool,
+}
+
+/// `Crm.V2.Customers.CustomerContactWithModifiedOnResponse` (subset): what `GET` / `POST /customers/{id}/contacts`
+/// return.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerContact {
+    pub id: i64,
+    #[serde(rename = "type")]
+    pub kind: ContactType,
+    pub value: String,
+    #[serde(default)]
+    pub memo: Option<String>,
+    #[serde(default)]
+    pub phone_settings: Option<PhoneSettings>,
+    #[serde(with = "datetime")]
+    pub created_on: Timestamp,
+    #[serde(with = "datetime")]
+    pub modified_on: Timestamp,
+}
+
 /// `Crm.V2.Customers.CreatedCustomerResponse`: the customer with the locations and contacts it was created with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -161,6 +191,104 @@ pub struct Note {
     pub is_pinned: bool,
     #[serde(with = "datetime")]
     pub created_on: Timestamp,
+}
+
+/// `Crm.V2.Priority`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Priority {
+    Low,
+    Normal,
+    High,
+    Urgent,
+}
+
+/// `Crm.V2.BookingStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BookingStatus {
+    New,
+    Converted,
+    Dismissed,
+    Accepted,
+}
+
+/// `Crm.V2.AddressModel`: a booking's address (no coordinates, unlike [`Address`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BookingAddress {
+    pub street: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    pub city: String,
+    pub state: String,
+    pub zip: String,
+    pub country: String,
+}
+
+/// `Crm.V2.CreateBookingRequest`: a booking through the booking-provider API, for the office to review and turn into
+/// a job. `externalId` is the caller's own id for it (the product's lead or conversation id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateBooking {
+    pub source: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<BookingAddress>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<NewContact>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_type: Option<CustomerType>,
+    #[serde(default, with = "datetime::option", skip_serializing_if = "Option::is_none")]
+    pub start: Option<Timestamp>,
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business_unit_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_type_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Priority>,
+    pub is_first_time_client: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_send_confirmation_email: Option<bool>,
+    pub external_id: String,
+}
+
+/// `Crm.V2.BookingResponse` (subset).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Booking {
+    pub id: i64,
+    pub booking_provider_id: i64,
+    pub source: String,
+    pub name: String,
+    pub status: BookingStatus,
+    pub external_id: String,
+    #[serde(default)]
+    pub address: Option<BookingAddress>,
+    #[serde(default)]
+    pub customer_type: Option<CustomerType>,
+    #[serde(with = "datetime")]
+    pub start: Timestamp,
+    #[serde(default)]
+    pub summary: Option<String>,
+    #[serde(default)]
+    pub campaign_id: Option<i64>,
+    #[serde(default)]
+    pub business_unit_id: Option<i64>,
+    #[serde(default)]
+    pub job_type_id: Option<i64>,
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    #[serde(default)]
+    pub is_first_time_client: Option<bool>,
+    /// Set once the office converts the booking into a job.
+    #[serde(default)]
+    pub job_id: Option<i64>,
+    #[serde(with = "datetime")]
+    pub created_on: Timestamp,
+    #[serde(with = "datetime")]
+    pub modified_on: Timestamp,
 }
 
 /// Filters of `GET /customers` the product relies on.

@@ -7,6 +7,7 @@ pub mod crm;
 pub mod jpm;
 pub mod sales;
 pub mod settings;
+pub mod telecom;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Deserializer, Serializer};

@@ -1,7 +1,8 @@
 use crate::client::{Client, Module};
 use crate::error::Error;
 use crate::models::crm::{
-    CreateCustomer, CreateLocation, CreateNote, CreatedCustomer, Customer, CustomerFilter, Location, Note,
+    Booking, CreateBooking, CreateCustomer, CreateLocation, CreateNote, CreatedCustomer, Customer, CustomerContact,
+    CustomerFilter, Location, NewContact, Note,
 };
 use crate::paging::ExportPage;
 
@@ -32,6 +33,17 @@ impl Client {
             .await
     }
 
+    /// The customer's own contacts (not its locations'), across all pages.
+    pub async fn customer_contacts(&self, customer_id: i64) -> Result<Vec<CustomerContact>, Error> {
+        self.list_all(Module::Crm, &format!("/customers/{customer_id}/contacts"), &[])
+            .await
+    }
+
+    pub async fn add_customer_contact(&self, customer_id: i64, contact: &NewContact) -> Result<CustomerContact, Error> {
+        self.post(Module::Crm, &format!("/customers/{customer_id}/contacts"), contact)
+            .await
+    }
+
     pub async fn add_customer_note(&self, customer_id: i64, note: &CreateNote) -> Result<Note, Error> {
         self.post(Module::Crm, &format!("/customers/{customer_id}/notes"), note)
             .await
@@ -49,5 +61,22 @@ impl Client {
 
     pub async fn export_customers(&self, from: Option<&str>) -> Result<ExportPage<Customer>, Error> {
         self.export_page(Module::Crm, "customers", from, false).await
+    }
+
+    /// Creates a booking under a booking provider (`booking_provider` is the provider tag's id).
+    pub async fn create_booking(&self, provider: i64, request: &CreateBooking) -> Result<Booking, Error> {
+        self.post(Module::Crm, &format!("/booking-provider/{provider}/bookings"), request)
+            .await
+    }
+
+    pub async fn booking(&self, provider: i64, id: i64) -> Result<Booking, Error> {
+        self.get(Module::Crm, &format!("/booking-provider/{provider}/bookings/{id}"), &[])
+            .await
+    }
+
+    /// Every booking of the provider, across all pages.
+    pub async fn bookings(&self, provider: i64) -> Result<Vec<Booking>, Error> {
+        self.list_all(Module::Crm, &format!("/booking-provider/{provider}/bookings"), &[])
+            .await
     }
 }

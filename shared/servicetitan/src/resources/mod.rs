@@ -5,3 +5,4 @@ mod crm;
 mod jpm;
 mod sales;
 mod settings;
+mod telecom;
