@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod event;
 pub mod event_log;
+pub mod servicetitan_env;
 pub mod signing;
 pub mod signing_keys;
 pub mod tenants;

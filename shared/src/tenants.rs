@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::event::TenantId;
+pub use crate::servicetitan_env::ServiceTitanEnvironment;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -21,33 +22,6 @@ impl TenantStatus {
         match self {
             Self::Connected => "connected",
             Self::Disconnected => "disconnected",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ServiceTitanEnvironment {
-    Integration,
-    Production,
-}
-
-impl ServiceTitanEnvironment {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Integration => "integration",
-            Self::Production => "production",
-        }
-    }
-}
-
-impl std::str::FromStr for ServiceTitanEnvironment {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "integration" => Ok(Self::Integration),
-            "production" => Ok(Self::Production),
-            other => Err(format!("expected integration or production, got {other:?}")),
         }
     }
 }
