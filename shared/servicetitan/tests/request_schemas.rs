@@ -1,11 +1,8 @@
 //! Every request body the client sends validates against ServiceTitan's official request schema. (Responses are
 //! covered by the sandbox's schema test plus the client parsing the sandbox's responses in `against_sandbox.rs`.)
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-
-use jsonschema::{Draft, Registry, Resource};
-use serde_json::{Value, json};
+use openapi_check::Specs;
+use serde_json::Value;
 use servicetitan::models::crm::{
     Address, BookingAddress, ContactType, CreateBooking, CreateCustomer, CreateLocation, CreateNote, CustomerType,
     NewContact, NewLocation, Priority,
@@ -13,17 +10,6 @@ use servicetitan::models::crm::{
 use servicetitan::models::jpm::{CancelJob, CreateJob, NewAppointment};
 use servicetitan::models::sales::{CreateEstimate, SellEstimate};
 use servicetitan::models::{ExternalDataCreate, ExternalDataItem};
-
-fn spec_dir() -> PathBuf {
-    match std::env::var_os("SERVICETITAN_OPENAPI_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/servicetitan-openapi"),
-    }
-}
-
-fn doc_uri(file: &str) -> String {
-    format!("https://specs.servicetitan.local/{file}.json")
-}
 
 fn address() -> Address {
     Address {
@@ -232,60 +218,25 @@ mod erased {
 
 #[test]
 fn request_bodies_match_the_official_schemas() {
-    let dir = spec_dir();
-    if !dir.join("crm-v2.json").exists() {
-        println!(
-            "skipping: ServiceTitan OpenAPI specs not found at {}; download them from ServiceTitan's developer portal \
-             (developer.servicetitan.io, API reference → OpenAPI document) or set SERVICETITAN_OPENAPI_DIR",
-            dir.display()
-        );
+    let Some(specs) = Specs::load(&["crm-v2", "jpm-v2", "salestech-v2"]) else {
         return;
-    }
-    let files = ["crm-v2", "jpm-v2", "salestech-v2"];
-    let docs: HashMap<&str, Value> = files
-        .iter()
-        .map(|f| {
-            (
-                *f,
-                serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{f}.json"))).unwrap()).unwrap(),
-            )
-        })
-        .collect();
-    let mut registry = Registry::new();
-    for f in files {
-        registry = registry
-            .add(doc_uri(f), Resource::from_contents(docs[f].clone()))
-            .unwrap();
-    }
-    let registry = registry.prepare().unwrap();
-    let validator_for = |file: &str, schema: &Value| {
-        let reference = schema["$ref"].as_str().expect("request schemas are $refs");
-        jsonschema::options()
-            .with_draft(Draft::Draft202012)
-            .with_registry(&registry)
-            .should_validate_formats(true)
-            .build(&json!({ "$ref": format!("{}{reference}", doc_uri(file)) }))
-            .unwrap()
     };
 
     // The check bites: a job without campaignId is invalid.
-    let job_schema = &docs["jpm-v2"]["paths"]["/tenant/{tenant}/jobs"]["post"]["requestBody"]["content"]["application/json"]
-        ["schema"];
+    let job_schema = specs.request_schema("jpm-v2", "/tenant/{tenant}/jobs", "post");
     let mut job = requests()
         .into_iter()
         .find(|r| r.1 == "/tenant/{tenant}/jobs")
         .unwrap()
         .3;
     job.as_object_mut().unwrap().remove("campaignId");
-    assert!(!validator_for("jpm-v2", job_schema).is_valid(&job));
+    assert!(!specs.validate("jpm-v2", job_schema, &job, "self-check").is_empty());
 
     let mut failures = Vec::new();
     for (file, path, method, body) in requests() {
-        let schema = &docs[file]["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"];
+        let schema = specs.request_schema(file, path, method);
         assert!(!schema.is_null(), "{file} {method} {path}: no request schema");
-        for e in validator_for(file, schema).iter_errors(&body) {
-            failures.push(format!("{file} {method} {path}: {e} at {}", e.instance_path()));
-        }
+        failures.extend(specs.validate(file, schema, &body, &format!("{file} {method} {path}")));
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
