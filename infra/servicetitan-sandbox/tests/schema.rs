@@ -236,6 +236,7 @@ fn cases() -> Vec<Case> {
             .q("pageSize=200&balanceFilter.Balance=0&balanceFilter.Comparer=Greater&includeTotal=true"),
         case("accounting-v2", "get", "/tenant/{tenant}/payments").q("pageSize=200"),
         case("accounting-v2", "get", "/tenant/{tenant}/export/invoices"),
+        case("accounting-v2", "get", "/tenant/{tenant}/export/payments"),
         // jpm-v2 cancel (after the estimate work on the job)
         case("jpm-v2", "put", "/tenant/{tenant}/jobs/{id}/cancel").id("job").body(cancel),
         // Error answers are ApiErrorResponse.

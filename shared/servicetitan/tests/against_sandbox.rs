@@ -175,6 +175,7 @@ async fn every_operation_round_trips() {
     c.add_customer_note(id, &note).await.unwrap();
     c.add_location_note(location.id, &note).await.unwrap();
     assert_eq!(c.customer_notes(id).await.unwrap()[0].text, note.text);
+    assert_eq!(c.location_notes(location.id).await.unwrap()[0].text, note.text);
 
     // Jobs: the job creates its appointment and invoice.
     let start = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(26);
@@ -776,5 +777,6 @@ async fn every_export_feed_reads_to_its_end() {
     assert!(drain!(export_appointments) > 0);
     assert!(drain!(export_estimates) > 0);
     assert!(drain!(export_invoices) > 0);
+    assert!(drain!(export_payments) > 0);
     sb.stop().await;
 }

@@ -323,3 +323,7 @@ pub async fn list_payments(State(st): State<AppState>, p: P, q: Q) -> ApiResult 
 pub async fn export_invoices(State(st): State<AppState>, p: P, q: Q) -> ApiResult {
     st.tenant(p.tenant, |t, _| export(&q, t.invoices.values(), |i| invoice_json(t, i)))
 }
+
+pub async fn export_payments(State(st): State<AppState>, p: P, q: Q) -> ApiResult {
+    st.tenant(p.tenant, |t, _| export(&q, t.payments.values(), |x| payment_json(t, x)))
+}

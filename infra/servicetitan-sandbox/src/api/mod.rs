@@ -120,6 +120,10 @@ pub fn routes() -> Router<AppState> {
             "/accounting/v2/tenant/{tenant}/export/invoices",
             get(accounting::export_invoices),
         )
+        .route(
+            "/accounting/v2/tenant/{tenant}/export/payments",
+            get(accounting::export_payments),
+        )
         // marketing-v2
         .route(
             "/marketing/v2/tenant/{tenant}/campaigns",

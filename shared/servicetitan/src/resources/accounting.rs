@@ -44,6 +44,10 @@ impl Client {
         self.export_page(Module::Accounting, "invoices", from, false).await
     }
 
+    pub async fn export_payments(&self, from: Option<&str>) -> Result<ExportPage<Payment>, Error> {
+        self.export_page(Module::Accounting, "payments", from, false).await
+    }
+
     pub async fn invoice_payments(&self, invoice_ids: &[i64]) -> Result<Vec<Payment>, Error> {
         let mut out = Vec::new();
         for chunk in crate::paging::id_chunks(invoice_ids) {

@@ -54,6 +54,11 @@ impl Client {
             .await
     }
 
+    pub async fn location_notes(&self, location_id: i64) -> Result<Vec<Note>, Error> {
+        self.list_all(Module::Crm, &format!("/locations/{location_id}/notes"), &[])
+            .await
+    }
+
     pub async fn add_location_note(&self, location_id: i64, note: &CreateNote) -> Result<Note, Error> {
         self.post(Module::Crm, &format!("/locations/{location_id}/notes"), note)
             .await
