@@ -64,29 +64,62 @@ impl AccessToken {
 
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 
-/// Where tokens are kept between calls, keyed by [`TokenProvider::key`].
+/// How long one caller may hold the right to refresh before another may take over (covers a crashed Lambda).
+pub const REFRESH_LEASE: SignedDuration = SignedDuration::from_secs(20);
+
+/// Which token: the tenant, and the auth host and client it was issued to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TokenKey {
+    pub tenant_id: i64,
+    /// `<auth host>|<client id>`; never the secret.
+    pub scope: String,
+}
+
+/// Where tokens are kept between calls. A store shared by several processes also arbitrates who refreshes
+/// ([`TokenStore::try_lease`]), so that a burst of Lambdas makes one token request.
 pub trait TokenStore: Send + Sync {
-    fn load<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<AccessToken>>;
-    fn save<'a>(&'a self, key: &'a str, token: &'a AccessToken) -> StoreFuture<'a, ()>;
+    fn load<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Option<AccessToken>>;
+    /// Stores a fresh token and ends any refresh lease on it.
+    fn save<'a>(&'a self, key: &'a TokenKey, token: &'a AccessToken) -> StoreFuture<'a, ()>;
+    /// Claims the refresh for `holder` until `until`; `false` while another holder's lease is live. A store used
+    /// by one process has nobody to arbitrate with.
+    ///
+    /// The claim must also fail while the stored token is still fresh at `now` (and is not `rejected`, a token the
+    /// API just refused): otherwise a caller that read "no token" just before the holder stored one would refresh
+    /// again.
+    fn try_lease<'a>(
+        &'a self,
+        _key: &'a TokenKey,
+        _holder: &'a str,
+        _now: Timestamp,
+        _until: Timestamp,
+        _rejected: Option<&'a AccessToken>,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async { Ok(true) })
+    }
+    /// Gives up `holder`'s lease after a failed refresh, so others need not wait for it to run out.
+    fn release<'a>(&'a self, _key: &'a TokenKey, _holder: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Tokens kept in this process only.
 #[derive(Debug, Default)]
 pub struct MemoryTokenStore {
-    tokens: Mutex<HashMap<String, AccessToken>>,
+    tokens: Mutex<HashMap<TokenKey, AccessToken>>,
 }
 
 impl TokenStore for MemoryTokenStore {
-    fn load<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<AccessToken>> {
+    fn load<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Option<AccessToken>> {
         let token = self.tokens.lock().expect("token map lock").get(key).cloned();
         Box::pin(async move { Ok(token) })
     }
 
-    fn save<'a>(&'a self, key: &'a str, token: &'a AccessToken) -> StoreFuture<'a, ()> {
+    fn save<'a>(&'a self, key: &'a TokenKey, token: &'a AccessToken) -> StoreFuture<'a, ()> {
         self.tokens
             .lock()
             .expect("token map lock")
-            .insert(key.to_owned(), token.clone());
+            .insert(key.clone(), token.clone());
         Box::pin(async { Ok(()) })
     }
 }
@@ -109,7 +142,9 @@ pub struct TokenProvider {
     credentials: Arc<Credentials>,
     store: Arc<dyn TokenStore>,
     clock: SharedClock,
-    key: String,
+    key: TokenKey,
+    /// Identifies this provider in refresh leases.
+    holder: String,
     refresh: tokio::sync::Mutex<()>,
 }
 
@@ -123,6 +158,7 @@ impl TokenProvider {
     ) -> Self {
         Self {
             key: Self::key(auth_url, &credentials),
+            holder: holder_id(),
             token_url: format!("{}/connect/token", auth_url.trim_end_matches('/')),
             http,
             credentials,
@@ -132,14 +168,12 @@ impl TokenProvider {
         }
     }
 
-    /// The store key: the auth host, the tenant and the client, never the secret.
-    pub fn key(auth_url: &str, credentials: &Credentials) -> String {
-        format!(
-            "{}|{}|{}",
-            auth_url.trim_end_matches('/'),
-            credentials.tenant_id,
-            credentials.client_id
-        )
+    /// The store key: the tenant, the auth host and the client, never the secret.
+    pub fn key(auth_url: &str, credentials: &Credentials) -> TokenKey {
+        TokenKey {
+            tenant_id: credentials.tenant_id,
+            scope: format!("{}|{}", auth_url.trim_end_matches('/'), credentials.client_id),
+        }
     }
 
     /// A token that is fresh now.
@@ -152,31 +186,41 @@ impl TokenProvider {
         {
             return Ok(t);
         }
-        let _one_at_a_time = self.refresh.lock().await;
-        // Someone else may have refreshed while this caller waited.
-        if let Some(t) = self
-            .store
-            .load(&self.key)
-            .await?
-            .filter(|t| t.is_fresh(self.clock.now()))
-        {
-            return Ok(t);
-        }
-        self.fetch().await
+        self.refresh(None).await
     }
 
     /// After the API rejected `rejected` with a 401: a new token, unless another caller already replaced it.
     pub async fn replace(&self, rejected: &AccessToken) -> Result<AccessToken, Error> {
+        self.refresh(Some(rejected)).await
+    }
+
+    /// One refresh at a time: in this process by a mutex, across processes by the store's lease. A caller without
+    /// the lease waits for the holder's token to appear, or for the lease to run out.
+    async fn refresh(&self, rejected: Option<&AccessToken>) -> Result<AccessToken, Error> {
         let _one_at_a_time = self.refresh.lock().await;
-        if let Some(t) = self
-            .store
-            .load(&self.key)
-            .await?
-            .filter(|t| t != rejected && t.is_fresh(self.clock.now()))
-        {
-            return Ok(t);
+        loop {
+            let now = self.clock.now();
+            if let Some(t) = self
+                .store
+                .load(&self.key)
+                .await?
+                .filter(|t| t.is_fresh(now) && Some(t) != rejected)
+            {
+                return Ok(t);
+            }
+            if self
+                .store
+                .try_lease(&self.key, &self.holder, now, now + REFRESH_LEASE, rejected)
+                .await?
+            {
+                let fetched = self.fetch().await;
+                if fetched.is_err() {
+                    self.store.release(&self.key, &self.holder).await?;
+                }
+                return fetched;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        self.fetch().await
     }
 
     async fn fetch(&self) -> Result<AccessToken, Error> {
@@ -221,9 +265,16 @@ impl TokenProvider {
         };
         self.store.save(&self.key, &token).await?;
         info!(tenant_id = self.credentials.tenant_id, expires_at = %token.expires_at, "ServiceTitan token refreshed");
-        debug!(key = self.key, "token stored");
+        debug!(scope = self.key.scope, "token stored");
         Ok(token)
     }
+}
+
+/// Unique enough for a lease holder: process, a counter and the start time.
+fn holder_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}-{}", std::process::id(), Timestamp::now().as_nanosecond())
 }
 
 /// reqwest errors can carry the URL; keep messages short and free of query strings.

@@ -18,9 +18,11 @@ pub mod models;
 pub mod paging;
 pub mod rate_limit;
 pub mod resources;
+pub mod token_store;
 
-pub use auth::{AccessToken, Credentials, MemoryTokenStore, TokenProvider, TokenStore};
+pub use auth::{AccessToken, Credentials, MemoryTokenStore, TokenKey, TokenProvider, TokenStore};
 pub use client::{Client, ClientOptions, Module, RetryPolicy};
 pub use environment::{Environment, Hosts};
 pub use error::{ApiErrorResponse, Error};
 pub use paging::{ExportPage, Page};
+pub use token_store::DynamoDbTokenStore;

@@ -1,0 +1,158 @@
+//! Tokens shared by every Lambda, in DynamoDB.
+//!
+//! One item per (tenant, scope) in the tokens table: the access token and its expiry, plus a refresh lease. A
+//! Lambda that needs a new token first claims the lease with a conditional write; the others wait for the token it
+//! stores. A crashed holder's lease runs out after [`crate::auth::REFRESH_LEASE`]. Tokens live in DynamoDB rather
+//! than Secrets Manager, which AWS asks to write at most once per 10 minutes; the table is encrypted at rest.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::auth::{AccessToken, REFRESH_MARGIN, StoreFuture, TokenKey, TokenStore};
+use crate::error::Error;
+
+/// Items outlive their token by this much before DynamoDB's TTL removes them.
+const KEEP_AFTER_EXPIRY: SignedDuration = SignedDuration::from_hours(24);
+
+#[derive(Debug, Clone)]
+pub struct DynamoDbTokenStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+fn store_error(e: impl std::fmt::Display) -> Error {
+    Error::TokenStore(e.to_string())
+}
+
+impl DynamoDbTokenStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn update(&self, key: &TokenKey) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("tenant_id", AttributeValue::S(key.tenant_id.to_string()))
+            .key("token_scope", AttributeValue::S(key.scope.clone()))
+    }
+}
+
+impl TokenStore for DynamoDbTokenStore {
+    fn load<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Option<AccessToken>> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("tenant_id", AttributeValue::S(key.tenant_id.to_string()))
+                .key("token_scope", AttributeValue::S(key.scope.clone()))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| store_error(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            let Some(item) = out.item else { return Ok(None) };
+            let value = item.get("access_token").and_then(|v| v.as_s().ok()).cloned();
+            let expires = item
+                .get("token_expires_at_ms")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<i64>().ok())
+                .and_then(|ms| Timestamp::from_millisecond(ms).ok());
+            Ok(value
+                .zip(expires)
+                .map(|(value, expires_at)| AccessToken { value, expires_at }))
+        })
+    }
+
+    fn save<'a>(&'a self, key: &'a TokenKey, token: &'a AccessToken) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.update(key)
+                .update_expression(
+                    "SET access_token = :v, token_expires_at_ms = :e, expires_at = :ttl, refreshed_at = :now \
+                     REMOVE lease_holder, lease_until_ms",
+                )
+                .expression_attribute_values(":v", AttributeValue::S(token.value.clone()))
+                .expression_attribute_values(":e", AttributeValue::N(token.expires_at.as_millisecond().to_string()))
+                .expression_attribute_values(
+                    ":ttl",
+                    AttributeValue::N((token.expires_at + KEEP_AFTER_EXPIRY).as_second().to_string()),
+                )
+                .expression_attribute_values(":now", AttributeValue::S(shared::clock::iso_millis(Timestamp::now())))
+                .send()
+                .await
+                .map_err(|e| store_error(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            Ok(())
+        })
+    }
+
+    fn try_lease<'a>(
+        &'a self,
+        key: &'a TokenKey,
+        holder: &'a str,
+        now: Timestamp,
+        until: Timestamp,
+        rejected: Option<&'a AccessToken>,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            // Free lease, and no token that a caller could still use.
+            let stale = match rejected {
+                Some(_) => {
+                    "(attribute_not_exists(access_token) OR token_expires_at_ms <= :fresh OR access_token = :rejected)"
+                }
+                None => "(attribute_not_exists(access_token) OR token_expires_at_ms <= :fresh)",
+            };
+            let mut req = self
+                .update(key)
+                .update_expression("SET lease_holder = :h, lease_until_ms = :until")
+                .condition_expression(format!(
+                    "(attribute_not_exists(lease_until_ms) OR lease_until_ms < :now OR lease_holder = :h) AND {stale}"
+                ))
+                .expression_attribute_values(":h", AttributeValue::S(holder.to_owned()))
+                .expression_attribute_values(":until", AttributeValue::N(until.as_millisecond().to_string()))
+                .expression_attribute_values(":now", AttributeValue::N(now.as_millisecond().to_string()))
+                .expression_attribute_values(
+                    ":fresh",
+                    AttributeValue::N((now + REFRESH_MARGIN).as_millisecond().to_string()),
+                );
+            if let Some(rejected) = rejected {
+                req = req.expression_attribute_values(":rejected", AttributeValue::S(rejected.value.clone()));
+            }
+            match req.send().await {
+                Ok(_) => Ok(true),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(store_error(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
+            }
+        })
+    }
+
+    fn release<'a>(&'a self, key: &'a TokenKey, holder: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let res = self
+                .update(key)
+                .update_expression("REMOVE lease_holder, lease_until_ms")
+                .condition_expression("lease_holder = :h")
+                .expression_attribute_values(":h", AttributeValue::S(holder.to_owned()))
+                .send()
+                .await;
+            match res {
+                Ok(_) => Ok(()),
+                // Someone else's lease by now: nothing of ours to release.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(store_error(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
+            }
+        })
+    }
+}

@@ -1,0 +1,135 @@
+//! ServiceTitan tokens shared through DynamoDB (moto), against the local stack's ServiceTitan sandbox: many
+//! clients that share nothing but the table behave like many Lambdas.
+
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use integration_tests::TestStack;
+use servicetitan::client::ClientOptions;
+use servicetitan::{Client, Credentials, DynamoDbTokenStore, Hosts};
+use servicetitan_sandbox::TenantCredentials;
+
+fn lambda_like_client(t: &TestStack, tenant: &TenantCredentials) -> Client {
+    let sandbox = t.stack.sandbox().expect("the stack runs the sandbox").url();
+    // A store of its own, as each Lambda would build; only the table is shared.
+    let store = DynamoDbTokenStore::new(t.stack.aws().dynamodb.clone(), t.resource("TokensTable"));
+    Client::new(
+        ClientOptions::new(Hosts {
+            auth_url: sandbox.clone(),
+            api_url: sandbox,
+        }),
+        Credentials {
+            tenant_id: tenant.tenant_id,
+            client_id: tenant.client_id.clone(),
+            client_secret: tenant.client_secret.clone(),
+            app_key: tenant.app_key.clone(),
+        },
+        Arc::new(store),
+        shared::clock::system(),
+    )
+}
+
+#[tokio::test]
+async fn fifty_concurrent_lambdas_make_one_token_request_and_one_refresh_after_revocation() {
+    let t = TestStack::start().await;
+    let sandbox = t.stack.sandbox().unwrap();
+    let tenant = sandbox.demo_tenant().unwrap();
+    let clients: Vec<Arc<Client>> = (0..50).map(|_| Arc::new(lambda_like_client(&t, &tenant))).collect();
+
+    let calls: Vec<_> = clients
+        .iter()
+        .map(|c| {
+            let c = c.clone();
+            tokio::spawn(async move { c.business_units().await })
+        })
+        .collect();
+    for call in calls {
+        assert!(!call.await.unwrap().unwrap().is_empty());
+    }
+    assert_eq!(
+        sandbox.token_requests(&tenant.client_id),
+        1,
+        "one token request for fifty cold Lambdas"
+    );
+
+    // The token is revoked mid-flight: every client gets a 401, and one of them fetches the replacement.
+    reqwest::Client::new()
+        .post(format!("{}/_sandbox/tokens/revoke", sandbox.url()))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let calls: Vec<_> = clients
+        .iter()
+        .take(20)
+        .map(|c| {
+            let c = c.clone();
+            tokio::spawn(async move { c.campaigns().await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        sandbox.token_requests(&tenant.client_id),
+        2,
+        "one refresh for twenty rejected callers"
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn tenants_never_share_a_token_and_no_lease_outlives_a_failed_refresh() {
+    let t = TestStack::start().await;
+    let sandbox = t.stack.sandbox().unwrap();
+    let a = sandbox.demo_tenant().unwrap();
+    let b = sandbox.create_tenant("Second Contractor HVAC");
+    lambda_like_client(&t, &a).business_units().await.unwrap();
+    lambda_like_client(&t, &b).business_units().await.unwrap();
+    let item = |tenant: i64| {
+        let t = &t;
+        async move {
+            let out = t
+                .stack
+                .aws()
+                .dynamodb
+                .query()
+                .table_name(t.resource("TokensTable"))
+                .key_condition_expression("tenant_id = :t")
+                .expression_attribute_values(":t", AttributeValue::S(tenant.to_string()))
+                .send()
+                .await
+                .unwrap();
+            out.items().to_vec()
+        }
+    };
+    let (items_a, items_b) = (item(a.tenant_id).await, item(b.tenant_id).await);
+    assert_eq!(
+        (items_a.len(), items_b.len()),
+        (1, 1),
+        "each token sits under its own tenant id"
+    );
+    assert_ne!(items_a[0]["access_token"], items_b[0]["access_token"]);
+    assert!(
+        !items_a[0].contains_key("lease_holder"),
+        "the lease ends when the token is stored"
+    );
+
+    // Wrong credentials: the refresh fails and its lease is released at once, so the next caller is not held up.
+    let mut wrong = b.clone();
+    wrong.tenant_id = 4242;
+    wrong.client_secret = "cs1.wrong".into();
+    let started = std::time::Instant::now();
+    for _ in 0..2 {
+        let err = lambda_like_client(&t, &wrong).business_units().await.unwrap_err();
+        assert!(matches!(err, servicetitan::Error::Auth { .. }), "{err:?}");
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "no wait for a dead lease"
+    );
+    assert!(!item(4242).await[0].contains_key("lease_holder"));
+    t.stop().await;
+}
