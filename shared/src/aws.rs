@@ -51,3 +51,12 @@ pub fn local_sdk_config(endpoint: &str, region: &str) -> SdkConfig {
         )
         .build()
 }
+
+/// Whether a DynamoDB write failed only because its condition did not hold, which callers treat as an answer
+/// ("already there", "someone else holds it"), not as an error.
+pub fn is_conditional_check_failed<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
+}

@@ -157,12 +157,7 @@ impl EventLog {
             .await;
         match res {
             Ok(_) => Ok(Recorded::New),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Recorded::AlreadyPresent)
-            }
+            Err(e) if crate::aws::is_conditional_check_failed(&e) => Ok(Recorded::AlreadyPresent),
             Err(e) => Err(err(e)),
         }
     }

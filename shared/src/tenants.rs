@@ -121,12 +121,7 @@ impl TenantRegistry {
         match res {
             Ok(_) => Ok(()),
             // An older event arriving late, or a tenant deleted meanwhile: nothing to note.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(e) if crate::aws::is_conditional_check_failed(&e) => Ok(()),
             Err(e) => Err(TenantStoreError::Unavailable(
                 aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
             )),

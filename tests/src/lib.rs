@@ -95,6 +95,40 @@ impl TestStack {
             .expect("keys stored");
     }
 
+    /// Makes the intake accept what `make demo` and the sandbox sign: the demo key only.
+    pub async fn use_demo_key(&self) {
+        use local_stack::demo::{DEMO_KEY, DEMO_KEY_ID};
+        self.set_keys(vec![SigningKey {
+            id: DEMO_KEY_ID.into(),
+            secret: DEMO_KEY.into(),
+            not_after: None,
+        }])
+        .await;
+    }
+
+    /// A ServiceTitan client for a tenant of the stack's sandbox, keeping tokens in `store`.
+    pub fn servicetitan_client(
+        &self,
+        tenant: &servicetitan_sandbox::TenantCredentials,
+        store: std::sync::Arc<dyn servicetitan::TokenStore>,
+    ) -> servicetitan::Client {
+        let url = self.stack.sandbox().expect("the stack runs the sandbox").url();
+        servicetitan::Client::new(
+            servicetitan::ClientOptions::new(servicetitan::Hosts {
+                auth_url: url.clone(),
+                api_url: url,
+            }),
+            servicetitan::Credentials {
+                tenant_id: tenant.tenant_id,
+                client_id: tenant.client_id.clone(),
+                client_secret: tenant.client_secret.clone(),
+                app_key: tenant.app_key.clone(),
+            },
+            store,
+            shared::clock::system(),
+        )
+    }
+
     pub fn sign(key: &str, body: &str) -> String {
         signing::encode(
             &signing::sign(key.as_bytes(), body.as_bytes()),

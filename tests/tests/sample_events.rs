@@ -5,9 +5,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use integration_tests::{TENANT, TestStack, attr_s, repo_root};
-use local_stack::demo::{DEMO_KEY, DEMO_KEY_ID};
 use shared::aws::{AwsClients, local_sdk_config};
-use shared::signing_keys::SigningKey;
 
 fn read(name: &str) -> String {
     std::fs::read_to_string(repo_root().join("events").join(name)).unwrap()
@@ -15,12 +13,7 @@ fn read(name: &str) -> String {
 
 async fn stack_with_demo_key() -> (TestStack, AwsClients) {
     let t = TestStack::start().await;
-    t.set_keys(vec![SigningKey {
-        id: DEMO_KEY_ID.into(),
-        secret: DEMO_KEY.into(),
-        not_after: None,
-    }])
-    .await;
+    t.use_demo_key().await;
     let aws = AwsClients::new(&local_sdk_config(t.stack.aws_endpoint(), t.stack.region()));
     (t, aws)
 }

@@ -4,38 +4,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use integration_tests::{TENANT, TestStack, attr_s};
-use local_stack::demo::{DEMO_KEY, DEMO_KEY_ID};
-use servicetitan::client::{ClientOptions, Module};
+use servicetitan::MemoryTokenStore;
+use servicetitan::client::Module;
 use servicetitan::models::sales::Estimate;
-use servicetitan::{Client, Credentials, Hosts, MemoryTokenStore};
-use shared::signing_keys::SigningKey;
 
 #[tokio::test]
 async fn an_estimate_sold_in_servicetitan_reaches_the_event_processor() {
     let t = TestStack::start().await;
-    t.set_keys(vec![SigningKey {
-        id: DEMO_KEY_ID.into(),
-        secret: DEMO_KEY.into(),
-        not_after: None,
-    }])
-    .await;
+    t.use_demo_key().await;
     let sandbox = t.stack.sandbox().expect("the stack runs the sandbox");
     let demo = sandbox.demo_tenant().unwrap();
     assert_eq!(demo.tenant_id.to_string(), TENANT);
-    let client = Client::new(
-        ClientOptions::new(Hosts {
-            auth_url: sandbox.url(),
-            api_url: sandbox.url(),
-        }),
-        Credentials {
-            tenant_id: demo.tenant_id,
-            client_id: demo.client_id,
-            client_secret: demo.client_secret,
-            app_key: demo.app_key,
-        },
-        Arc::new(MemoryTokenStore::default()),
-        shared::clock::system(),
-    );
+    let client = t.servicetitan_client(&demo, Arc::new(MemoryTokenStore::default()));
     let open: Vec<Estimate> = client
         .list_all(Module::Sales, "/estimates", &[("status", "Open".into())])
         .await

@@ -5,28 +5,13 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::TestStack;
-use servicetitan::client::ClientOptions;
-use servicetitan::{Client, Credentials, DynamoDbTokenStore, Hosts};
+use servicetitan::{Client, DynamoDbTokenStore};
 use servicetitan_sandbox::TenantCredentials;
 
 fn lambda_like_client(t: &TestStack, tenant: &TenantCredentials) -> Client {
-    let sandbox = t.stack.sandbox().expect("the stack runs the sandbox").url();
     // A store of its own, as each Lambda would build; only the table is shared.
     let store = DynamoDbTokenStore::new(t.stack.aws().dynamodb.clone(), t.resource("TokensTable"));
-    Client::new(
-        ClientOptions::new(Hosts {
-            auth_url: sandbox.clone(),
-            api_url: sandbox,
-        }),
-        Credentials {
-            tenant_id: tenant.tenant_id,
-            client_id: tenant.client_id.clone(),
-            client_secret: tenant.client_secret.clone(),
-            app_key: tenant.app_key.clone(),
-        },
-        Arc::new(store),
-        shared::clock::system(),
-    )
+    t.servicetitan_client(tenant, Arc::new(store))
 }
 
 #[tokio::test]

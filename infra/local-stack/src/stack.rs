@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::StatusCode;
-use jiff::{SignedDuration, Timestamp};
+use jiff::SignedDuration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, oneshot};
@@ -500,9 +500,4 @@ fn bad_request(message: String) -> (StatusCode, Json<Value>) {
         StatusCode::BAD_REQUEST,
         Json(json!({ "error": { "code": "invalid_request", "message": message } })),
     )
-}
-
-/// Kept for callers that want a timestamp in the stack's time.
-pub fn now_of(stack: &LocalStack) -> Timestamp {
-    stack.inner.clock.now()
 }

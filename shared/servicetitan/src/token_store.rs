@@ -122,12 +122,7 @@ impl TokenStore for DynamoDbTokenStore {
             }
             match req.send().await {
                 Ok(_) => Ok(true),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                {
-                    Ok(false)
-                }
+                Err(e) if shared::aws::is_conditional_check_failed(&e) => Ok(false),
                 Err(e) => Err(store_error(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
             }
         })
@@ -145,12 +140,7 @@ impl TokenStore for DynamoDbTokenStore {
             match res {
                 Ok(_) => Ok(()),
                 // Someone else's lease by now: nothing of ours to release.
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                {
-                    Ok(())
-                }
+                Err(e) if shared::aws::is_conditional_check_failed(&e) => Ok(()),
                 Err(e) => Err(store_error(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
             }
         })

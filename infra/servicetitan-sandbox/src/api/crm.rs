@@ -174,7 +174,7 @@ fn new_contacts(t: &mut Tenant, reqs: Option<Vec<NewContactReq>>, now: Timestamp
         .collect()
 }
 
-fn ext_data(r: Option<ExtDataReq>) -> Vec<ExtData> {
+pub(crate) fn ext_data(r: Option<ExtDataReq>) -> Vec<ExtData> {
     let Some(r) = r else { return Vec::new() };
     let guid = r.application_guid.unwrap_or_default();
     r.external_data
@@ -188,7 +188,7 @@ fn ext_data(r: Option<ExtDataReq>) -> Vec<ExtData> {
         .collect()
 }
 
-fn custom_fields(r: Option<Vec<CustomFieldReq>>) -> Vec<(i64, String)> {
+pub(crate) fn custom_fields(r: Option<Vec<CustomFieldReq>>) -> Vec<(i64, String)> {
     r.unwrap_or_default()
         .into_iter()
         .map(|c| (c.type_id.unwrap_or_default(), c.value.unwrap_or_default()))

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::api::crm::ExtDataReq;
+use crate::api::crm::{CustomFieldReq, ExtDataReq, custom_fields, ext_data};
 use crate::model::{Appointment, ExtData, Invoice, InvoiceItem, Job, JobType, Note, Tenant};
 use crate::util::{
     ApiError, ApiResult, Check, ListOpts, P, Q, body_value, contains_ci, day_start, export, list, list_plain,
@@ -43,13 +43,6 @@ pub struct LeadSourceReq {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct JobCustomFieldReq {
-    pub type_id: Option<i64>,
-    pub value: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct CreateJobReq {
     pub customer_id: Option<i64>,
     pub location_id: Option<i64>,
@@ -60,7 +53,7 @@ pub struct CreateJobReq {
     pub appointments: Option<Vec<AppointmentReq>>,
     pub job_generated_lead_source: Option<LeadSourceReq>,
     pub summary: Option<String>,
-    pub custom_fields: Option<Vec<JobCustomFieldReq>>,
+    pub custom_fields: Option<Vec<CustomFieldReq>>,
     pub tag_type_ids: Option<Vec<i64>>,
     pub external_data: Option<ExtDataReq>,
     pub customer_po: Option<String>,
@@ -552,21 +545,6 @@ fn parse_new_job(v: &Value) -> ApiResult<NewJob> {
         }
     }
     c.finish()?;
-    let external_data = r
-        .external_data
-        .map(|e| {
-            let guid = e.application_guid.unwrap_or_default();
-            e.external_data
-                .unwrap_or_default()
-                .into_iter()
-                .map(|kv| ExtData {
-                    application_guid: guid.clone(),
-                    key: kv.key.unwrap_or_default(),
-                    value: kv.value.unwrap_or_default(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
     Ok(NewJob {
         customer_id: r.customer_id.unwrap_or_default(),
         location_id: r.location_id.unwrap_or_default(),
@@ -576,14 +554,9 @@ fn parse_new_job(v: &Value) -> ApiResult<NewJob> {
         campaign_id: r.campaign_id.unwrap_or_default(),
         appointments,
         summary: r.summary,
-        custom_fields: r
-            .custom_fields
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| (c.type_id.unwrap_or_default(), c.value.unwrap_or_default()))
-            .collect(),
+        custom_fields: custom_fields(r.custom_fields),
         tag_type_ids: r.tag_type_ids.unwrap_or_default(),
-        external_data,
+        external_data: ext_data(r.external_data),
         customer_po: r.customer_po.unwrap_or_default(),
         sold_by_id: r.sold_by_id,
         booking_id: r.booking_id,
