@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 
 use shared::aws::{AwsClients, local_sdk_config};
+use shared::event_log::EventLog;
 use shared::signing::{self, SignatureEncoding};
 use shared::signing_keys::{KeyRing, SigningKey};
 use shared::tenants::{ServiceTitanEnvironment, Tenant, TenantRegistry, TenantStatus};
@@ -107,22 +108,9 @@ pub async fn run(endpoints_file: &Path) -> anyhow::Result<()> {
     let report: Value = http.post(format!("{api}/_local/drain")).send().await?.json().await?;
     println!("   {report}");
 
-    let item = aws
-        .dynamodb
-        .get_item()
-        .table_name(resource("EventsTable")?)
-        .key("tenant_id", AttributeValue::S(DEMO_TENANT.into()))
-        .key("event_id", AttributeValue::S(event_id.clone()))
-        .consistent_read(true)
-        .send()
-        .await?
-        .item
-        .unwrap_or_default();
-    let attr = |k: &str| {
-        item.get(k)
-            .map(|v| v.as_s().cloned().or_else(|_| v.as_n().cloned()).unwrap_or_default())
-            .unwrap_or_default()
-    };
+    let events = EventLog::new(aws.dynamodb.clone(), resource("EventsTable")?);
+    let item = events.get(DEMO_TENANT, &event_id).await?.unwrap_or_default();
+    let attr = |k: &str| attr_text(&item, k);
     println!(
         "   events table: {DEMO_TENANT}/{event_id}: status={} outcome={} attempts={}",
         attr("status"),
@@ -227,18 +215,11 @@ async fn servicetitan_round_trip(
     ))
     .send()
     .await?;
-    let item = aws
-        .dynamodb
-        .get_item()
-        .table_name(events_table)
-        .key("tenant_id", AttributeValue::S(tenant.tenant_id.to_string()))
-        .key("event_id", AttributeValue::S(event_id.clone()))
-        .consistent_read(true)
-        .send()
+    let item = EventLog::new(aws.dynamodb.clone(), events_table)
+        .get(&tenant.tenant_id.to_string(), &event_id)
         .await?
-        .item
         .unwrap_or_default();
-    let attr = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    let attr = |k: &str| attr_text(&item, k);
     println!(
         "   events table: {}/{event_id}: {} for estimate {}, status={}",
         tenant.tenant_id,
@@ -250,6 +231,13 @@ async fn servicetitan_round_trip(
         bail!("expected the estimate.sold event processed");
     }
     Ok(())
+}
+
+/// A string or number attribute as text ("" when absent).
+fn attr_text(item: &std::collections::HashMap<String, AttributeValue>, key: &str) -> String {
+    item.get(key)
+        .map(|v| v.as_s().cloned().or_else(|_| v.as_n().cloned()).unwrap_or_default())
+        .unwrap_or_default()
 }
 
 fn step(text: &str) {
