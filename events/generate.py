@@ -4,6 +4,11 @@
 The HTTP samples are API Gateway HTTP API (payload v2.0) proxy requests whose bodies are signed with the demo
 webhook key that `make demo` stores in the local stack, for the demo tenant it connects (1001). The SQS sample is a
 batch as the event source mapping delivers it. tests/tests/sample_events.rs checks every file.
+
+The tenant-admin samples are requests to its AWS_IAM routes, with the caller identity API Gateway adds once the
+SigV4 signature checks out (fake values); the connect sample carries the local ServiceTitan sandbox's public demo
+credentials (infra/servicetitan-sandbox/src/lib.rs), not real ones. The token-refresh sample is the Input its
+EventBridge Scheduler schedule passes (template.yaml), which the function receives as is.
 """
 
 import base64
@@ -17,36 +22,62 @@ TENANT = "1001"
 HERE = pathlib.Path(__file__).parent
 
 
-def apigw(route_key, path, body, path_parameters=None, signed=True):
-    headers = {"content-type": "application/json", "user-agent": "ServiceTitan-Webhooks"}
-    if signed:
-        digest = hmac.new(DEMO_KEY, body.encode(), hashlib.sha256).digest()
-        headers["x-servicetitan-signature"] = base64.b64encode(digest).decode()
+def apigw(route_key, path, body, path_parameters=None, signed=True, method="POST", headers=None, authorizer=None):
+    """`body` None: no body (a GET). `headers` None: a ServiceTitan webhook delivery's, signed unless told not to."""
+    if headers is None:
+        headers = {"content-type": "application/json", "user-agent": "ServiceTitan-Webhooks"}
+        if signed:
+            digest = hmac.new(DEMO_KEY, body.encode(), hashlib.sha256).digest()
+            headers["x-servicetitan-signature"] = base64.b64encode(digest).decode()
+    context = {"accountId": "123456789012", "apiId": "local"}
+    if authorizer:
+        context["authorizer"] = authorizer
+    context.update({
+        "domainName": "local.execute-api.us-east-1.amazonaws.com",
+        "domainPrefix": "local",
+        "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.10",
+                 "userAgent": headers.get("user-agent", "")},
+        "requestId": "sample-request-1",
+        "routeKey": route_key,
+        "stage": "$default",
+        "time": "28/Nov/2026:10:00:00 +0000",
+        "timeEpoch": 1795860000000,
+    })
     event = {
         "version": "2.0",
         "routeKey": route_key,
         "rawPath": path,
         "rawQueryString": "",
         "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "local",
-            "domainName": "local.execute-api.us-east-1.amazonaws.com",
-            "domainPrefix": "local",
-            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.10",
-                     "userAgent": "ServiceTitan-Webhooks"},
-            "requestId": "sample-request-1",
-            "routeKey": route_key,
-            "stage": "$default",
-            "time": "28/Nov/2026:10:00:00 +0000",
-            "timeEpoch": 1795860000000,
-        },
-        "body": body,
-        "isBase64Encoded": False,
+        "requestContext": context,
     }
+    if body is not None:
+        event["body"] = body
+    event["isBase64Encoded"] = False
     if path_parameters:
         event["pathParameters"] = path_parameters
     return event
+
+
+# What API Gateway puts in requestContext.authorizer for an AWS_IAM route once the SigV4 signature checks out: the
+# signing identity. Fake values (AWS's documentation examples), an IAM user of the sample account.
+IAM_CALLER = {"iam": {
+    "accessKey": "AKIAIOSFODNN7EXAMPLE",
+    "accountId": "123456789012",
+    "callerId": "AIDACKCEVSQ6C2EXAMPLE",
+    "cognitoIdentity": None,
+    "principalOrgId": None,
+    "userArn": "arn:aws:iam::123456789012:user/sample-operator",
+    "userId": "AIDACKCEVSQ6C2EXAMPLE",
+}}
+
+
+def admin(method, route, path, path_parameters, body=None):
+    """A SigV4-signed request to a tenant-admin route, as API Gateway hands it to the function."""
+    headers = {"accept": "application/json", "user-agent": "tenant-admin-sample"}
+    if body is not None:
+        headers["content-type"] = "application/json"
+    return apigw(f"ANY {route}", path, body, path_parameters, method=method, headers=headers, authorizer=IAM_CALLER)
 
 
 def write(name, obj):
@@ -99,4 +130,19 @@ write("event-processor.json", {"Records": [{
     "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:local-EventsQueue",
     "awsRegion": "us-east-1",
 }]})
+
+write("tenant-admin-status.json",
+      admin("GET", "/admin/tenants/{tenantId}/status", f"/admin/tenants/{TENANT}/status", {"tenantId": TENANT}))
+connect = json.dumps({
+    "environment": "integration",
+    "clientId": "cid.demo1001",  # the sandbox's demo tenant (DEMO_CLIENT_ID etc.)
+    "clientSecret": "cs1.demo-secret-1001",
+    "appKey": "ak1.demo-app-key",
+}, separators=(",", ":"))
+write("tenant-admin-connect.json",
+      admin("PUT", "/admin/tenants/{tenantId}/servicetitan", f"/admin/tenants/{TENANT}/servicetitan",
+            {"tenantId": TENANT}, connect))
+
+# TokenRefreshFunction's ScheduleV2 Input, delivered as the whole event.
+write("token-refresh.json", {"source": "token-refresh-schedule"})
 print("wrote", ", ".join(sorted(p.name for p in HERE.glob("*.json"))))

@@ -15,6 +15,19 @@ use serde::Serialize;
 pub struct FieldError {
     pub field: String,
     pub reason: String,
+    /// The values that would have been accepted, when there is a short list (e.g. the tenant's job types).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<serde_json::Value>,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+            choices: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,10 +52,12 @@ impl ApiError {
     }
 
     pub fn with_field(mut self, field: impl Into<String>, reason: impl Into<String>) -> Self {
-        self.fields.push(FieldError {
-            field: field.into(),
-            reason: reason.into(),
-        });
+        self.fields.push(FieldError::new(field, reason));
+        self
+    }
+
+    pub fn with_fields(mut self, fields: impl IntoIterator<Item = FieldError>) -> Self {
+        self.fields.extend(fields);
         self
     }
 

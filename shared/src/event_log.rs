@@ -49,6 +49,8 @@ pub mod status {
     pub const PARKED: &str = "parked";
     pub const PROCESSING: &str = "processing";
     pub const DONE: &str = "done";
+    /// Failed on the queue's last delivery: the message is in the dead-letter queue. A redrive claims it again.
+    pub const FAILED: &str = "failed";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,11 +182,13 @@ impl EventLog {
                  expires_at = if_not_exists(expires_at, :expires)",
             )
             .condition_expression(
-                "attribute_not_exists(#status) OR #status = :accepted OR (#status = :processing AND lease_until < :now)",
+                "attribute_not_exists(#status) OR #status IN (:accepted, :failed) OR \
+                 (#status = :processing AND lease_until < :now)",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":processing", AttributeValue::S(status::PROCESSING.into()))
             .expression_attribute_values(":accepted", AttributeValue::S(status::ACCEPTED.into()))
+            .expression_attribute_values(":failed", AttributeValue::S(status::FAILED.into()))
             .expression_attribute_values(":lease", AttributeValue::N((now + lease).as_millisecond().to_string()))
             .expression_attribute_values(":now", AttributeValue::N(now.as_millisecond().to_string()))
             .expression_attribute_values(":zero", AttributeValue::N("0".into()))
@@ -258,8 +262,16 @@ impl EventLog {
         Ok(())
     }
 
-    /// Gives up a claim after a failure, keeping the reason, so the next delivery of the message can retry.
-    pub async fn release(&self, tenant_id: &str, event_id: &str, reason: &str) -> Result<(), EventLogError> {
+    /// Gives up a claim after a failure, keeping the reason, so the next delivery of the message can retry. On the
+    /// queue's last delivery (`last_attempt`) the event is marked `failed`: it is on its way to the dead-letter queue.
+    pub async fn release(
+        &self,
+        tenant_id: &str,
+        event_id: &str,
+        reason: &str,
+        last_attempt: bool,
+    ) -> Result<(), EventLogError> {
+        let next = if last_attempt { status::FAILED } else { status::ACCEPTED };
         self.client
             .update_item()
             .table_name(&self.table)
@@ -267,7 +279,7 @@ impl EventLog {
             .update_expression("SET #status = :accepted, last_error = :reason REMOVE lease_until")
             .condition_expression("#status = :processing")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":accepted", AttributeValue::S(status::ACCEPTED.into()))
+            .expression_attribute_values(":accepted", AttributeValue::S(next.into()))
             .expression_attribute_values(":processing", AttributeValue::S(status::PROCESSING.into()))
             .expression_attribute_values(":reason", AttributeValue::S(reason.chars().take(1000).collect()))
             .send()
@@ -275,6 +287,49 @@ impl EventLog {
             .map_err(err)?;
         Ok(())
     }
+}
+
+impl EventLog {
+    /// How many of the tenant's events (within [`RETENTION`]) are waiting, failed or parked, for the status page.
+    /// Reads the tenant's partition only; events done are the bulk of it and are only counted, not returned.
+    pub async fn counts(&self, tenant_id: &str) -> Result<EventCounts, EventLogError> {
+        let items: Vec<HashMap<String, AttributeValue>> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("tenant_id = :t")
+            .expression_attribute_values(":t", AttributeValue::S(tenant_id.to_owned()))
+            .projection_expression("#status")
+            .expression_attribute_names("#status", "status")
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(err)?;
+        let mut counts = EventCounts::default();
+        for item in &items {
+            match item.get("status").and_then(|v| v.as_s().ok()).map(String::as_str) {
+                Some(status::ACCEPTED | status::PROCESSING) => counts.queued += 1,
+                Some(status::FAILED) => counts.failed += 1,
+                Some(status::PARKED) => counts.parked += 1,
+                Some(status::DONE) => counts.done += 1,
+                _ => {}
+            }
+        }
+        Ok(counts)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EventCounts {
+    /// Accepted or being processed.
+    pub queued: u64,
+    /// In the dead-letter queue.
+    pub failed: u64,
+    /// Unknown event names, kept but not processed.
+    pub parked: u64,
+    pub done: u64,
 }
 
 fn expiry(received_at: Timestamp) -> i64 {

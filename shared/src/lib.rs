@@ -9,9 +9,11 @@ pub mod clock;
 pub mod config;
 pub mod event;
 pub mod event_log;
+pub mod schedules;
 pub mod servicetitan_env;
 pub mod signing;
 pub mod signing_keys;
+pub mod tenant_settings;
 pub mod tenants;
 pub mod webhook_scheme;
 

@@ -63,9 +63,46 @@ impl KeyRing {
     }
 }
 
+impl KeyRing {
+    /// Adds a key; it is accepted as soon as the intake next reads the secret.
+    pub fn add(&mut self, key: SigningKey) -> Result<(), KeyRingError> {
+        if self.keys.iter().any(|k| k.id == key.id) {
+            return Err(KeyRingError::DuplicateId(key.id));
+        }
+        self.keys.push(key);
+        Ok(())
+    }
+
+    /// Ends a key at `at` (now, or later to let a rotation finish). A key already ending earlier keeps its end.
+    /// Refuses to retire the last key that would still be active, which would reject every webhook.
+    pub fn retire(&mut self, id: &str, at: Timestamp, now: Timestamp) -> Result<&SigningKey, KeyRingError> {
+        let Some(index) = self.keys.iter().position(|k| k.id == id) else {
+            return Err(KeyRingError::UnknownId(id.to_owned()));
+        };
+        let others_active = self.keys.iter().any(|k| k.id != id && k.is_active(now));
+        let key = &self.keys[index];
+        if key.is_active(now) && !others_active && at <= now {
+            return Err(KeyRingError::LastActiveKey(id.to_owned()));
+        }
+        let key = &mut self.keys[index];
+        key.not_after = Some(key.not_after.map_or(at, |t| t.min(at)));
+        Ok(&self.keys[index])
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyRingError {
+    #[error("a key with id {0:?} already exists")]
+    DuplicateId(String),
+    #[error("no key has id {0:?}")]
+    UnknownId(String),
+    #[error("key {0:?} is the only active key; add its successor first, or every webhook would be rejected")]
+    LastActiveKey(String),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyStoreError {
-    #[error("could not read the webhook signing keys secret: {0}")]
+    #[error("could not read or write the webhook signing keys secret: {0}")]
     Read(String),
     #[error("the webhook signing keys secret is not valid JSON of the form {{\"keys\":[...]}}: {0}")]
     Malformed(String),
@@ -118,6 +155,26 @@ impl SigningKeyStore {
         Ok(stale)
     }
 
+    /// Reads the secret, bypassing the cache (for changing it).
+    pub async fn read_uncached(&self) -> Result<KeyRing, KeyStoreError> {
+        Ok((*self.reload().await?).clone())
+    }
+
+    /// Replaces the key ring. Secrets Manager has no compare-and-set, so two concurrent changes can lose one;
+    /// key changes are rare and made by a person, and the admin API reads back the result.
+    pub async fn write(&self, ring: &KeyRing) -> Result<(), KeyStoreError> {
+        let text = serde_json::to_string(ring).map_err(|e| KeyStoreError::Malformed(e.to_string()))?;
+        self.client
+            .put_secret_value()
+            .secret_id(&self.secret_id)
+            .secret_string(text)
+            .send()
+            .await
+            .map_err(|e| KeyStoreError::Read(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()))?;
+        *self.cache.write().await = None;
+        Ok(())
+    }
+
     async fn reload(&self) -> Result<Arc<KeyRing>, KeyStoreError> {
         let out = self
             .client
@@ -152,6 +209,32 @@ mod tests {
         .unwrap();
         let ids: Vec<_> = ring.active(now).into_iter().map(|k| k.id).collect();
         assert_eq!(ids, vec!["open", "cur"], "active keys, the open-ended one first");
+    }
+
+    #[test]
+    fn rotation_never_leaves_no_active_key() {
+        let now: Timestamp = "2026-11-28T00:00:00Z".parse().unwrap();
+        let key = |id: &str| SigningKey {
+            id: id.into(),
+            secret: format!("secret-{id}"),
+            not_after: None,
+        };
+        let mut ring = KeyRing { keys: vec![key("k1")] };
+        assert_eq!(
+            ring.retire("k1", now, now),
+            Err(KeyRingError::LastActiveKey("k1".into()))
+        );
+        assert_eq!(ring.add(key("k1")), Err(KeyRingError::DuplicateId("k1".into())));
+        ring.add(key("k2")).unwrap();
+        let later = now + jiff::SignedDuration::from_hours(1);
+        assert_eq!(ring.retire("k1", later, now).unwrap().not_after, Some(later));
+        assert_eq!(
+            ring.retire("k1", now, now).unwrap().not_after,
+            Some(now),
+            "an earlier end wins"
+        );
+        assert_eq!(ring.active(now).len(), 1);
+        assert!(matches!(ring.retire("nope", now, now), Err(KeyRingError::UnknownId(_))));
     }
 
     #[test]

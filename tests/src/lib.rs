@@ -112,6 +112,16 @@ impl TestStack {
         tenant: &servicetitan_sandbox::TenantCredentials,
         store: std::sync::Arc<dyn servicetitan::TokenStore>,
     ) -> servicetitan::Client {
+        self.servicetitan_client_on(tenant, store, shared::clock::system())
+    }
+
+    /// The same on another clock (the stack's virtual one, by which the sandbox also expires tokens).
+    pub fn servicetitan_client_on(
+        &self,
+        tenant: &servicetitan_sandbox::TenantCredentials,
+        store: std::sync::Arc<dyn servicetitan::TokenStore>,
+        clock: shared::SharedClock,
+    ) -> servicetitan::Client {
         let url = self.stack.sandbox().expect("the stack runs the sandbox").url();
         servicetitan::Client::new(
             servicetitan::ClientOptions::new(servicetitan::Hosts {
@@ -125,8 +135,43 @@ impl TestStack {
                 app_key: tenant.app_key.clone(),
             },
             store,
-            shared::clock::system(),
+            clock,
         )
+    }
+
+    /// Calls an admin route with the local stack's admin token.
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.stack.api_url()))
+            .bearer_auth(self.stack.admin_token());
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("admin request sent");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        Reply {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        }
+    }
+
+    /// Connects a sandbox tenant through the admin API (`environment` is where its credentials are meant to be).
+    pub async fn connect(&self, tenant: &servicetitan_sandbox::TenantCredentials, environment: &str) -> Reply {
+        self.admin(
+            reqwest::Method::PUT,
+            &format!("/admin/tenants/{}/servicetitan", tenant.tenant_id),
+            Some(serde_json::json!({
+                "environment": environment,
+                "clientId": tenant.client_id,
+                "clientSecret": tenant.client_secret,
+                "appKey": tenant.app_key,
+            })),
+        )
+        .await
     }
 
     pub fn sign(key: &str, body: &str) -> String {

@@ -188,10 +188,22 @@ async fn resources_come_from_the_template() {
     assert_eq!(intake.env["WEBHOOK_SIGNATURE_HEADER"], "X-ServiceTitan-Signature");
     // The local stack points the functions at its ServiceTitan sandbox instead of the template's hosts.
     let sandbox = t.stack.sandbox().expect("the stack runs the sandbox").url();
-    assert_eq!(intake.env["SERVICETITAN_API_URL"], sandbox);
-    assert_eq!(intake.env["SERVICETITAN_AUTH_URL"], sandbox);
+    let production = t.stack.production_sandbox().expect("and one for production").url();
+    assert_ne!(sandbox, production);
+    assert_eq!(intake.env["SERVICETITAN_INTEGRATION_API_URL"], sandbox);
+    assert_eq!(intake.env["SERVICETITAN_INTEGRATION_AUTH_URL"], sandbox);
+    assert_eq!(intake.env["SERVICETITAN_PRODUCTION_API_URL"], production);
+    let admin = t.stack.function("TenantAdminFunction").unwrap();
+    assert_eq!(admin.env["TENANT_SECRET_PREFIX"], "local/tenants/");
+    assert_eq!(
+        admin.env["FOLLOWUP_SCHEDULE_GROUP"],
+        t.resource("FollowUpScheduleGroup")
+    );
     let endpoints = t.stack.endpoints();
     assert_eq!(endpoints["servicetitan_api_url"], sandbox.as_str());
+    assert_eq!(endpoints["servicetitan_production_url"], production.as_str());
+    assert_eq!(endpoints["admin_token"], t.stack.admin_token());
+    assert!(t.stack.admin_token().len() >= 32);
     assert_eq!(endpoints["demo_tenant"]["tenantId"], 1001);
     for key in ["clientId", "clientSecret", "appKey"] {
         assert!(
@@ -220,8 +232,12 @@ async fn without_the_sandbox_functions_get_the_templates_servicetitan_hosts() {
     let t = TestStack::start_with(|o| o.servicetitan_sandbox = false).await;
     let intake = t.stack.function("WebhookIntakeFunction").unwrap();
     assert_eq!(
-        intake.env["SERVICETITAN_API_URL"],
+        intake.env["SERVICETITAN_INTEGRATION_API_URL"],
         "https://api-integration.servicetitan.io"
+    );
+    assert_eq!(
+        intake.env["SERVICETITAN_PRODUCTION_AUTH_URL"],
+        "https://auth.servicetitan.io"
     );
     assert!(t.stack.endpoints().get("demo_tenant").is_none());
     t.stop().await;

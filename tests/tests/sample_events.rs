@@ -1,5 +1,7 @@
 //! The sample events in events/ are what `cargo lambda invoke --data-file` sends: each must parse as its Lambda
-//! event type and be handled as intended by the real handler, against the local stack.
+//! event type and be handled as intended by the real handler, against the local stack. That is the intake's
+//! signed requests, the processor's SQS batch, the admin API's IAM-authorised requests and the token-refresh
+//! schedule's input.
 
 use std::sync::Arc;
 
@@ -85,5 +87,41 @@ async fn the_demo_runs_against_a_stack() {
     let file = dir.join("endpoints.json");
     std::fs::write(&file, t.stack.endpoints().to_string()).unwrap();
     local_stack::demo::run(&file).await.expect("the demo completes");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn the_tenant_admin_and_token_refresh_samples_are_handled() {
+    let (t, aws) = stack_with_demo_key().await;
+    let env = &t.stack.function("TenantAdminFunction").unwrap().env;
+    let admin = tenant_admin::Admin::new(
+        tenant_admin::AdminConfig::from_env(env).unwrap(),
+        tenant_admin::AdminClients {
+            dynamodb: aws.dynamodb.clone(),
+            secrets: aws.secrets.clone(),
+            scheduler: aws.scheduler.clone(),
+        },
+        t.stack.clock(),
+    );
+    // Connect first: the status sample reads what the connect sample stored.
+    let mut bodies = Vec::new();
+    for file in ["tenant-admin-connect.json", "tenant-admin-status.json"] {
+        let request = lambda_http::request::from_str(&read(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let response = admin.handle(request).await;
+        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{file}: {body}");
+        bodies.push(body);
+    }
+    assert_eq!(bodies[0]["status"], "connected");
+    assert_eq!(bodies[1]["connected"], true);
+    assert_eq!(bodies[1]["token"]["health"], "healthy");
+
+    let event: serde_json::Value = serde_json::from_str(&read("token-refresh.json")).unwrap();
+    let summary = t.stack.invoke("TokenRefreshFunction", event).await.unwrap();
+    assert_eq!(
+        (summary["tenants"].as_u64(), summary["still_fresh"].as_u64()),
+        (Some(1), Some(1)),
+        "{summary}"
+    );
     t.stop().await;
 }

@@ -118,3 +118,47 @@ async fn tenants_never_share_a_token_and_no_lease_outlives_a_failed_refresh() {
     assert!(!item(4242).await[0].contains_key("lease_holder"));
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_token_expiring_mid_flight_is_refreshed_once_for_everyone() {
+    let t = TestStack::start().await;
+    let sandbox = t.stack.sandbox().unwrap();
+    let tenant = sandbox.demo_tenant().unwrap();
+    // Twenty Lambdas on the stack's virtual clock (the sandbox expires tokens by it too), sharing only the table.
+    let clients: Vec<Arc<Client>> = (0..20)
+        .map(|_| {
+            let store = DynamoDbTokenStore::new(t.stack.aws().dynamodb.clone(), t.resource("TokensTable"));
+            Arc::new(t.servicetitan_client_on(&tenant, Arc::new(store), t.stack.clock()))
+        })
+        .collect();
+    let run_all = |clients: &[Arc<Client>]| {
+        let calls: Vec<_> = clients
+            .iter()
+            .map(|c| {
+                let c = c.clone();
+                tokio::spawn(async move { c.campaigns().await })
+            })
+            .collect();
+        async move {
+            for call in calls {
+                call.await.unwrap().unwrap();
+            }
+        }
+    };
+    run_all(&clients).await;
+    assert_eq!(sandbox.token_requests(&tenant.client_id), 1);
+
+    // 850 s later every warm copy is inside the 60 s refresh margin: one of them refreshes, the rest wait for it.
+    t.stack.advance(jiff::SignedDuration::from_secs(850)).await.unwrap();
+    run_all(&clients).await;
+    assert_eq!(
+        sandbox.token_requests(&tenant.client_id),
+        2,
+        "one refresh for twenty callers whose token ran out"
+    );
+    // And the warm copies now hold the new token: no more requests for its lifetime.
+    t.stack.advance(jiff::SignedDuration::from_secs(600)).await.unwrap();
+    run_all(&clients).await;
+    assert_eq!(sandbox.token_requests(&tenant.client_id), 2);
+    t.stop().await;
+}

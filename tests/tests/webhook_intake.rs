@@ -450,3 +450,33 @@ async fn concurrent_claims_of_one_event_have_one_winner() {
     }
     t.stop().await;
 }
+
+#[tokio::test]
+async fn an_event_failing_on_its_last_delivery_is_marked_failed_for_the_status_page() {
+    let t = TestStack::start().await;
+    assert_eq!(
+        t.deliver("", &delivery("evt-doomed", TENANT, "JobCompleted", 1))
+            .await
+            .status,
+        200
+    );
+    // The processor's dependency goes away after the event was accepted: every attempt fails after its claim.
+    t.stack
+        .aws()
+        .dynamodb
+        .delete_table()
+        .table_name(t.resource("TenantsTable"))
+        .send()
+        .await
+        .unwrap();
+    t.stack.drain().await.unwrap();
+    let record = t.event_record(TENANT, "evt-doomed").await.unwrap();
+    assert_eq!(attr_s(&record, "status"), "accepted", "released for a retry");
+    t.stack.advance(jiff::SignedDuration::from_secs(6 * 181)).await.unwrap();
+    let record = t.event_record(TENANT, "evt-doomed").await.unwrap();
+    assert_eq!(attr_s(&record, "status"), "failed");
+    assert_eq!(attr_s(&record, "attempts"), "5");
+    assert!(!attr_s(&record, "last_error").is_empty());
+    assert_eq!(t.queue_depth("EventsDeadLetterQueue").await.0, 1);
+    t.stop().await;
+}

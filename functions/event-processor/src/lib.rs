@@ -22,6 +22,9 @@ pub struct ProcessorConfig {
     pub events_table: String,
     /// How long a claim is held before another worker may take the event over (covers a crashed worker).
     pub lease: SignedDuration,
+    /// The events queue's `maxReceiveCount`: a failure on this attempt sends the message to the dead-letter queue,
+    /// so the event is marked `failed` for the status page.
+    pub max_receive_count: u32,
 }
 
 impl ProcessorConfig {
@@ -30,6 +33,7 @@ impl ProcessorConfig {
             tenants_table: env.required("TENANTS_TABLE")?,
             events_table: env.required("EVENTS_TABLE")?,
             lease: SignedDuration::from_secs(env.parsed_or("EVENT_LEASE_SECONDS", 120)?),
+            max_receive_count: env.parsed_or("EVENTS_MAX_RECEIVE_COUNT", 5)?,
         })
     }
 }
@@ -105,7 +109,7 @@ impl Processor {
     pub async fn process(&self, event: &ServiceTitanEvent) -> Result<Outcome, ProcessError> {
         let now = self.clock.now();
         let dependency = |e: &dyn std::fmt::Display| ProcessError::Dependency(e.to_string());
-        match self
+        let attempt = match self
             .events
             .claim(event, now, self.config.lease)
             .await
@@ -116,8 +120,11 @@ impl Processor {
                 return Ok(Outcome::Duplicate);
             }
             Claim::HeldElsewhere => return Err(ProcessError::Busy),
-            Claim::Acquired { attempt } => info!(attempt, "claimed"),
-        }
+            Claim::Acquired { attempt } => {
+                info!(attempt, "claimed");
+                attempt
+            }
+        };
 
         match self.apply(event).await {
             Ok(outcome) => {
@@ -134,7 +141,12 @@ impl Processor {
             Err(e) => {
                 if let Err(release) = self
                     .events
-                    .release(&event.tenant_id, &event.event_id, &e.to_string())
+                    .release(
+                        &event.tenant_id,
+                        &event.event_id,
+                        &e.to_string(),
+                        attempt >= self.config.max_receive_count,
+                    )
                     .await
                 {
                     // The lease expires on its own; the retry will take the event over then.

@@ -1,5 +1,5 @@
-//! The README's first command: show a signed ServiceTitan webhook accepted, verified, deduplicated, queued and
-//! processed on the running local stack.
+//! The README's first command: connect the sandbox's demo tenant through the admin API, then show a signed
+//! ServiceTitan webhook accepted, verified, deduplicated, queued and processed on the running local stack.
 
 use std::path::Path;
 
@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 use shared::aws::{AwsClients, local_sdk_config};
 use shared::event_log::EventLog;
 use shared::signing::{self, SignatureEncoding};
-use shared::signing_keys::{KeyRing, SigningKey};
 use shared::tenants::{ServiceTitanEnvironment, Tenant, TenantRegistry, TenantStatus};
 use shared::webhook_scheme::DEFAULT_SIGNATURE_HEADER;
 
@@ -43,33 +42,50 @@ pub async fn run(endpoints_file: &Path) -> anyhow::Result<()> {
     let aws = AwsClients::new(&local_sdk_config(&field("aws_endpoint_url")?, &field("region")?));
     let http = reqwest::Client::new();
 
-    step(&format!(
-        "seeding tenant {DEMO_TENANT} (connected) and webhook signing key {DEMO_KEY_ID}"
-    ));
-    TenantRegistry::new(aws.dynamodb.clone(), resource("TenantsTable")?)
-        .put(
-            &Tenant {
-                tenant_id: DEMO_TENANT.into(),
-                status: TenantStatus::Connected,
-                environment: ServiceTitanEnvironment::Integration,
-            },
-            jiff::Timestamp::now(),
-        )
-        .await?;
-    let ring = KeyRing {
-        keys: vec![SigningKey {
-            id: DEMO_KEY_ID.into(),
-            secret: DEMO_KEY.into(),
-            not_after: None,
-        }],
+    let admin_token = field("admin_token")?;
+    let admin = Admin {
+        http: &http,
+        api: &api,
+        token: &admin_token,
     };
-    aws.secrets
-        .put_secret_value()
-        .secret_id(resource("WebhookSigningKeysSecret")?)
-        .secret_string(serde_json::to_string(&ring)?)
-        .send()
-        .await
-        .context("storing the demo signing key")?;
+    match endpoints.get("demo_tenant").filter(|t| !t.is_null()) {
+        Some(tenant) => connect_demo_tenant(&admin, tenant).await?,
+        None => {
+            // No sandbox (the functions talk to a real ServiceTitan): only register the tenant.
+            step(&format!(
+                "registering tenant {DEMO_TENANT} as connected (no ServiceTitan sandbox running)"
+            ));
+            TenantRegistry::new(aws.dynamodb.clone(), resource("TenantsTable")?)
+                .put(
+                    &Tenant {
+                        tenant_id: DEMO_TENANT.into(),
+                        status: TenantStatus::Connected,
+                        environment: ServiceTitanEnvironment::Integration,
+                    },
+                    jiff::Timestamp::now(),
+                )
+                .await?;
+        }
+    }
+    step(&format!(
+        "POST /admin/webhook-keys: the app's webhook signing key {DEMO_KEY_ID}"
+    ));
+    let (_, keys) = admin.call(reqwest::Method::GET, "/admin/webhook-keys", None).await?;
+    let present = keys["keys"]
+        .as_array()
+        .is_some_and(|k| k.iter().any(|k| k["id"] == DEMO_KEY_ID && k["active"] == true));
+    if present {
+        println!("   already there: {keys}");
+    } else {
+        let added = admin
+            .call(
+                reqwest::Method::POST,
+                "/admin/webhook-keys",
+                Some(json!({"id": DEMO_KEY_ID, "secret": DEMO_KEY})),
+            )
+            .await?;
+        show_json(added, 201)?;
+    }
 
     let event_id = format!("demo-{}", jiff::Timestamp::now().as_millisecond());
     let body = json!({
@@ -229,6 +245,109 @@ async fn servicetitan_round_trip(
     );
     if attr("status") != "done" {
         bail!("expected the estimate.sold event processed");
+    }
+    Ok(())
+}
+
+/// The admin API, with the local stack's stand-in for SigV4.
+struct Admin<'a> {
+    http: &'a reqwest::Client,
+    api: &'a str,
+    token: &'a str,
+}
+
+impl Admin<'_> {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.api))
+            .bearer_auth(self.token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await?;
+        Ok((resp.status().as_u16(), resp.json().await.unwrap_or_default()))
+    }
+}
+
+/// Connects the sandbox's demo tenant the way a contractor would: paste the four values, pick the defaults for new
+/// jobs, look at the status.
+async fn connect_demo_tenant(admin: &Admin<'_>, tenant: &Value) -> anyhow::Result<()> {
+    let id = tenant["tenantId"].as_i64().context("demo_tenant has no tenantId")?;
+    step(&format!(
+        "PUT /admin/tenants/{id}/servicetitan: paste the client ID, client secret and app key (integration)"
+    ));
+    let connect = json!({
+        "environment": "integration",
+        "clientId": tenant["clientId"],
+        "clientSecret": tenant["clientSecret"],
+        "appKey": tenant["appKey"],
+    });
+    show_json(
+        admin
+            .call(
+                reqwest::Method::PUT,
+                &format!("/admin/tenants/{id}/servicetitan"),
+                Some(connect),
+            )
+            .await?,
+        200,
+    )?;
+    step("GET .../servicetitan/options: what new jobs can be tagged with");
+    let (status, options) = admin
+        .call(
+            reqwest::Method::GET,
+            &format!("/admin/tenants/{id}/servicetitan/options"),
+            None,
+        )
+        .await?;
+    if status != 200 {
+        bail!("options answered {status}: {options}");
+    }
+    let count = |k: &str| options[k].as_array().map_or(0, Vec::len);
+    println!(
+        "   {} business units, {} job types, {} campaigns",
+        count("businessUnits"),
+        count("jobTypes"),
+        count("campaigns")
+    );
+    let unit = &options["businessUnits"][0];
+    let job_type = &options["jobTypesByBusinessUnit"][unit["id"].to_string()][0];
+    step(&format!(
+        "PUT /admin/tenants/{id}/settings: business unit {:?}, its first job type, the first campaign",
+        unit["name"].as_str().unwrap_or("")
+    ));
+    let settings = json!({
+        "businessUnitId": unit["id"],
+        "jobTypeId": job_type,
+        "campaignId": options["campaigns"][0]["id"],
+        "timeZone": "America/Chicago",
+        "bookingUrl": "https://book.example.com/demo",
+        "recipes": ["estimate_follow_up", "invoice_dunning", "missed_call_text_back"],
+    });
+    show_json(
+        admin
+            .call(
+                reqwest::Method::PUT,
+                &format!("/admin/tenants/{id}/settings"),
+                Some(settings),
+            )
+            .await?,
+        200,
+    )?;
+    step(&format!("GET /admin/tenants/{id}/status"));
+    show_json(
+        admin
+            .call(reqwest::Method::GET, &format!("/admin/tenants/{id}/status"), None)
+            .await?,
+        200,
+    )
+}
+
+fn show_json((status, body): (u16, Value), expected: u16) -> anyhow::Result<()> {
+    println!("   {status} {body}");
+    if status != expected {
+        bail!("expected HTTP {expected}");
     }
     Ok(())
 }

@@ -21,10 +21,18 @@ use crate::template::{Context, Template, scalar};
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub type HttpHandler = Arc<dyn Fn(Request) -> BoxFuture<Response<Body>> + Send + Sync>;
 pub type SqsHandler = Arc<dyn Fn(SqsEvent) -> BoxFuture<Result<SqsBatchResponse, String>> + Send + Sync>;
+/// A function invoked with a JSON event (a schedule's input) that answers JSON.
+pub type JsonHandler = Arc<dyn Fn(Value) -> BoxFuture<Result<Value, String>> + Send + Sync>;
 
 /// Environment variables the local stack passes through from its own environment to every function, overriding
 /// the template (see the README's configuration reference).
-pub const PASS_THROUGH_ENV: &[&str] = &["SERVICETITAN_AUTH_URL", "SERVICETITAN_API_URL", "FOLLOWUP_SINK_URL"];
+pub const PASS_THROUGH_ENV: &[&str] = &[
+    "SERVICETITAN_INTEGRATION_AUTH_URL",
+    "SERVICETITAN_INTEGRATION_API_URL",
+    "SERVICETITAN_PRODUCTION_AUTH_URL",
+    "SERVICETITAN_PRODUCTION_API_URL",
+    "FOLLOWUP_SINK_URL",
+];
 
 #[derive(Debug, Clone)]
 pub struct HttpRoute {
@@ -32,6 +40,16 @@ pub struct HttpRoute {
     pub method: String,
     /// The API Gateway path, e.g. `/webhooks/servicetitan/{event}`.
     pub path: String,
+    /// `Auth.Authorizer: AWS_IAM`: locally, the admin bearer token stands in for SigV4.
+    pub iam: bool,
+}
+
+/// A `ScheduleV2` event with a `rate(...)` expression.
+#[derive(Debug, Clone)]
+pub struct ScheduleSource {
+    pub name: String,
+    pub every: jiff::SignedDuration,
+    pub input: Value,
 }
 
 #[derive(Debug, Clone)]
@@ -49,12 +67,14 @@ pub struct FunctionDef {
     pub timeout_secs: u64,
     pub http_routes: Vec<HttpRoute>,
     pub sqs_sources: Vec<SqsSource>,
+    pub schedules: Vec<ScheduleSource>,
 }
 
 #[derive(Clone)]
 pub enum Hosted {
     Http(HttpHandler),
     Sqs(SqsHandler),
+    Json(JsonHandler),
 }
 
 /// Reads every function of the template, resolving its environment against `ctx`.
@@ -88,6 +108,7 @@ pub fn read(
             .unwrap_or(3);
         let mut http_routes = Vec::new();
         let mut sqs_sources = Vec::new();
+        let mut schedules = Vec::new();
         for (name, event) in props["Events"].as_object().into_iter().flatten() {
             let ep = template
                 .resolve(&event["Properties"], ctx)
@@ -98,7 +119,24 @@ pub fn read(
                         .unwrap_or_else(|| "ANY".into())
                         .to_ascii_uppercase(),
                     path: scalar(&ep["Path"]).with_context(|| format!("{id}: event {name} has no Path"))?,
+                    iam: scalar(&ep["Auth"]["Authorizer"]).as_deref() == Some("AWS_IAM"),
                 }),
+                Some("ScheduleV2") => {
+                    let expression = scalar(&ep["ScheduleExpression"]).unwrap_or_default();
+                    let every = parse_rate(&expression).with_context(|| {
+                        format!("{id}: event {name}: the local stack runs rate(...) schedules only")
+                    })?;
+                    let input = match scalar(&ep["Input"]) {
+                        Some(text) => serde_json::from_str(&text)
+                            .with_context(|| format!("{id}: event {name}: Input is not JSON"))?,
+                        None => Value::Object(Default::default()),
+                    };
+                    schedules.push(ScheduleSource {
+                        name: name.clone(),
+                        every,
+                        input,
+                    });
+                }
                 Some("SQS") => sqs_sources.push(SqsSource {
                     queue_arn: scalar(&ep["Queue"]).with_context(|| format!("{id}: event {name} has no Queue"))?,
                     batch_size: scalar(&ep["BatchSize"]).and_then(|b| b.parse().ok()).unwrap_or(10),
@@ -116,6 +154,7 @@ pub fn read(
             timeout_secs,
             http_routes,
             sqs_sources,
+            schedules,
         });
     }
     Ok(out)
@@ -148,9 +187,63 @@ pub fn host(def: &FunctionDef, aws: &AwsClients, clock: SharedClock) -> anyhow::
                 Box::pin(async move { Ok(processor.handle_batch(batch).await) })
             }))
         }
+        "tenant-admin" => {
+            let config = tenant_admin::AdminConfig::from_env(env).with_context(context)?;
+            let clients = tenant_admin::AdminClients {
+                dynamodb: aws.dynamodb.clone(),
+                secrets: aws.secrets.clone(),
+                scheduler: aws.scheduler.clone(),
+            };
+            let admin = Arc::new(tenant_admin::Admin::new(config, clients, clock));
+            Hosted::Http(Arc::new(move |req| {
+                let admin = admin.clone();
+                Box::pin(async move { admin.handle(req).await })
+            }))
+        }
+        "token-refresh" => {
+            let config = token_refresh::RefreshConfig::from_env(env).with_context(context)?;
+            let refresher = Arc::new(token_refresh::Refresher::new(
+                config,
+                aws.dynamodb.clone(),
+                aws.secrets.clone(),
+                clock,
+            ));
+            Hosted::Json(Arc::new(move |event| {
+                let refresher = refresher.clone();
+                Box::pin(async move {
+                    let summary = refresher.run(&event).await.map_err(|e| e.to_string())?;
+                    serde_json::to_value(summary).map_err(|e| e.to_string())
+                })
+            }))
+        }
         other => bail!(
             "{}: the local stack cannot host binary {other:?}; add it to infra/local-stack/src/functions.rs",
             def.logical_id
         ),
     })
+}
+
+/// `rate(5 minutes)`, `rate(1 hour)`, ...
+fn parse_rate(expression: &str) -> Option<jiff::SignedDuration> {
+    let inner = expression.strip_prefix("rate(")?.strip_suffix(')')?;
+    let (n, unit) = inner.trim().split_once(' ')?;
+    let n: i64 = n.parse().ok().filter(|n| *n > 0)?;
+    let seconds = match unit.trim() {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3600,
+        "day" | "days" => 86_400,
+        _ => return None,
+    };
+    Some(jiff::SignedDuration::from_secs(n * seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rates() {
+        assert_eq!(super::parse_rate("rate(5 minutes)").unwrap().as_secs(), 300);
+        assert_eq!(super::parse_rate("rate(1 hour)").unwrap().as_secs(), 3600);
+        assert!(super::parse_rate("cron(0 * * * ? *)").is_none());
+        assert!(super::parse_rate("rate(0 minutes)").is_none());
+    }
 }

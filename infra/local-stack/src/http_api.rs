@@ -15,12 +15,36 @@ use crate::functions::HttpHandler;
 /// API Gateway HTTP APIs accept payloads up to 10 MB.
 const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
 
-pub fn routes(routes: Vec<(String, String, HttpHandler)>) -> anyhow::Result<Router> {
+/// One template route: method, path, handler, and whether it is `AWS_IAM`-authorised.
+pub struct ApiRoute {
+    pub method: String,
+    pub path: String,
+    pub handler: HttpHandler,
+    pub iam: bool,
+}
+
+/// `admin_token` stands in for SigV4 on `AWS_IAM` routes: requests must send `Authorization: Bearer <token>`.
+pub fn routes(routes: Vec<ApiRoute>, admin_token: &str) -> anyhow::Result<Router> {
     let mut by_path: HashMap<String, MethodRouter> = HashMap::new();
-    for (method, path, handler) in routes {
+    for ApiRoute {
+        method,
+        path,
+        handler,
+        iam,
+    } in routes
+    {
+        let token = iam.then(|| admin_token.to_owned());
         let endpoint = move |params: Option<Path<HashMap<String, String>>>, req: AxumRequest| {
             let handler = handler.clone();
-            async move { invoke(handler, params.map(|p| p.0).unwrap_or_default(), req).await }
+            let token = token.clone();
+            async move {
+                if let Some(token) = token
+                    && !bearer_matches(&req, &token)
+                {
+                    return forbidden();
+                }
+                invoke(handler, params.map(|p| p.0).unwrap_or_default(), req).await
+            }
         };
         let route = if method == "ANY" {
             any(endpoint)
@@ -37,6 +61,28 @@ pub fn routes(routes: Vec<(String, String, HttpHandler)>) -> anyhow::Result<Rout
     Ok(by_path
         .into_iter()
         .fold(Router::new(), |r, (path, route)| r.route(&path, route)))
+}
+
+/// Compares in constant time, so the token cannot be guessed byte by byte from response times.
+fn bearer_matches(req: &AxumRequest, token: &str) -> bool {
+    let sent = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    sent.len() == token.len() && sent.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+/// What API Gateway answers an unsigned request to an `AWS_IAM` route, plus a local hint.
+fn forbidden() -> AxumResponse {
+    (
+        StatusCode::FORBIDDEN,
+        axum::Json(serde_json::json!({
+            "message": "Forbidden (local stack: send Authorization: Bearer <admin_token from .local/endpoints.json>)"
+        })),
+    )
+        .into_response()
 }
 
 /// Turns an HTTP request into what `lambda_http` hands a function behind an HTTP API, and back.

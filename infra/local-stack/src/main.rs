@@ -60,9 +60,11 @@ async fn main() -> anyhow::Result<()> {
             std::fs::write(&tmp, serde_json::to_string_pretty(&stack.endpoints())?)?;
             std::fs::rename(&tmp, &endpoints_file)?;
             println!(
-                "local stack ready: {} (AWS at {})",
+                "local stack ready: {} (AWS at {})\nadmin API: {}/admin, with Authorization: Bearer <admin_token from {}>",
                 stack.api_url(),
-                stack.aws_endpoint()
+                stack.aws_endpoint(),
+                stack.api_url(),
+                endpoints_file.display()
             );
             wait_for_shutdown().await;
             let _ = std::fs::remove_file(&endpoints_file);

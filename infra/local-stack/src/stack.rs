@@ -21,7 +21,8 @@ use shared::aws::{AwsClients, local_sdk_config};
 use shared::clock::{Clock, SharedClock, VirtualClock, iso_millis};
 
 use crate::event_sources::SqsEventSource;
-use crate::functions::{self, FunctionDef, Hosted, PASS_THROUGH_ENV};
+use crate::functions::{self, FunctionDef, Hosted, JsonHandler, PASS_THROUGH_ENV, ScheduleSource};
+use crate::http_api::ApiRoute;
 use crate::moto::MotoServer;
 use crate::resources;
 use crate::scheduler::SchedulerEmulator;
@@ -30,6 +31,8 @@ use servicetitan_sandbox::{Sandbox, SandboxOptions, WebhookConfig};
 
 /// moto's default account.
 pub const ACCOUNT_ID: &str = "123456789012";
+/// Tenant ids of the production sandbox start here, apart from the integration sandbox's.
+pub const PRODUCTION_FIRST_TENANT_ID: i64 = 50_001;
 /// The most a single `/_local/clock` call may advance: ten years.
 const MAX_ADVANCE_SECONDS: f64 = 10.0 * 365.0 * 86_400.0;
 
@@ -53,9 +56,12 @@ pub struct StackOptions {
     pub function_aws_endpoints: HashMap<String, String>,
     /// Poll queues and fire schedules on wall time in the background, as AWS would.
     pub background: bool,
-    /// Run the ServiceTitan sandbox and point the functions at it. Off when `SERVICETITAN_API_URL` is set in the
-    /// environment, i.e. when the functions should talk to a real ServiceTitan integration tenant.
+    /// Run two ServiceTitan sandboxes, one per environment, and point the functions at them. Off when
+    /// `SERVICETITAN_INTEGRATION_API_URL` is set in the environment, i.e. when the functions should talk to a real
+    /// ServiceTitan integration tenant.
     pub servicetitan_sandbox: bool,
+    /// The bearer token that stands in for SigV4 on the admin routes; random when `None`.
+    pub admin_token: Option<String>,
 }
 
 impl StackOptions {
@@ -79,7 +85,8 @@ impl StackOptions {
             function_env,
             function_aws_endpoints: HashMap::new(),
             background: false,
-            servicetitan_sandbox: std::env::var("SERVICETITAN_API_URL").is_err(),
+            servicetitan_sandbox: std::env::var("SERVICETITAN_INTEGRATION_API_URL").is_err(),
+            admin_token: None,
         }
     }
 }
@@ -91,12 +98,24 @@ pub struct DrainReport {
     pub messages_received: usize,
     pub messages_failed: usize,
     pub retries_released: usize,
+    /// Runs of functions on `rate(...)` schedules (token-refresh).
+    pub scheduled_runs: usize,
+}
+
+/// A function on a `rate(...)` schedule. Runs when virtual time reaches `next`; a clock jump over several periods
+/// runs it once (the periods it skipped would each have done the same work).
+struct ScheduledFunction {
+    logical_id: String,
+    source: ScheduleSource,
+    handler: JsonHandler,
+    next: std::sync::Mutex<jiff::Timestamp>,
 }
 
 struct Inner {
     clock: Arc<VirtualClock>,
     aws: AwsClients,
     sources: Vec<SqsEventSource>,
+    scheduled: Vec<ScheduledFunction>,
     scheduler: SchedulerEmulator,
     /// Serialises drains, clock moves and background ticks.
     control: Mutex<()>,
@@ -112,6 +131,8 @@ pub struct LocalStack {
     functions: Vec<FunctionDef>,
     moto: Option<MotoServer>,
     sandbox: Option<Sandbox>,
+    production_sandbox: Option<Sandbox>,
+    admin_token: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<()>,
     background: Option<JoinHandle<()>>,
@@ -147,30 +168,56 @@ impl LocalStack {
         let clock = Arc::new(VirtualClock::new());
         let shared_clock: SharedClock = clock.clone();
         let mut function_env = opts.function_env.clone();
-        let sandbox = if opts.servicetitan_sandbox {
-            let sandbox = Sandbox::start(SandboxOptions {
-                port: 0,
-                seed_demo: true,
-                clock: Some(shared_clock.clone()),
-            })
-            .await?;
-            for key in ["SERVICETITAN_AUTH_URL", "SERVICETITAN_API_URL"] {
-                function_env.entry(key.to_owned()).or_insert_with(|| sandbox.url());
+        // ServiceTitan's two environments are separate systems with separate credentials: one sandbox each. The
+        // demo tenant lives in integration.
+        let (sandbox, production_sandbox) = if opts.servicetitan_sandbox {
+            let start = |seed_demo| {
+                Sandbox::start(SandboxOptions {
+                    port: 0,
+                    seed_demo,
+                    clock: Some(shared_clock.clone()),
+                })
+            };
+            let (integration, production) = (start(true).await?, start(false).await?);
+            production.set_next_tenant_id(PRODUCTION_FIRST_TENANT_ID);
+            for (prefix, sandbox) in [("INTEGRATION", &integration), ("PRODUCTION", &production)] {
+                for suffix in ["AUTH_URL", "API_URL"] {
+                    function_env
+                        .entry(format!("SERVICETITAN_{prefix}_{suffix}"))
+                        .or_insert_with(|| sandbox.url());
+                }
             }
-            Some(sandbox)
+            (Some(integration), Some(production))
         } else {
-            None
+            (None, None)
         };
+        let admin_token = opts.admin_token.clone().unwrap_or_else(random_token);
         let functions = functions::read(&template, &ctx, &function_env)?;
 
         let function_aws = function_clients(&aws_endpoint, &opts.region, &opts.function_aws_endpoints);
         let mut http_routes = Vec::new();
         let mut sources = Vec::new();
+        let mut scheduled = Vec::new();
         for def in &functions {
             match functions::host(def, &function_aws, shared_clock.clone())? {
                 Hosted::Http(handler) => {
                     for r in &def.http_routes {
-                        http_routes.push((r.method.clone(), r.path.clone(), handler.clone()));
+                        http_routes.push(ApiRoute {
+                            method: r.method.clone(),
+                            path: r.path.clone(),
+                            handler: handler.clone(),
+                            iam: r.iam,
+                        });
+                    }
+                }
+                Hosted::Json(handler) => {
+                    for source in &def.schedules {
+                        scheduled.push(ScheduledFunction {
+                            logical_id: def.logical_id.clone(),
+                            next: std::sync::Mutex::new(shared_clock.now() + source.every),
+                            source: source.clone(),
+                            handler: handler.clone(),
+                        });
                     }
                 }
                 Hosted::Sqs(handler) => {
@@ -197,9 +244,10 @@ impl LocalStack {
             scheduler: SchedulerEmulator::new(aws.scheduler.clone(), aws.sqs.clone()),
             aws,
             sources,
+            scheduled,
             control: Mutex::new(()),
         });
-        let router = crate::http_api::routes(http_routes)?.merge(control_routes(inner.clone()));
+        let router = crate::http_api::routes(http_routes, &admin_token)?.merge(control_routes(inner.clone()));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.api_port))
             .await
             .with_context(|| format!("binding the HTTP API to 127.0.0.1:{}", opts.api_port))?;
@@ -245,6 +293,8 @@ impl LocalStack {
             functions,
             moto,
             sandbox,
+            production_sandbox,
+            admin_token,
             shutdown: Some(tx),
             server,
             background,
@@ -316,12 +366,35 @@ impl LocalStack {
         self.inner.advance(by).await
     }
 
-    /// The local control contract, written to `.local/endpoints.json`.
-    /// The ServiceTitan sandbox, when the stack runs one.
+    /// The ServiceTitan sandbox playing the integration environment, when the stack runs sandboxes.
     pub fn sandbox(&self) -> Option<&Sandbox> {
         self.sandbox.as_ref()
     }
 
+    /// The ServiceTitan sandbox playing the production environment.
+    pub fn production_sandbox(&self) -> Option<&Sandbox> {
+        self.production_sandbox.as_ref()
+    }
+
+    /// The bearer token the admin (`AWS_IAM`) routes accept locally.
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
+    /// Invokes a JSON-event function (e.g. `TokenRefreshFunction`) now, as its schedule would.
+    pub async fn invoke(&self, logical_id: &str, event: Value) -> anyhow::Result<Value> {
+        let f = self
+            .inner
+            .scheduled
+            .iter()
+            .find(|f| f.logical_id == logical_id)
+            .ok_or_else(|| anyhow!("{logical_id} is not a scheduled function of the template"))?;
+        (f.handler)(event)
+            .await
+            .map_err(|e| anyhow!("{logical_id} failed: {e}"))
+    }
+
+    /// The local control contract, written to `.local/endpoints.json`.
     pub fn endpoints(&self) -> Value {
         let resources: serde_json::Map<String, Value> = self
             .ctx
@@ -331,6 +404,7 @@ impl LocalStack {
             .collect();
         let mut endpoints = json!({
             "api_url": self.api_url,
+            "admin_token": self.admin_token,
             "aws_endpoint_url": self.aws_endpoint,
             "region": self.region,
             "stack_name": self.stack_name,
@@ -340,6 +414,9 @@ impl LocalStack {
             endpoints["servicetitan_auth_url"] = json!(sandbox.url());
             endpoints["servicetitan_api_url"] = json!(sandbox.url());
             endpoints["demo_tenant"] = serde_json::to_value(sandbox.demo_tenant()).unwrap_or_default();
+        }
+        if let Some(sandbox) = &self.production_sandbox {
+            endpoints["servicetitan_production_url"] = json!(sandbox.url());
         }
         endpoints
     }
@@ -352,7 +429,10 @@ impl LocalStack {
             let _ = tx.send(());
         }
         let _ = (&mut self.server).await;
-        if let Some(sandbox) = self.sandbox.take() {
+        for sandbox in [self.sandbox.take(), self.production_sandbox.take()]
+            .into_iter()
+            .flatten()
+        {
             sandbox.stop().await;
         }
         if let Some(moto) = self.moto.take() {
@@ -384,6 +464,27 @@ impl Inner {
                 self.scheduler.fire(&schedule, now).await?;
                 report.schedules_fired += 1;
                 progressed = true;
+            }
+            for f in &self.scheduled {
+                let due = {
+                    let mut next = f.next.lock().expect("schedule lock");
+                    let due = *next <= now;
+                    while *next <= now {
+                        *next += f.source.every;
+                    }
+                    due
+                };
+                if due {
+                    match (f.handler)(f.source.input.clone()).await {
+                        Ok(result) => {
+                            info!(function = f.logical_id, schedule = f.source.name, %result, "scheduled run")
+                        }
+                        Err(e) => {
+                            warn!(function = f.logical_id, schedule = f.source.name, error = %e, "scheduled run failed")
+                        }
+                    }
+                    report.scheduled_runs += 1;
+                }
             }
             for source in &self.sources {
                 let stats = source.poll_until_empty(&self.aws.sqs, now).await?;
@@ -421,12 +522,20 @@ impl Inner {
             total.messages_received += step.messages_received;
             total.messages_failed += step.messages_failed;
             total.retries_released += step.retries_released;
+            total.scheduled_runs += step.scheduled_runs;
             if self.clock.now() >= target && next.is_none_or(|t| t > target) {
                 total.now = step.now;
                 return Ok(total);
             }
         }
     }
+}
+
+/// 128 random bits, hex: `RandomState` is seeded from the OS's randomness.
+fn random_token() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let (a, b) = (RandomState::new().hash_one(1u8), RandomState::new().hash_one(2u8));
+    format!("local-{a:016x}{b:016x}")
 }
 
 fn queue_url_for_arn(ctx: &Context, arn: &str) -> anyhow::Result<String> {

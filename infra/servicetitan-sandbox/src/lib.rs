@@ -143,6 +143,26 @@ impl Sandbox {
         seed::create_basic_tenant(&mut w, name, now)
     }
 
+    /// Tenants created from now on get ids from `first` up. Two sandboxes playing ServiceTitan's two environments use
+    /// different ranges, as the real environments' tenants are different tenants.
+    pub fn set_next_tenant_id(&self, first: i64) {
+        let mut w = self.state.lock();
+        w.next_tenant_id = w.next_tenant_id.max(first);
+    }
+
+    /// Issues the tenant a new client secret, as a contractor regenerating it in ServiceTitan would: the old secret
+    /// stops working for new tokens. Returns the new secret, or `None` for an unknown tenant.
+    pub fn rotate_client_secret(&self, tenant_id: i64) -> Option<String> {
+        let mut w = self.state.lock();
+        let secret = format!("cs1.{}", w.rng.token(36));
+        let t = w.tenants.get_mut(&tenant_id)?;
+        t.creds.client_secret = secret.clone();
+        if w.demo.as_ref().is_some_and(|d| d.tenant_id == tenant_id) {
+            w.demo.as_mut().expect("checked").client_secret = secret.clone();
+        }
+        Some(secret)
+    }
+
     /// Number of `POST /connect/token` requests seen for this client id (successful or not).
     pub fn token_requests(&self, client_id: &str) -> u64 {
         self.state.lock().token_requests.get(client_id).copied().unwrap_or(0)

@@ -58,7 +58,12 @@ impl std::fmt::Debug for AccessToken {
 impl AccessToken {
     /// Usable now, with the refresh margin to spare.
     pub fn is_fresh(&self, now: Timestamp) -> bool {
-        self.expires_at - REFRESH_MARGIN > now
+        self.usable_until(now + REFRESH_MARGIN)
+    }
+
+    /// Still valid at `t`.
+    pub fn usable_until(&self, t: Timestamp) -> bool {
+        self.expires_at > t
     }
 }
 
@@ -84,15 +89,13 @@ pub trait TokenStore: Send + Sync {
     /// Claims the refresh for `holder` until `until`; `false` while another holder's lease is live. A store used
     /// by one process has nobody to arbitrate with.
     ///
-    /// The claim must also fail while the stored token is still fresh at `now` (and is not `rejected`, a token the
-    /// API just refused): otherwise a caller that read "no token" just before the holder stored one would refresh
-    /// again.
+    /// The claim must also fail while the stored token is still valid at `needed_until` (and is not `rejected`, a
+    /// token the API just refused): otherwise a caller that read "no token" just before the holder stored one would
+    /// refresh again.
     fn try_lease<'a>(
         &'a self,
         _key: &'a TokenKey,
-        _holder: &'a str,
-        _now: Timestamp,
-        _until: Timestamp,
+        _lease: &'a Lease<'a>,
         _rejected: Option<&'a AccessToken>,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async { Ok(true) })
@@ -101,6 +104,17 @@ pub trait TokenStore: Send + Sync {
     fn release<'a>(&'a self, _key: &'a TokenKey, _holder: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async { Ok(()) })
     }
+}
+
+/// A claim on the right to refresh one token.
+#[derive(Debug, Clone)]
+pub struct Lease<'a> {
+    pub holder: &'a str,
+    pub now: Timestamp,
+    /// The lease runs out then, so a crashed holder does not block the others for long.
+    pub until: Timestamp,
+    /// A stored token valid past this needs no refresh.
+    pub needed_until: Timestamp,
 }
 
 /// Tokens kept in this process only.
@@ -146,6 +160,8 @@ pub struct TokenProvider {
     /// Identifies this provider in refresh leases.
     holder: String,
     refresh: tokio::sync::Mutex<()>,
+    /// The last token seen, so a warm Lambda does not read the store on every call.
+    cached: Mutex<Option<AccessToken>>,
 }
 
 impl TokenProvider {
@@ -159,12 +175,13 @@ impl TokenProvider {
         Self {
             key: Self::key(auth_url, &credentials),
             holder: holder_id(),
-            token_url: format!("{}/connect/token", auth_url.trim_end_matches('/')),
+            token_url: token_url(auth_url),
             http,
             credentials,
             store,
             clock,
             refresh: tokio::sync::Mutex::new(()),
+            cached: Mutex::new(None),
         }
     }
 
@@ -176,27 +193,56 @@ impl TokenProvider {
         }
     }
 
-    /// A token that is fresh now.
+    /// A token that is fresh now: from this process's cache, else the store, else a refresh.
     pub async fn token(&self) -> Result<AccessToken, Error> {
-        if let Some(t) = self
-            .store
-            .load(&self.key)
-            .await?
-            .filter(|t| t.is_fresh(self.clock.now()))
-        {
+        let now = self.clock.now();
+        if let Some(t) = self.cached().filter(|t| t.is_fresh(now)) {
             return Ok(t);
         }
-        self.refresh(None).await
+        if let Some(t) = self.store.load(&self.key).await?.filter(|t| t.is_fresh(now)) {
+            self.remember(&t);
+            return Ok(t);
+        }
+        self.refresh(None, now + REFRESH_MARGIN).await
     }
 
     /// After the API rejected `rejected` with a 401: a new token, unless another caller already replaced it.
     pub async fn replace(&self, rejected: &AccessToken) -> Result<AccessToken, Error> {
-        self.refresh(Some(rejected)).await
+        self.refresh(Some(rejected), self.clock.now() + REFRESH_MARGIN).await
+    }
+
+    /// Makes sure the stored token stays valid for at least `ahead` (token-refresh's proactive refresh). Returns
+    /// the new token, or `None` when the stored one already lasts long enough. Shares the lease with on-demand
+    /// refreshes, so the two never both ask ServiceTitan.
+    pub async fn refresh_ahead(&self, ahead: SignedDuration) -> Result<Option<AccessToken>, Error> {
+        let needed_until = self.clock.now() + ahead.max(REFRESH_MARGIN);
+        if self
+            .store
+            .load(&self.key)
+            .await?
+            .is_some_and(|t| t.usable_until(needed_until))
+        {
+            return Ok(None);
+        }
+        self.refresh(None, needed_until).await.map(Some)
+    }
+
+    /// The current token in the store, whatever its age (for status pages).
+    pub async fn stored(&self) -> Result<Option<AccessToken>, Error> {
+        self.store.load(&self.key).await
+    }
+
+    fn cached(&self) -> Option<AccessToken> {
+        self.cached.lock().expect("token cache lock").clone()
+    }
+
+    fn remember(&self, token: &AccessToken) {
+        *self.cached.lock().expect("token cache lock") = Some(token.clone());
     }
 
     /// One refresh at a time: in this process by a mutex, across processes by the store's lease. A caller without
     /// the lease waits for the holder's token to appear, or for the lease to run out.
-    async fn refresh(&self, rejected: Option<&AccessToken>) -> Result<AccessToken, Error> {
+    async fn refresh(&self, rejected: Option<&AccessToken>, needed_until: Timestamp) -> Result<AccessToken, Error> {
         let _one_at_a_time = self.refresh.lock().await;
         loop {
             let now = self.clock.now();
@@ -204,15 +250,19 @@ impl TokenProvider {
                 .store
                 .load(&self.key)
                 .await?
-                .filter(|t| t.is_fresh(now) && Some(t) != rejected)
+                // By value: a store may round the expiry (DynamoDB keeps milliseconds).
+                .filter(|t| t.usable_until(needed_until) && rejected.is_none_or(|r| r.value != t.value))
             {
+                self.remember(&t);
                 return Ok(t);
             }
-            if self
-                .store
-                .try_lease(&self.key, &self.holder, now, now + REFRESH_LEASE, rejected)
-                .await?
-            {
+            let lease = Lease {
+                holder: &self.holder,
+                now,
+                until: now + REFRESH_LEASE,
+                needed_until,
+            };
+            if self.store.try_lease(&self.key, &lease, rejected).await? {
                 let fetched = self.fetch().await;
                 if fetched.is_err() {
                     self.store.release(&self.key, &self.holder).await?;
@@ -224,23 +274,43 @@ impl TokenProvider {
     }
 
     async fn fetch(&self) -> Result<AccessToken, Error> {
-        let requested_at = self.clock.now();
-        let response = self
-            .http
-            .post(&self.token_url)
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", self.credentials.client_id.as_str()),
-                ("client_secret", self.credentials.client_secret.as_str()),
-            ])
-            .send()
-            .await
-            .map_err(|e| Error::Transport(format!("token endpoint: {}", without_url(&e))))?;
-        let status = response.status();
-        let text = response.text().await.map_err(|e| Error::Transport(without_url(&e)))?;
-        if !status.is_success() {
-            let error = serde_json::from_str::<TokenError>(&text).unwrap_or_default().error;
-            return Err(if status.is_server_error() {
+        let token = request_token(&self.http, &self.token_url, &self.credentials, self.clock.now()).await?;
+        self.store.save(&self.key, &token).await?;
+        self.remember(&token);
+        info!(tenant_id = self.credentials.tenant_id, expires_at = %token.expires_at, "ServiceTitan token refreshed");
+        debug!(
+            tenant_id = self.credentials.tenant_id,
+            scope = self.key.scope,
+            "token stored"
+        );
+        Ok(token)
+    }
+}
+
+/// One `POST {auth}/connect/token` with the client credentials, outside any store: the tenant-admin function uses
+/// it to check pasted credentials before keeping them. `token_url` is the full endpoint URL.
+pub async fn request_token(
+    http: &reqwest::Client,
+    token_url: &str,
+    credentials: &Credentials,
+    requested_at: Timestamp,
+) -> Result<AccessToken, Error> {
+    let response = http
+        .post(token_url)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", credentials.client_id.as_str()),
+            ("client_secret", credentials.client_secret.as_str()),
+        ])
+        .send()
+        .await
+        .map_err(|e| Error::Transport(format!("token endpoint: {}", without_url(&e))))?;
+    let status = response.status();
+    let text = response.text().await.map_err(|e| Error::Transport(without_url(&e)))?;
+    if !status.is_success() {
+        let error = serde_json::from_str::<TokenError>(&text).unwrap_or_default().error;
+        return Err(
+            if status.is_server_error() || status == http::StatusCode::TOO_MANY_REQUESTS {
                 Error::Server {
                     status: status.as_u16(),
                     attempts: 1,
@@ -254,20 +324,20 @@ impl TokenProvider {
                         error
                     },
                 }
-            });
-        }
-        let body: TokenResponse =
-            serde_json::from_str(&text).map_err(|e| Error::Decode(format!("token response: {e}")))?;
-        let token = AccessToken {
-            value: body.access_token,
-            // Counted from when it was asked for, so network time only makes it expire early, never late.
-            expires_at: requested_at + SignedDuration::from_secs(body.expires_in),
-        };
-        self.store.save(&self.key, &token).await?;
-        info!(tenant_id = self.credentials.tenant_id, expires_at = %token.expires_at, "ServiceTitan token refreshed");
-        debug!(scope = self.key.scope, "token stored");
-        Ok(token)
+            },
+        );
     }
+    let body: TokenResponse = serde_json::from_str(&text).map_err(|e| Error::Decode(format!("token response: {e}")))?;
+    Ok(AccessToken {
+        value: body.access_token,
+        // Counted from when it was asked for, so network time only makes it expire early, never late.
+        expires_at: requested_at + SignedDuration::from_secs(body.expires_in),
+    })
+}
+
+/// `{auth}/connect/token`.
+pub fn token_url(auth_url: &str) -> String {
+    format!("{}/connect/token", auth_url.trim_end_matches('/'))
 }
 
 /// Unique enough for a lease holder: process, a counter and the start time.

@@ -12,6 +12,8 @@
 
 pub mod auth;
 pub mod client;
+pub mod connections;
+pub mod credential_store;
 pub mod environment;
 pub mod error;
 pub mod models;
@@ -22,7 +24,9 @@ pub mod token_store;
 
 pub use auth::{AccessToken, Credentials, MemoryTokenStore, TokenKey, TokenProvider, TokenStore};
 pub use client::{Client, ClientOptions, Module, RetryPolicy};
+pub use connections::{ConnectionError, Connections};
+pub use credential_store::{CredentialStore, CredentialStoreError, TenantCredentials};
 pub use environment::{Environment, Hosts};
 pub use error::{ApiErrorResponse, Error};
 pub use paging::{ExportPage, Page};
-pub use token_store::DynamoDbTokenStore;
+pub use token_store::{DynamoDbTokenStore, StoredTokenInfo};

@@ -8,16 +8,33 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::{SignedDuration, Timestamp};
 
-use crate::auth::{AccessToken, REFRESH_MARGIN, StoreFuture, TokenKey, TokenStore};
+use crate::auth::{AccessToken, Lease, StoreFuture, TokenKey, TokenStore};
 use crate::error::Error;
 
 /// Items outlive their token by this much before DynamoDB's TTL removes them.
 const KEEP_AFTER_EXPIRY: SignedDuration = SignedDuration::from_hours(24);
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DynamoDbTokenStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    clock: shared::SharedClock,
+}
+
+impl std::fmt::Debug for DynamoDbTokenStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamoDbTokenStore")
+            .field("table", &self.table)
+            .finish()
+    }
+}
+
+/// What the status page shows of a stored token (never its value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTokenInfo {
+    pub scope: String,
+    pub expires_at: Timestamp,
+    pub refreshed_at: Option<Timestamp>,
 }
 
 fn store_error(e: impl std::fmt::Display) -> Error {
@@ -29,7 +46,82 @@ impl DynamoDbTokenStore {
         Self {
             client,
             table: table.into(),
+            clock: shared::clock::system(),
         }
+    }
+
+    /// Times `refreshed_at` with this clock (the local stack's virtual one).
+    pub fn with_clock(mut self, clock: shared::SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The tenant's stored tokens, newest expiry first: one per (auth host, client id) it has used.
+    pub async fn tenant_tokens(&self, tenant_id: i64) -> Result<Vec<StoredTokenInfo>, Error> {
+        let mut tokens = Vec::new();
+        for item in self
+            .tenant_items(tenant_id, "token_scope, token_expires_at_ms, refreshed_at")
+            .await?
+        {
+            let scope = item
+                .get("token_scope")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            let expires_at = item
+                .get("token_expires_at_ms")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<i64>().ok())
+                .and_then(|ms| Timestamp::from_millisecond(ms).ok());
+            let refreshed_at = item
+                .get("refreshed_at")
+                .and_then(|v| v.as_s().ok())
+                .and_then(|t| t.parse().ok());
+            if let Some(expires_at) = expires_at {
+                tokens.push(StoredTokenInfo {
+                    scope,
+                    expires_at,
+                    refreshed_at,
+                });
+            }
+        }
+        tokens.sort_by_key(|t| std::cmp::Reverse(t.expires_at));
+        Ok(tokens)
+    }
+
+    /// Forgets every token of the tenant (on disconnect); returns how many there were.
+    pub async fn delete_tenant(&self, tenant_id: i64) -> Result<usize, Error> {
+        let items = self.tenant_items(tenant_id, "tenant_id, token_scope").await?;
+        for item in &items {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(item.clone()))
+                .send()
+                .await
+                .map_err(|e| store_error(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        }
+        Ok(items.len())
+    }
+
+    async fn tenant_items(
+        &self,
+        tenant_id: i64,
+        projection: &str,
+    ) -> Result<Vec<std::collections::HashMap<String, AttributeValue>>, Error> {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("tenant_id = :t")
+            .expression_attribute_values(":t", AttributeValue::S(tenant_id.to_string()))
+            .projection_expression(projection)
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| store_error(aws_sdk_dynamodb::error::DisplayErrorContext(e)))
     }
 
     fn update(&self, key: &TokenKey) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
@@ -80,7 +172,7 @@ impl TokenStore for DynamoDbTokenStore {
                     ":ttl",
                     AttributeValue::N((token.expires_at + KEEP_AFTER_EXPIRY).as_second().to_string()),
                 )
-                .expression_attribute_values(":now", AttributeValue::S(shared::clock::iso_millis(Timestamp::now())))
+                .expression_attribute_values(":now", AttributeValue::S(shared::clock::iso_millis(self.clock.now())))
                 .send()
                 .await
                 .map_err(|e| store_error(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
@@ -91,9 +183,7 @@ impl TokenStore for DynamoDbTokenStore {
     fn try_lease<'a>(
         &'a self,
         key: &'a TokenKey,
-        holder: &'a str,
-        now: Timestamp,
-        until: Timestamp,
+        lease: &'a Lease<'a>,
         rejected: Option<&'a AccessToken>,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
@@ -110,12 +200,12 @@ impl TokenStore for DynamoDbTokenStore {
                 .condition_expression(format!(
                     "(attribute_not_exists(lease_until_ms) OR lease_until_ms < :now OR lease_holder = :h) AND {stale}"
                 ))
-                .expression_attribute_values(":h", AttributeValue::S(holder.to_owned()))
-                .expression_attribute_values(":until", AttributeValue::N(until.as_millisecond().to_string()))
-                .expression_attribute_values(":now", AttributeValue::N(now.as_millisecond().to_string()))
+                .expression_attribute_values(":h", AttributeValue::S(lease.holder.to_owned()))
+                .expression_attribute_values(":until", AttributeValue::N(lease.until.as_millisecond().to_string()))
+                .expression_attribute_values(":now", AttributeValue::N(lease.now.as_millisecond().to_string()))
                 .expression_attribute_values(
                     ":fresh",
-                    AttributeValue::N((now + REFRESH_MARGIN).as_millisecond().to_string()),
+                    AttributeValue::N(lease.needed_until.as_millisecond().to_string()),
                 );
             if let Some(rejected) = rejected {
                 req = req.expression_attribute_values(":rejected", AttributeValue::S(rejected.value.clone()));

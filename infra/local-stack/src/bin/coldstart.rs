@@ -52,6 +52,9 @@ async fn measure(binary: &str) -> anyhow::Result<Duration> {
         ("EVENTS_TABLE", "events"),
         ("EVENTS_QUEUE_URL", "http://127.0.0.1:9/123456789012/events"),
         ("WEBHOOK_KEYS_SECRET_ID", "keys"),
+        ("TOKENS_TABLE", "tokens"),
+        ("TENANT_SECRET_PREFIX", "coldstart/tenants/"),
+        ("FOLLOWUP_SCHEDULE_GROUP", "followups"),
         ("RUST_LOG", "error"),
     ];
     let start = Instant::now();
@@ -62,7 +65,9 @@ async fn measure(binary: &str) -> anyhow::Result<Duration> {
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()?;
-    let (mut socket, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept()).await??;
+    let (mut socket, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+        .await
+        .map_err(|_| anyhow::anyhow!("{binary} never called the Runtime API (missing configuration?)"))??;
     let mut buf = vec![0u8; 4096];
     let mut seen = Vec::new();
     let elapsed = loop {

@@ -1,0 +1,40 @@
+//! The tenant-admin function's configuration, from its environment (see the README's configuration reference).
+
+use shared::config::{ConfigError, EnvSource};
+use shared::servicetitan_env::HostsByEnvironment;
+
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub tenants_table: String,
+    pub events_table: String,
+    pub tokens_table: String,
+    /// Tenants' credentials secrets are named `<prefix><tenant id>/servicetitan`.
+    pub tenant_secret_prefix: String,
+    pub webhook_keys_secret_id: String,
+    pub schedule_group: String,
+    /// Days a disconnected tenant's secret can still be restored (Secrets Manager allows 7–30).
+    pub secret_recovery_days: i64,
+    pub hosts: HostsByEnvironment,
+}
+
+impl AdminConfig {
+    pub fn from_env(env: &impl EnvSource) -> Result<Self, ConfigError> {
+        let secret_recovery_days: i64 = env.parsed_or("TENANT_SECRET_RECOVERY_DAYS", 7)?;
+        if !(7..=30).contains(&secret_recovery_days) {
+            return Err(ConfigError::Invalid {
+                key: "TENANT_SECRET_RECOVERY_DAYS".into(),
+                reason: "Secrets Manager accepts a recovery window of 7 to 30 days".into(),
+            });
+        }
+        Ok(Self {
+            tenants_table: env.required("TENANTS_TABLE")?,
+            events_table: env.required("EVENTS_TABLE")?,
+            tokens_table: env.required("TOKENS_TABLE")?,
+            tenant_secret_prefix: env.required("TENANT_SECRET_PREFIX")?,
+            webhook_keys_secret_id: env.required("WEBHOOK_KEYS_SECRET_ID")?,
+            schedule_group: env.required("FOLLOWUP_SCHEDULE_GROUP")?,
+            secret_recovery_days,
+            hosts: HostsByEnvironment::from_env(env),
+        })
+    }
+}

@@ -1,0 +1,332 @@
+//! The admin API under `/admin` (AWS_IAM-authorised in the template; a bearer token in the local stack):
+//!
+//! - `PUT|DELETE /admin/tenants/{tenantId}/servicetitan`: connect ([`connect`]) and disconnect;
+//! - `GET /admin/tenants/{tenantId}/servicetitan/options`: business units, job types and campaigns to choose from;
+//! - `GET|PUT /admin/tenants/{tenantId}/settings` ([`settings`]);
+//! - `GET /admin/tenants/{tenantId}/status` ([`status`]);
+//! - `GET|POST /admin/webhook-keys`, `DELETE /admin/webhook-keys/{keyId}` ([`webhook_keys`]).
+//!
+//! Every answer is JSON; every refusal is `{"error": {code, message, fields}}`. Credentials are never echoed, and
+//! never logged: requests are logged by route and tenant id only.
+
+pub mod config;
+pub mod connect;
+pub mod settings;
+pub mod status;
+pub mod webhook_keys;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::Value;
+use tracing::{Instrument, info, info_span, warn};
+
+use servicetitan::{Connections, CredentialStore, DynamoDbTokenStore};
+use shared::api_error::{ApiError, json_response};
+use shared::clock::SharedClock;
+use shared::event_log::EventLog;
+use shared::signing_keys::SigningKeyStore;
+use shared::tenants::TenantRegistry;
+
+pub use config::AdminConfig;
+
+/// The AWS clients the function uses.
+#[derive(Debug, Clone)]
+pub struct AdminClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub scheduler: aws_sdk_scheduler::Client,
+}
+
+/// Request bodies are small JSON documents.
+const MAX_BODY: usize = 64 * 1024;
+
+pub struct Admin {
+    config: AdminConfig,
+    registry: TenantRegistry,
+    events: EventLog,
+    tokens: Arc<DynamoDbTokenStore>,
+    credentials: CredentialStore,
+    connections: Connections,
+    keys: SigningKeyStore,
+    scheduler: aws_sdk_scheduler::Client,
+    http: reqwest::Client,
+    clock: SharedClock,
+}
+
+type Handled = Result<Response<Body>, ApiError>;
+
+impl Admin {
+    pub fn new(config: AdminConfig, clients: AdminClients, clock: SharedClock) -> Self {
+        let registry = TenantRegistry::new(clients.dynamodb.clone(), config.tenants_table.clone());
+        let tokens = Arc::new(
+            DynamoDbTokenStore::new(clients.dynamodb.clone(), config.tokens_table.clone()).with_clock(clock.clone()),
+        );
+        let credentials = CredentialStore::new(clients.secrets.clone(), config.tenant_secret_prefix.clone());
+        Self {
+            connections: Connections::new(
+                registry.clone(),
+                credentials.clone(),
+                tokens.clone(),
+                config.hosts.clone(),
+                clock.clone(),
+            ),
+            events: EventLog::new(clients.dynamodb.clone(), config.events_table.clone()),
+            // Never cached here: the admin API reads the keys only to change them.
+            keys: SigningKeyStore::new(clients.secrets, config.webhook_keys_secret_id.clone(), Duration::ZERO),
+            scheduler: clients.scheduler,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(15))
+                .connect_timeout(Duration::from_secs(5))
+                .build()
+                .expect("the HTTP client builds"),
+            registry,
+            tokens,
+            credentials,
+            config,
+            clock,
+        }
+    }
+
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        let method = req.method().clone();
+        let path = req.raw_http_path().to_owned();
+        let route = Route::parse(&path);
+        let tenant_id = route
+            .as_ref()
+            .ok()
+            .and_then(Route::tenant_id)
+            .unwrap_or_default()
+            .to_owned();
+        let span =
+            info_span!("admin", %method, route = route.as_ref().map(Route::name).unwrap_or("unknown"), tenant_id);
+        async move {
+            let result = match route {
+                Ok(route) => self.dispatch(route, &method, &req).await,
+                Err(e) => Err(e),
+            };
+            let response = result.unwrap_or_else(|e| {
+                if e.status.is_server_error() {
+                    warn!(status = e.status.as_u16(), code = e.code, message = %e.message, "admin request failed");
+                }
+                e.into_response()
+            });
+            info!(status = response.status().as_u16(), "admin request");
+            response
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn dispatch(&self, route: Route<'_>, method: &Method, req: &Request) -> Handled {
+        use Route::*;
+        match (route, method.clone()) {
+            (Connection(t), Method::PUT) => self.connect(&tenant(t)?, &body(req)?).await,
+            (Connection(t), Method::DELETE) => self.disconnect(&tenant(t)?).await,
+            (Connection(_), _) => Err(not_allowed("PUT, DELETE")),
+            (Options(t), Method::GET) => self.options(&tenant(t)?).await,
+            (Options(_), _) => Err(not_allowed("GET")),
+            (Settings(t), Method::GET) => self.get_settings(&tenant(t)?).await,
+            (Settings(t), Method::PUT) => self.put_settings(&tenant(t)?, &body(req)?).await,
+            (Settings(_), _) => Err(not_allowed("GET, PUT")),
+            (Status(t), Method::GET) => self.status(&tenant(t)?).await,
+            (Status(_), _) => Err(not_allowed("GET")),
+            (WebhookKeys, Method::GET) => self.list_keys().await,
+            (WebhookKeys, Method::POST) => self.add_key(&body(req)?).await,
+            (WebhookKeys, _) => Err(not_allowed("GET, POST")),
+            (WebhookKey(id), Method::DELETE) => self.retire_key(id, &optional_body(req)?).await,
+            (WebhookKey(_), _) => Err(not_allowed("DELETE")),
+        }
+    }
+}
+
+impl Admin {
+    /// The tenant's registry record, or 404 for a tenant never connected.
+    async fn record(&self, tenant_id: &str) -> Result<shared::tenants::TenantRecord, ApiError> {
+        self.registry
+            .get_record(tenant_id)
+            .await
+            .map_err(|e| storage_error("reading the tenant", e))?
+            .ok_or_else(|| connect::unknown_tenant(tenant_id))
+    }
+}
+
+/// The admin routes, by path (API Gateway may also hand the function a stage prefix, which is skipped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route<'a> {
+    Connection(&'a str),
+    Options(&'a str),
+    Settings(&'a str),
+    Status(&'a str),
+    WebhookKeys,
+    WebhookKey(&'a str),
+}
+
+impl<'a> Route<'a> {
+    fn parse(path: &'a str) -> Result<Self, ApiError> {
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let start = segments.iter().position(|s| *s == "admin").unwrap_or(segments.len());
+        Ok(match &segments[start..] {
+            ["admin", "tenants", t, "servicetitan"] => Self::Connection(t),
+            ["admin", "tenants", t, "servicetitan", "options"] => Self::Options(t),
+            ["admin", "tenants", t, "settings"] => Self::Settings(t),
+            ["admin", "tenants", t, "status"] => Self::Status(t),
+            ["admin", "webhook-keys"] => Self::WebhookKeys,
+            ["admin", "webhook-keys", k] => Self::WebhookKey(k),
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("no admin route {path}"),
+                ));
+            }
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Connection(_) => "servicetitan",
+            Self::Options(_) => "options",
+            Self::Settings(_) => "settings",
+            Self::Status(_) => "status",
+            Self::WebhookKeys => "webhook-keys",
+            Self::WebhookKey(_) => "webhook-key",
+        }
+    }
+
+    fn tenant_id(&self) -> Option<&'a str> {
+        match *self {
+            Self::Connection(t) | Self::Options(t) | Self::Settings(t) | Self::Status(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// A ServiceTitan tenant id: a positive 64-bit integer, in decimal.
+fn tenant(raw: &str) -> Result<String, ApiError> {
+    match raw.parse::<i64>() {
+        Ok(n) if n > 0 && !raw.starts_with('+') && !raw.starts_with('0') => Ok(raw.to_owned()),
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_tenant_id",
+            "the tenant id in the path must be a ServiceTitan tenant id (a positive integer)",
+        )
+        .with_field("tenantId", format!("{:?} is not a positive integer", truncate(raw, 40)))),
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+fn not_allowed(allow: &'static str) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("this route accepts {allow}"),
+    )
+    .with_header(http::header::ALLOW, allow)
+}
+
+/// The request's JSON body, which must be an object.
+fn body(req: &Request) -> Result<Value, ApiError> {
+    optional_body(req)?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "a JSON object body is required",
+        )
+        .with_field("", "missing")
+    })
+}
+
+fn optional_body(req: &Request) -> Result<Option<Value>, ApiError> {
+    let bytes: &[u8] = match req.body() {
+        Body::Empty => return Ok(None),
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => return Ok(None),
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    if bytes.len() > MAX_BODY {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("admin request bodies are at most {MAX_BODY} bytes"),
+        ));
+    }
+    let content_type = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type.to_ascii_lowercase().starts_with("application/json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as Content-Type: application/json",
+        ));
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(v @ Value::Object(_)) => Ok(Some(v)),
+        Ok(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "the body must be a JSON object",
+        )
+        .with_field("", "must be a JSON object")),
+        // Position only: serde's message could quote a pasted secret back.
+        Err(e) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not valid JSON (line {}, column {})", e.line(), e.column()),
+        )),
+    }
+}
+
+fn ok(body: &Value) -> Handled {
+    Ok(json_response(StatusCode::OK, body))
+}
+
+/// A dependency of ours (DynamoDB, Secrets Manager, Scheduler) failed: nothing half-done is left (each handler
+/// orders its writes so), and the request can be repeated.
+fn storage_error(what: &str, e: impl std::fmt::Display) -> ApiError {
+    warn!(error = %e, "{what} failed");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage_unavailable",
+        format!("{what} failed; nothing was changed that a retry would not finish. Try again."),
+    )
+    .with_header(http::header::RETRY_AFTER, "5")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_parse_with_or_without_a_stage() {
+        assert_eq!(Route::parse("/admin/tenants/7/status").unwrap(), Route::Status("7"));
+        assert_eq!(
+            Route::parse("/prod/admin/tenants/7/servicetitan/options").unwrap(),
+            Route::Options("7")
+        );
+        assert_eq!(Route::parse("/admin/webhook-keys/k1").unwrap(), Route::WebhookKey("k1"));
+        assert_eq!(
+            Route::parse("/admin/tenants/7").unwrap_err().status,
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    #[test]
+    fn tenant_ids_are_positive_decimal_integers() {
+        assert!(tenant("1001").is_ok());
+        for bad in ["0", "-1", "+5", "007", "abc", "1e3", "99999999999999999999"] {
+            assert_eq!(tenant(bad).unwrap_err().code, "invalid_tenant_id", "{bad}");
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! Lambda bootstrap for the admin API (HTTP API, AWS_IAM-authorised routes under /admin).
+
+use lambda_http::{Error, Request, run, service_fn, tracing};
+use shared::config::ProcessEnv;
+use tenant_admin::{Admin, AdminClients, AdminConfig};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let config = AdminConfig::from_env(&ProcessEnv)?;
+    let sdk = shared::aws::load_sdk_config().await;
+    let clients = AdminClients {
+        dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+        secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+        scheduler: aws_sdk_scheduler::Client::new(&sdk),
+    };
+    let admin = Admin::new(config, clients, shared::clock::system());
+    let admin = &admin;
+    run(service_fn(move |req: Request| async move {
+        Ok::<_, Error>(admin.handle(req).await)
+    }))
+    .await
+}

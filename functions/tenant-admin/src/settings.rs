@@ -1,0 +1,202 @@
+//! A tenant's settings, checked against its real ServiceTitan data, and the choices a dashboard offers.
+
+use std::collections::BTreeMap;
+
+use http::StatusCode;
+use serde_json::{Value, json};
+use tracing::info;
+
+use servicetitan::models::jpm::JobType;
+use servicetitan::models::settings::{BusinessUnit, Campaign};
+use servicetitan::{Client, ConnectionError, CredentialStoreError};
+use shared::api_error::{ApiError, FieldError};
+use shared::clock::iso_millis;
+use shared::tenant_settings::{self, TenantSettings};
+
+use crate::connect::unknown_tenant;
+use crate::{Admin, Handled, ok, storage_error};
+
+/// What the tenant can choose from in ServiceTitan: active records only.
+struct Choices {
+    business_units: Vec<BusinessUnit>,
+    job_types: Vec<JobType>,
+    campaigns: Vec<Campaign>,
+}
+
+impl Choices {
+    async fn fetch(client: &Client) -> Result<Self, servicetitan::Error> {
+        let (business_units, job_types, campaigns) =
+            tokio::try_join!(client.business_units(), client.job_types(), client.campaigns())?;
+        Ok(Self {
+            business_units: business_units.into_iter().filter(|b| b.active).collect(),
+            job_types: job_types.into_iter().filter(|j| j.active).collect(),
+            campaigns: campaigns.into_iter().filter(|c| c.active).collect(),
+        })
+    }
+
+    /// A job type applies to a business unit when it lists it, or lists none (allowed everywhere).
+    fn job_types_for(&self, business_unit_id: i64) -> impl Iterator<Item = &JobType> {
+        self.job_types
+            .iter()
+            .filter(move |j| j.business_unit_ids.is_empty() || j.business_unit_ids.contains(&business_unit_id))
+    }
+
+    fn check(&self, s: &TenantSettings) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let named = |id: i64, name: &str| json!({"id": id, "name": name});
+        if !self.business_units.iter().any(|b| b.id == s.business_unit_id) {
+            let mut e = FieldError::new(
+                "/businessUnitId",
+                format!("{} is not an active business unit of this tenant", s.business_unit_id),
+            );
+            e.choices = self.business_units.iter().map(|b| named(b.id, &b.name)).collect();
+            errors.push(e);
+        }
+        match self.job_types.iter().find(|j| j.id == s.job_type_id) {
+            None => {
+                let mut e = FieldError::new(
+                    "/jobTypeId",
+                    format!("{} is not an active job type of this tenant", s.job_type_id),
+                );
+                e.choices = self
+                    .job_types_for(s.business_unit_id)
+                    .map(|j| named(j.id, &j.name))
+                    .collect();
+                errors.push(e);
+            }
+            Some(j) if !(j.business_unit_ids.is_empty() || j.business_unit_ids.contains(&s.business_unit_id)) => {
+                let mut e = FieldError::new(
+                    "/jobTypeId",
+                    format!(
+                        "job type {} ({}) is not allowed for business unit {}",
+                        j.id, j.name, s.business_unit_id
+                    ),
+                );
+                e.choices = self
+                    .job_types_for(s.business_unit_id)
+                    .map(|j| named(j.id, &j.name))
+                    .collect();
+                errors.push(e);
+            }
+            Some(_) => {}
+        }
+        if !self.campaigns.iter().any(|c| c.id == s.campaign_id) {
+            let mut e = FieldError::new(
+                "/campaignId",
+                format!("{} is not an active campaign of this tenant", s.campaign_id),
+            );
+            e.choices = self.campaigns.iter().map(|c| named(c.id, &c.name)).collect();
+            errors.push(e);
+        }
+        errors
+    }
+}
+
+impl Admin {
+    /// A client for a connected tenant, or the admin API's answer for why there is none.
+    async fn tenant_client(&self, tenant_id: &str) -> Result<std::sync::Arc<Client>, ApiError> {
+        self.connections.client(tenant_id).await.map_err(|e| match e {
+            ConnectionError::UnknownTenant(_) => unknown_tenant(tenant_id),
+            ConnectionError::NotConnected(_) => not_connected(tenant_id),
+            ConnectionError::Credentials(CredentialStoreError::NotFound(_)) => not_connected(tenant_id),
+            other => storage_error("loading the tenant's connection", other),
+        })
+    }
+
+    pub(crate) async fn options(&self, tenant_id: &str) -> Handled {
+        let client = self.tenant_client(tenant_id).await?;
+        let choices = Choices::fetch(&client).await.map_err(servicetitan_error)?;
+        let by_unit: BTreeMap<String, Vec<i64>> = choices
+            .business_units
+            .iter()
+            .map(|b| (b.id.to_string(), choices.job_types_for(b.id).map(|j| j.id).collect()))
+            .collect();
+        ok(&json!({
+            "tenantId": tenant_id,
+            "businessUnits": choices.business_units.iter().map(|b| json!({"id": b.id, "name": b.name})).collect::<Vec<_>>(),
+            "jobTypes": choices.job_types.iter().map(|j| json!({
+                "id": j.id, "name": j.name, "businessUnitIds": j.business_unit_ids, "priority": j.priority,
+            })).collect::<Vec<_>>(),
+            "jobTypesByBusinessUnit": by_unit,
+            "campaigns": choices.campaigns.iter().map(|c| json!({"id": c.id, "name": c.name})).collect::<Vec<_>>(),
+            "priorities": tenant_settings::PRIORITIES,
+            "recipes": tenant_settings::RECIPES.iter().map(|(id, d)| json!({"id": id, "description": d})).collect::<Vec<_>>(),
+        }))
+    }
+
+    pub(crate) async fn get_settings(&self, tenant_id: &str) -> Handled {
+        let record = self.record(tenant_id).await?;
+        let Some(settings) = record.settings else {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "settings_not_set",
+                format!("tenant {tenant_id} has no settings yet; PUT /admin/tenants/{tenant_id}/settings"),
+            ));
+        };
+        ok(&json!({
+            "tenantId": tenant_id,
+            "settings": settings,
+            "updatedAt": record.settings_updated_at.map(iso_millis),
+        }))
+    }
+
+    pub(crate) async fn put_settings(&self, tenant_id: &str, body: &Value) -> Handled {
+        let settings = tenant_settings::parse(body).map_err(|fields| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_settings", "the settings are invalid").with_fields(fields)
+        })?;
+        let client = self.tenant_client(tenant_id).await?;
+        let choices = Choices::fetch(&client).await.map_err(servicetitan_error)?;
+        let errors = choices.check(&settings);
+        if !errors.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_settings",
+                "the settings do not match this tenant's ServiceTitan data; see the choices offered",
+            )
+            .with_fields(errors));
+        }
+        let document = serde_json::to_value(&settings).expect("settings serialise");
+        let now = self.clock.now();
+        let stored = self
+            .registry
+            .put_settings(tenant_id, &document, now)
+            .await
+            .map_err(|e| storage_error("storing the settings", e))?;
+        if !stored {
+            // Disconnected between the check and the write.
+            return Err(not_connected(tenant_id));
+        }
+        info!("settings updated");
+        ok(&json!({"tenantId": tenant_id, "settings": document, "updatedAt": iso_millis(now)}))
+    }
+}
+
+fn not_connected(tenant_id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "tenant_not_connected",
+        format!(
+            "tenant {tenant_id} is not connected to ServiceTitan; connect it with PUT /admin/tenants/{tenant_id}/servicetitan"
+        ),
+    )
+}
+
+/// ServiceTitan failed while reading the tenant's data with stored credentials.
+fn servicetitan_error(e: servicetitan::Error) -> ApiError {
+    match e {
+        servicetitan::Error::Auth { .. } | servicetitan::Error::Unauthorized { .. } => ApiError::new(
+            StatusCode::CONFLICT,
+            "credentials_rejected",
+            format!("ServiceTitan no longer accepts this tenant's stored credentials ({e}); reconnect the tenant"),
+        ),
+        other => {
+            tracing::warn!(error = %other, "ServiceTitan read failed");
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "servicetitan_unavailable",
+                format!("ServiceTitan did not answer ({other}); nothing was changed. Try again shortly."),
+            )
+            .with_header(http::header::RETRY_AFTER, "30")
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! What a dashboard shows about a tenant: connection, token health, last webhook, and its events.
+
+use serde_json::json;
+
+use shared::clock::iso_millis;
+use shared::tenants::TenantStatus;
+
+use crate::{Admin, Handled, ok, storage_error};
+
+impl Admin {
+    pub(crate) async fn status(&self, tenant_id: &str) -> Handled {
+        let record = self.record(tenant_id).await?;
+        let numeric: i64 = tenant_id.parse().expect("validated tenant id");
+        let (tokens, counts) = tokio::join!(self.tokens.tenant_tokens(numeric), self.events.counts(tenant_id));
+        let tokens = tokens.map_err(|e| storage_error("reading the tenant's tokens", e))?;
+        let counts = counts.map_err(|e| storage_error("counting the tenant's events", e))?;
+        // Tokens fetched on demand by any function are in the tokens table; token-refresh also notes them on the
+        // tenant. The newest of either is the last refresh.
+        let newest = tokens.first();
+        let last_refresh = [record.token.refreshed_at, newest.and_then(|t| t.refreshed_at)]
+            .into_iter()
+            .flatten()
+            .max();
+        let expires_at = [record.token.expires_at, newest.map(|t| t.expires_at)]
+            .into_iter()
+            .flatten()
+            .max();
+        let connected = record.tenant.status == TenantStatus::Connected;
+        ok(&json!({
+            "tenantId": tenant_id,
+            "connected": connected,
+            "status": record.tenant.status.as_str(),
+            "environment": record.tenant.environment.as_str(),
+            "connectedAt": record.connected_at.map(iso_millis),
+            "disconnectedAt": record.disconnected_at.map(iso_millis),
+            "settingsComplete": record.settings.is_some(),
+            "token": {
+                "health": record.token.state.as_str(),
+                "lastRefreshAt": last_refresh.map(iso_millis),
+                "expiresAt": expires_at.map(iso_millis),
+                "lastError": record.token.error,
+                "lastErrorAt": record.token.error_at.map(iso_millis),
+                "consecutiveFailures": record.token.failures,
+                "nextAttemptAt": record.token.retry_at.map(iso_millis),
+            },
+            "lastWebhookAt": record.last_webhook_at.map(iso_millis),
+            "lastWebhookEventId": record.last_webhook_event_id,
+            "lastReconcileAt": record.last_reconcile_at.map(iso_millis),
+            "events": {
+                "queued": counts.queued,
+                "failed": counts.failed,
+                "parked": counts.parked,
+                "processed": counts.done,
+            },
+        }))
+    }
+}

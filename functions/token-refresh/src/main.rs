@@ -1,0 +1,24 @@
+//! Lambda bootstrap for token-refresh (invoked by an EventBridge Scheduler rate schedule).
+
+use lambda_runtime::{Error, LambdaEvent, service_fn, tracing};
+use serde_json::Value;
+use shared::config::ProcessEnv;
+use token_refresh::{RefreshConfig, Refresher, RunSummary};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let config = RefreshConfig::from_env(&ProcessEnv)?;
+    let sdk = shared::aws::load_sdk_config().await;
+    let refresher = Refresher::new(
+        config,
+        aws_sdk_dynamodb::Client::new(&sdk),
+        aws_sdk_secretsmanager::Client::new(&sdk),
+        shared::clock::system(),
+    );
+    let refresher = &refresher;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        Ok::<RunSummary, Error>(refresher.run(&event.payload).await?)
+    }))
+    .await
+}

@@ -1,0 +1,346 @@
+//! A tenant's settings: how new jobs are tagged in ServiceTitan, when and how customers may be contacted, and which
+//! follow-up recipes run.
+//!
+//! [`parse`] checks everything that can be checked without ServiceTitan (types, time zone, quiet hours, URL, known
+//! channels and recipes) and reports every problem at once, by JSON pointer. The tenant-admin function then checks
+//! the ids against the tenant's real business units, job types and campaigns.
+//!
+//! Time zones are looked up in the IANA database: a function that calls [`parse`] enables this crate's
+//! `tzdb-bundle` feature, since Lambda's image may not carry one.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::api_error::FieldError;
+
+/// The follow-up recipes the product offers. The follow-up engine gives them their steps; settings only choose.
+pub const RECIPES: &[(&str, &str)] = &[
+    (
+        "estimate_follow_up",
+        "Estimate sent: AI SMS at 24 h, AI call at 72 h while unsigned; stops when sold or dismissed.",
+    ),
+    (
+        "invoice_dunning",
+        "Invoice 7+ days overdue: SMS and email reminders until paid; a payment stops it at once.",
+    ),
+    (
+        "missed_call_text_back",
+        "Missed call: create the customer and text a booking link.",
+    ),
+    (
+        "appointment_reminder",
+        "Job scheduled or dispatched: remind the customer before the visit.",
+    ),
+    (
+        "job_complete_review",
+        "Job complete: thank the customer and ask for a review.",
+    ),
+    ("no_show_recovery", "No-show: offer the customer a new time."),
+];
+
+/// ServiceTitan's job priorities (`Jpm` `priority`: Low, Normal, High, Urgent).
+pub const PRIORITIES: &[&str] = &["Low", "Normal", "High", "Urgent"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Sms,
+    Email,
+    Voice,
+}
+
+impl Channel {
+    const ALL: [(&'static str, Channel); 3] = [("sms", Self::Sms), ("email", Self::Email), ("voice", Self::Voice)];
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuietHours {
+    /// `HH:MM`, local time in the tenant's time zone; the window may wrap past midnight.
+    pub start: String,
+    pub end: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantSettings {
+    pub business_unit_id: i64,
+    pub job_type_id: i64,
+    pub campaign_id: i64,
+    pub priority: String,
+    /// IANA name, e.g. `America/Chicago`.
+    pub time_zone: String,
+    pub quiet_hours: QuietHours,
+    #[serde(default)]
+    pub booking_url: Option<String>,
+    /// Preferred channels, most preferred first.
+    pub channels: Vec<Channel>,
+    /// Enabled recipe ids, from [`RECIPES`].
+    pub recipes: Vec<String>,
+}
+
+const FIELDS: &[&str] = &[
+    "businessUnitId",
+    "jobTypeId",
+    "campaignId",
+    "priority",
+    "timeZone",
+    "quietHours",
+    "bookingUrl",
+    "channels",
+    "recipes",
+];
+
+/// Checks a settings document. Defaults: priority `Normal`, quiet hours 21:00–08:00, channels sms, email, voice,
+/// and no recipes (nothing is sent to a contractor's customers until a recipe is switched on).
+pub fn parse(body: &Value) -> Result<TenantSettings, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut fail = |field: &str, reason: String| errors.push(FieldError::new(field, reason));
+    let Some(obj) = body.as_object() else {
+        fail("", "must be a JSON object".into());
+        return Err(errors);
+    };
+    for key in obj.keys().filter(|k| !FIELDS.contains(&k.as_str())) {
+        fail(
+            &format!("/{key}"),
+            format!("unknown field; expected one of {}", FIELDS.join(", ")),
+        );
+    }
+    let id = |fail: &mut dyn FnMut(&str, String), name: &str| -> i64 {
+        match obj.get(name) {
+            None | Some(Value::Null) => fail(&format!("/{name}"), "is required".into()),
+            Some(v) => match v.as_i64() {
+                Some(n) if n > 0 => return n,
+                _ => fail(&format!("/{name}"), "must be a positive integer id".into()),
+            },
+        }
+        0
+    };
+    let business_unit_id = id(&mut fail, "businessUnitId");
+    let job_type_id = id(&mut fail, "jobTypeId");
+    let campaign_id = id(&mut fail, "campaignId");
+
+    let priority = match obj.get("priority") {
+        None | Some(Value::Null) => "Normal".to_owned(),
+        Some(Value::String(p)) if PRIORITIES.contains(&p.as_str()) => p.clone(),
+        Some(_) => {
+            fail("/priority", format!("must be one of {}", PRIORITIES.join(", ")));
+            String::new()
+        }
+    };
+
+    let time_zone = match obj.get("timeZone") {
+        None | Some(Value::Null) => {
+            fail(
+                "/timeZone",
+                "is required (an IANA time zone such as America/Chicago)".into(),
+            );
+            String::new()
+        }
+        Some(Value::String(tz)) => match jiff::tz::TimeZone::get(tz) {
+            Ok(_) => tz.clone(),
+            Err(_) => {
+                fail(
+                    "/timeZone",
+                    format!("{tz:?} is not an IANA time zone (e.g. America/Chicago)"),
+                );
+                String::new()
+            }
+        },
+        Some(_) => {
+            fail("/timeZone", "must be a string".into());
+            String::new()
+        }
+    };
+
+    let quiet_hours = match obj.get("quietHours") {
+        None | Some(Value::Null) => QuietHours {
+            start: "21:00".into(),
+            end: "08:00".into(),
+        },
+        Some(Value::Object(q)) => quiet_hours(q, &mut fail),
+        Some(_) => {
+            fail(
+                "/quietHours",
+                "must be an object {\"start\": \"HH:MM\", \"end\": \"HH:MM\"}".into(),
+            );
+            QuietHours {
+                start: String::new(),
+                end: String::new(),
+            }
+        }
+    };
+
+    let booking_url = match obj.get("bookingUrl") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(url)) => {
+            if let Err(reason) = check_url(url) {
+                fail("/bookingUrl", reason);
+            }
+            Some(url.clone())
+        }
+        Some(_) => {
+            fail("/bookingUrl", "must be a string".into());
+            None
+        }
+    };
+
+    let channels = match obj.get("channels") {
+        None | Some(Value::Null) => vec![Channel::Sms, Channel::Email, Channel::Voice],
+        Some(Value::Array(items)) => {
+            let mut out = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                match Channel::ALL.iter().find(|(name, _)| Some(*name) == item.as_str()) {
+                    Some((_, c)) if out.contains(c) => fail(&format!("/channels/{i}"), "is listed twice".into()),
+                    Some((_, c)) => out.push(*c),
+                    None => fail(&format!("/channels/{i}"), "must be one of sms, email, voice".into()),
+                }
+            }
+            out
+        }
+        Some(_) => {
+            fail("/channels", "must be an array of sms, email, voice".into());
+            Vec::new()
+        }
+    };
+
+    let recipes = match obj.get("recipes") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => {
+            let mut out: Vec<String> = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                match item.as_str().filter(|r| RECIPES.iter().any(|(id, _)| id == r)) {
+                    Some(r) if out.iter().any(|o| o == r) => fail(&format!("/recipes/{i}"), "is listed twice".into()),
+                    Some(r) => out.push(r.to_owned()),
+                    None => fail(
+                        &format!("/recipes/{i}"),
+                        format!(
+                            "unknown recipe; expected one of {}",
+                            RECIPES.iter().map(|(id, _)| *id).collect::<Vec<_>>().join(", ")
+                        ),
+                    ),
+                }
+            }
+            out
+        }
+        Some(_) => {
+            fail("/recipes", "must be an array of recipe ids".into());
+            Vec::new()
+        }
+    };
+
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(TenantSettings {
+        business_unit_id,
+        job_type_id,
+        campaign_id,
+        priority,
+        time_zone,
+        quiet_hours,
+        booking_url,
+        channels,
+        recipes,
+    })
+}
+
+fn quiet_hours(q: &Map<String, Value>, fail: &mut dyn FnMut(&str, String)) -> QuietHours {
+    let mut time = |name: &str| match q.get(name).and_then(Value::as_str) {
+        Some(t) if is_hh_mm(t) => t.to_owned(),
+        _ => {
+            fail(
+                &format!("/quietHours/{name}"),
+                "must be a time \"HH:MM\" (24-hour)".into(),
+            );
+            String::new()
+        }
+    };
+    let start = time("start");
+    let end = time("end");
+    for key in q.keys().filter(|k| *k != "start" && *k != "end") {
+        fail(
+            &format!("/quietHours/{key}"),
+            "unknown field; expected start, end".into(),
+        );
+    }
+    QuietHours { start, end }
+}
+
+fn is_hh_mm(t: &str) -> bool {
+    let Some((h, m)) = t.split_once(':') else { return false };
+    h.len() == 2 && m.len() == 2 && h.parse::<u8>().is_ok_and(|h| h < 24) && m.parse::<u8>().is_ok_and(|m| m < 60)
+}
+
+/// An absolute `https` URL with a host, as customers will be sent it.
+fn check_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| "must be an https:// URL".to_owned())?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || !host.contains('.') || url.len() > 2048 || url.chars().any(char::is_whitespace) {
+        return Err("must be an absolute https:// URL with a host name, without spaces".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields(errors: Vec<FieldError>) -> Vec<String> {
+        errors.into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn minimal_settings_get_defaults() {
+        let s = parse(&json!({"businessUnitId": 1, "jobTypeId": 2, "campaignId": 3, "timeZone": "America/Chicago"}))
+            .unwrap();
+        assert_eq!(s.priority, "Normal");
+        assert_eq!(s.quiet_hours.start, "21:00");
+        assert_eq!(s.channels, vec![Channel::Sms, Channel::Email, Channel::Voice]);
+        assert!(s.recipes.is_empty());
+        let round_trip: TenantSettings = serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+        assert_eq!(round_trip, s);
+    }
+
+    #[test]
+    fn every_problem_is_reported_by_pointer() {
+        let errors = parse(&json!({
+            "businessUnitId": "1", "campaignId": -3, "priority": "ASAP", "timeZone": "Mars/Olympus",
+            "quietHours": {"start": "25:00", "end": "8"}, "bookingUrl": "http://example.com",
+            "channels": ["sms", "fax", "sms"], "recipes": ["estimate_follow_up", "spam"], "colour": "red"
+        }))
+        .unwrap_err();
+        assert_eq!(
+            fields(errors),
+            vec![
+                "/colour",
+                "/businessUnitId",
+                "/jobTypeId",
+                "/campaignId",
+                "/priority",
+                "/timeZone",
+                "/quietHours/start",
+                "/quietHours/end",
+                "/bookingUrl",
+                "/channels/1",
+                "/channels/2",
+                "/recipes/1"
+            ]
+        );
+        assert_eq!(fields(parse(&json!([1])).unwrap_err()), vec![""]);
+    }
+
+    #[test]
+    fn quiet_hours_may_wrap_midnight_and_urls_need_a_host() {
+        let s = parse(
+            &json!({"businessUnitId": 1, "jobTypeId": 2, "campaignId": 3, "timeZone": "Europe/London",
+            "quietHours": {"start": "22:30", "end": "07:00"}, "bookingUrl": "https://book.example.com/acme?src=sms"}),
+        )
+        .unwrap();
+        assert_eq!(s.quiet_hours.end, "07:00");
+        assert!(check_url("https://localhost").is_err());
+        assert!(check_url("https://a.b/c d").is_err());
+    }
+}
