@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod event;
 pub mod event_log;
+pub mod metrics;
 pub mod schedules;
 pub mod servicetitan_env;
 pub mod signing;

@@ -35,6 +35,8 @@ pub struct RefreshConfig {
     /// First wait after refused credentials; doubles per failure up to `backoff_max`.
     pub backoff_base: SignedDuration,
     pub backoff_max: SignedDuration,
+    /// Write one EMF metric line per tenant and run to stdout (`METRICS_ENABLED`, default on).
+    pub metrics: bool,
 }
 
 impl RefreshConfig {
@@ -48,6 +50,7 @@ impl RefreshConfig {
             concurrency: env.parsed_or("TOKEN_REFRESH_CONCURRENCY", 8)?,
             backoff_base: SignedDuration::from_secs(env.parsed_or("TOKEN_REFRESH_BACKOFF_SECONDS", 300)?),
             backoff_max: SignedDuration::from_secs(env.parsed_or("TOKEN_REFRESH_BACKOFF_MAX_SECONDS", 6 * 3600)?),
+            metrics: shared::config::parse_bool("METRICS_ENABLED", env.var("METRICS_ENABLED"), true)?,
         })
     }
 }
@@ -61,6 +64,19 @@ pub enum Outcome {
     BackingOff,
     CredentialsRejected,
     Unavailable,
+}
+
+impl Outcome {
+    /// The CloudWatch metric counting this outcome (an EMF line per tenant and run).
+    pub fn metric(self) -> &'static str {
+        match self {
+            Self::Refreshed => "TokenRefreshed",
+            Self::StillFresh => "TokenStillFresh",
+            Self::BackingOff => "TokenRefreshBackingOff",
+            Self::CredentialsRejected => "TokenCredentialsRejected",
+            Self::Unavailable => "TokenRefreshUnavailable",
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -162,7 +178,16 @@ impl Refresher {
 
     async fn refresh_owned(&self, record: TenantRecord) -> Outcome {
         let span = info_span!("tenant", tenant_id = %record.tenant.tenant_id);
-        self.refresh(&record).instrument(span).await
+        let outcome = self.refresh(&record).instrument(span).await;
+        if self.config.metrics {
+            shared::metrics::emit(
+                "token-refresh",
+                &record.tenant.tenant_id,
+                &[(outcome.metric(), 1)],
+                self.clock.now(),
+            );
+        }
+        outcome
     }
 
     /// One tenant. Never fails the run: every failure is recorded on the tenant instead.
