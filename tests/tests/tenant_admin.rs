@@ -136,6 +136,34 @@ async fn each_connect_failure_says_what_is_wrong() {
     bad.client_id = "cid.unknown".into();
     let r = t.connect(&bad, "integration").await;
     assert_eq!(r.body["error"]["code"], "invalid_client_credentials", "{}", r.body);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("and so did production")
+    );
+    // ... and when the other environment cannot be asked, the answer says so rather than guessing.
+    let faults = format!("{}/_sandbox/faults", production.url());
+    let fault = json!({"pathContains": "/connect/token", "errorRate": 1.0, "status": 503});
+    t.http
+        .post(&faults)
+        .json(&fault)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let r = t.connect(&bad, "integration").await;
+    assert_eq!(r.body["error"]["code"], "invalid_client_credentials", "{}", r.body);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("production could not be asked"),
+        "{}",
+        r.body
+    );
+    t.http.delete(&faults).send().await.unwrap();
 
     // A good client id and secret with someone else's app key.
     let mut bad = tenant.clone();

@@ -153,14 +153,17 @@ impl Admin {
                             &format!("the credentials are valid in {}", other.as_str()),
                         )
                     }
-                    _ => ApiError::new(
+                    other_answer => ApiError::new(
                         StatusCode::UNPROCESSABLE_ENTITY,
                         "invalid_client_credentials",
                         format!(
-                            "ServiceTitan's {} environment refused the client ID and secret (and so did {}). \
-                             Copy both again from the ServiceTitan app connection for this tenant.",
+                            "ServiceTitan's {} environment refused the client ID and secret ({}). Copy both again \
+                             from the ServiceTitan app connection for this tenant.",
                             environment.as_str(),
-                            other.as_str()
+                            match other_answer {
+                                Err(StError::Auth { .. }) => format!("and so did {}", other.as_str()),
+                                _ => format!("{} could not be asked whether they are its", other.as_str()),
+                            }
                         ),
                     )
                     .with_field("/clientId", "refused by ServiceTitan together with the secret")
