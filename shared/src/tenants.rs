@@ -75,25 +75,7 @@ impl TenantRegistry {
             .send()
             .await
             .map_err(|e| TenantStoreError::Unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
-        let Some(item) = out.item else {
-            return Ok(None);
-        };
-        let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-        let malformed = |reason: String| TenantStoreError::Malformed {
-            tenant_id: tenant_id.to_owned(),
-            reason,
-        };
-        let status = match text("status").as_str() {
-            "connected" => TenantStatus::Connected,
-            "disconnected" => TenantStatus::Disconnected,
-            other => return Err(malformed(format!("unknown status {other:?}"))),
-        };
-        let environment = text("environment").parse().map_err(malformed)?;
-        Ok(Some(Tenant {
-            tenant_id: tenant_id.to_owned(),
-            status,
-            environment,
-        }))
+        out.item.map(|item| Tenant::from_item(tenant_id, &item)).transpose()
     }
 
     /// Creates or replaces the registry entry's status and environment. The admin API uses [`TenantRegistry::connect`];
@@ -219,24 +201,17 @@ impl TenantRegistry {
     }
 
     /// A token was obtained for the tenant: healthy again, failures forgotten. Ignored for a disconnected tenant.
-    pub async fn record_token_refreshed(
-        &self,
-        tenant_id: &str,
-        refreshed_at: Timestamp,
-        expires_at: Timestamp,
-    ) -> Result<(), TenantStoreError> {
+    /// (When, and until when, is the tokens table's to say: every function that refreshes writes it there.)
+    pub async fn record_token_healthy(&self, tenant_id: &str) -> Result<(), TenantStoreError> {
         let res = self
             .update(tenant_id)
             .update_expression(
-                "SET token_health = :healthy, token_refreshed_at = :at, token_expires_at = :exp \
-                 REMOVE token_error, token_error_at, token_failures, token_retry_at",
+                "SET token_health = :healthy REMOVE token_error, token_error_at, token_failures, token_retry_at",
             )
             .condition_expression("#s = :connected")
             .expression_attribute_names("#s", "status")
             .expression_attribute_values(":connected", s(TenantStatus::Connected.as_str()))
             .expression_attribute_values(":healthy", s(TokenHealthState::Healthy.as_str()))
-            .expression_attribute_values(":at", s(&crate::clock::iso_millis(refreshed_at)))
-            .expression_attribute_values(":exp", s(&crate::clock::iso_millis(expires_at)))
             .send()
             .await;
         applied(res).map(|_| ())
@@ -329,7 +304,7 @@ fn unavailable<E: std::error::Error + 'static>(e: E) -> TenantStoreError {
     TenantStoreError::Unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
 }
 
-/// How the tenant's ServiceTitan token is doing, as token-refresh last saw it.
+/// How the tenant's ServiceTitan token is doing, as token-refresh (or a connect) last saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenHealthState {
@@ -367,8 +342,6 @@ pub struct TokenFailure {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenHealth {
     pub state: TokenHealthState,
-    pub refreshed_at: Option<Timestamp>,
-    pub expires_at: Option<Timestamp>,
     pub error: Option<String>,
     pub error_at: Option<Timestamp>,
     pub failures: u32,
@@ -391,6 +364,28 @@ pub struct TenantRecord {
     pub last_reconcile_at: Option<Timestamp>,
 }
 
+impl Tenant {
+    /// The status and environment of a registry item, which every reader needs.
+    fn from_item(tenant_id: &str, item: &HashMap<String, AttributeValue>) -> Result<Self, TenantStoreError> {
+        let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str);
+        let malformed = |reason: String| TenantStoreError::Malformed {
+            tenant_id: tenant_id.to_owned(),
+            reason,
+        };
+        let status = match text("status") {
+            Some("connected") => TenantStatus::Connected,
+            Some("disconnected") => TenantStatus::Disconnected,
+            other => return Err(malformed(format!("unknown status {other:?}"))),
+        };
+        let environment = text("environment").unwrap_or_default().parse().map_err(malformed)?;
+        Ok(Self {
+            tenant_id: tenant_id.to_owned(),
+            status,
+            environment,
+        })
+    }
+}
+
 impl TenantRecord {
     fn from_item(tenant_id: &str, item: &HashMap<String, AttributeValue>) -> Result<Self, TenantStoreError> {
         let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
@@ -399,12 +394,6 @@ impl TenantRecord {
             tenant_id: tenant_id.to_owned(),
             reason,
         };
-        let status = match text("status").as_deref() {
-            Some("connected") => TenantStatus::Connected,
-            Some("disconnected") => TenantStatus::Disconnected,
-            other => return Err(malformed(format!("unknown status {other:?}"))),
-        };
-        let environment = text("environment").unwrap_or_default().parse().map_err(malformed)?;
         let settings = match text("settings") {
             Some(json) => Some(serde_json::from_str(&json).map_err(|e| malformed(format!("settings: {e}")))?),
             None => None,
@@ -416,11 +405,7 @@ impl TenantRecord {
             _ => TokenHealthState::Unknown,
         };
         Ok(Self {
-            tenant: Tenant {
-                tenant_id: tenant_id.to_owned(),
-                status,
-                environment,
-            },
+            tenant: Tenant::from_item(tenant_id, item)?,
             credentials_version: text("credentials_version"),
             connected_at: time("connected_at"),
             disconnected_at: time("disconnected_at"),
@@ -428,8 +413,6 @@ impl TenantRecord {
             settings_updated_at: time("settings_updated_at"),
             token: TokenHealth {
                 state,
-                refreshed_at: time("token_refreshed_at"),
-                expires_at: time("token_expires_at"),
                 error: text("token_error"),
                 error_at: time("token_error_at"),
                 failures: item

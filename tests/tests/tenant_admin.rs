@@ -31,6 +31,15 @@ async fn two_connected_tenants(t: &TestStack) -> (TenantCredentials, TenantCrede
     (a, b)
 }
 
+async fn get_options(t: &TestStack, tenant_id: i64) -> integration_tests::Reply {
+    t.admin(
+        Method::GET,
+        &format!("/admin/tenants/{tenant_id}/servicetitan/options"),
+        None,
+    )
+    .await
+}
+
 async fn status(t: &TestStack, tenant_id: i64) -> Value {
     let r = t
         .admin(Method::GET, &format!("/admin/tenants/{tenant_id}/status"), None)
@@ -73,13 +82,7 @@ async fn connect_checks_the_credentials_then_keeps_them_in_secrets_manager() {
     assert_eq!(s["connected"], true);
     assert_eq!(s["token"]["health"], "healthy");
     assert!(s["token"]["expiresAt"].is_string(), "{s}");
-    let options = t
-        .admin(
-            Method::GET,
-            &format!("/admin/tenants/{}/servicetitan/options", tenant.tenant_id),
-            None,
-        )
-        .await;
+    let options = get_options(&t, tenant.tenant_id).await;
     assert_eq!(options.status, 200, "{}", options.body);
     assert_eq!(
         sandbox.token_requests(&tenant.client_id),
@@ -96,13 +99,7 @@ async fn connect_checks_the_credentials_then_keeps_them_in_secrets_manager() {
     assert_eq!(fields(&r.body), vec!["/clientId", "/clientSecret"]);
     let after = t.tenant_record(&tenant.tenant_id.to_string()).await;
     assert_eq!(attr_s(&after, "credentials_version"), secret.version_id().unwrap());
-    let options = t
-        .admin(
-            Method::GET,
-            &format!("/admin/tenants/{}/servicetitan/options", tenant.tenant_id),
-            None,
-        )
-        .await;
+    let options = get_options(&t, tenant.tenant_id).await;
     assert_eq!(
         options.status, 200,
         "still connected with the good credentials: {}",
@@ -289,13 +286,7 @@ async fn settings_are_checked_against_the_tenants_servicetitan_data() {
     assert_eq!(r.body["error"]["code"], "tenant_not_connected");
 
     assert_eq!(t.connect(&tenant, "integration").await.status, 200);
-    let options = t
-        .admin(
-            Method::GET,
-            &format!("/admin/tenants/{}/servicetitan/options", tenant.tenant_id),
-            None,
-        )
-        .await;
+    let options = get_options(&t, tenant.tenant_id).await;
     assert_eq!(options.status, 200, "{}", options.body);
     let o = &options.body;
     let units = o["businessUnits"].as_array().unwrap();
@@ -582,13 +573,7 @@ async fn tenants_never_see_each_others_credentials_or_tokens() {
     let b_tokens = tokens.tenant_tokens(b.tenant_id).await.unwrap();
     assert_eq!((a_tokens.len(), b_tokens.len()), (1, 1));
     assert!(a_tokens[0].scope.ends_with(&a.client_id) && b_tokens[0].scope.ends_with(&b.client_id));
-    let r = t
-        .admin(
-            Method::GET,
-            &format!("/admin/tenants/{}/servicetitan/options", a.tenant_id),
-            None,
-        )
-        .await;
+    let r = get_options(&t, a.tenant_id).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         (
@@ -628,13 +613,7 @@ async fn tenants_never_see_each_others_credentials_or_tokens() {
         )
         .await
         .unwrap();
-    let r = t
-        .admin(
-            Method::GET,
-            &format!("/admin/tenants/{}/servicetitan/options", a.tenant_id),
-            None,
-        )
-        .await;
+    let r = get_options(&t, a.tenant_id).await;
     assert_ne!(r.status, 200, "{}", r.body);
     assert!(!r.body.to_string().contains(&b.client_secret));
     assert_eq!(

@@ -173,10 +173,12 @@ impl Admin {
             Err(e) => return Err(unavailable(environment, &e)),
         };
 
-        // 2. A cheap read with the app key, under the tenant id.
+        // 2. A cheap read with the app key, under the tenant id. The token goes into a store of the probe's own:
+        //    nothing is shared before the checks pass.
+        let token_key = TokenProvider::key(&hosts.auth_url, creds);
         let store = Arc::new(MemoryTokenStore::default());
         store
-            .save(&TokenProvider::key(&hosts.auth_url, creds), &token)
+            .save(&token_key, &token)
             .await
             .map_err(|e| storage_error("caching the token", e))?;
         let mut options = ClientOptions::new(hosts.clone());
@@ -227,16 +229,10 @@ impl Admin {
             .connect(tenant_id, environment, &version, now)
             .await
             .map_err(|e| storage_error("recording the connection", e))?;
-        // The validated token is good for 15 minutes: share it rather than asking again.
-        let shared_key = TokenProvider::key(&hosts.auth_url, creds);
-        if let Err(e) = self.tokens.save(&shared_key, &token).await {
+        // The validated token is good for 15 minutes: share it rather than asking again. (`connect` above already
+        // marked the token healthy.)
+        if let Err(e) = self.tokens.save(&token_key, &token).await {
             warn!(error = %e, "could not share the first token; the next caller will fetch one");
-        } else if let Err(e) = self
-            .registry
-            .record_token_refreshed(tenant_id, now, token.expires_at)
-            .await
-        {
-            warn!(error = %e, "could not note the first token on the tenant");
         }
         self.connections.forget(tenant_id);
         info!(

@@ -14,17 +14,10 @@ impl Admin {
         let (tokens, counts) = tokio::join!(self.tokens.tenant_tokens(numeric), self.events.counts(tenant_id));
         let tokens = tokens.map_err(|e| storage_error("reading the tenant's tokens", e))?;
         let counts = counts.map_err(|e| storage_error("counting the tenant's events", e))?;
-        // Tokens fetched on demand by any function are in the tokens table; token-refresh also notes them on the
-        // tenant. The newest of either is the last refresh.
+        // Every function that fetches a token stores it in the tokens table; the newest-expiring one is current.
         let newest = tokens.first();
-        let last_refresh = [record.token.refreshed_at, newest.and_then(|t| t.refreshed_at)]
-            .into_iter()
-            .flatten()
-            .max();
-        let expires_at = [record.token.expires_at, newest.map(|t| t.expires_at)]
-            .into_iter()
-            .flatten()
-            .max();
+        let last_refresh = newest.and_then(|t| t.refreshed_at);
+        let expires_at = newest.map(|t| t.expires_at);
         let connected = record.tenant.status == TenantStatus::Connected;
         ok(&json!({
             "tenantId": tenant_id,

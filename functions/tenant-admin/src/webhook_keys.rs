@@ -128,7 +128,10 @@ impl Admin {
     pub(crate) async fn retire_key(&self, id: &str, body: &Option<Value>) -> Handled {
         let now = self.clock.now();
         let mut fields = Vec::new();
-        let at = parse_time("/notAfter", body.as_ref().and_then(|b| b.get("notAfter")), &mut fields).unwrap_or(now);
+        // Never in the past: "retire at" a past time means now.
+        let at = parse_time("/notAfter", body.as_ref().and_then(|b| b.get("notAfter")), &mut fields)
+            .unwrap_or(now)
+            .max(now);
         if !fields.is_empty() {
             return Err(
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "the retirement is invalid")
@@ -141,14 +144,14 @@ impl Admin {
             .await
             .map_err(|e| storage_error("reading the signing keys", e))?;
         let before = ring.clone();
-        ring.retire(id, at.max(now), now).map_err(ring_error)?;
+        ring.retire(id, at, now).map_err(ring_error)?;
         if ring != before {
             self.keys
                 .write(&ring)
                 .await
                 .map_err(|e| storage_error("storing the signing keys", e))?;
         }
-        info!(key_id = id, not_after = %at.max(now), "webhook signing key retired");
+        info!(key_id = id, not_after = %at, "webhook signing key retired");
         ok(&listing(&ring, now))
     }
 }

@@ -219,12 +219,8 @@ impl Refresher {
             }
         };
         match client.tokens().refresh_ahead(self.config.ahead).await {
-            Ok(Some(token)) => {
-                if let Err(e) = self
-                    .registry
-                    .record_token_refreshed(tenant_id, now, token.expires_at)
-                    .await
-                {
+            Ok(Some(_)) => {
+                if let Err(e) = self.registry.record_token_healthy(tenant_id).await {
                     warn!(error = %e, "token refreshed but its health could not be recorded");
                 }
                 Outcome::Refreshed

@@ -227,11 +227,6 @@ impl TokenProvider {
         self.refresh(None, needed_until).await.map(Some)
     }
 
-    /// The current token in the store, whatever its age (for status pages).
-    pub async fn stored(&self) -> Result<Option<AccessToken>, Error> {
-        self.store.load(&self.key).await
-    }
-
     fn cached(&self) -> Option<AccessToken> {
         self.cached.lock().expect("token cache lock").clone()
     }

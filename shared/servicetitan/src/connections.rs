@@ -55,10 +55,6 @@ impl Connections {
         }
     }
 
-    pub fn registry(&self) -> &TenantRegistry {
-        &self.registry
-    }
-
     /// A client for a connected tenant.
     pub async fn client(&self, tenant_id: &str) -> Result<Arc<Client>, ConnectionError> {
         let record = self
