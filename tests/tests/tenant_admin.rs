@@ -239,6 +239,16 @@ async fn each_connect_failure_says_what_is_wrong() {
         .unwrap();
     assert_eq!(raw.status(), 400);
     let text = raw.text().await.unwrap();
+    let plain = t
+        .http
+        .put(format!("{}{path}", t.stack.api_url()))
+        .bearer_auth(t.stack.admin_token())
+        .header("content-type", "text/plain")
+        .body("environment=integration")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 415);
     assert!(
         text.contains("invalid_json") && !text.contains(&tenant.client_secret),
         "{text}"
@@ -688,5 +698,57 @@ async fn token_refresh_keeps_tokens_ahead_and_backs_off_from_refused_credentials
     renewed.client_secret = new_secret;
     assert_eq!(t.connect(&renewed, "integration").await.status, 200);
     assert_eq!(status(&t, a.tenant_id).await["token"]["health"], "healthy");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_servicetitan_outage_degrades_token_health_and_the_next_run_recovers() {
+    let t = TestStack::start().await;
+    let sandbox = t.stack.sandbox().unwrap();
+    let (a, _) = two_connected_tenants(&t).await;
+    let faults = format!("{}/_sandbox/faults", sandbox.url());
+    let fault = json!({"pathContains": "/connect/token", "errorRate": 1.0, "status": 503});
+    t.http
+        .post(&faults)
+        .json(&fault)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+
+    // The tokens from the connects are due for a refresh 10 minutes later, but the token endpoint is down.
+    t.stack.clock().advance(jiff::SignedDuration::from_secs(600));
+    let run = t.stack.invoke("TokenRefreshFunction", json!({})).await.unwrap();
+    assert_eq!(run["unavailable"], 2, "{run}");
+    let s = status(&t, a.tenant_id).await;
+    assert_eq!(s["token"]["health"], "degraded", "{s}");
+    assert!(
+        s["token"]["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("token request failed"),
+        "{s}"
+    );
+    assert_eq!(
+        s["token"]["nextAttemptAt"],
+        Value::Null,
+        "an outage is retried on the next run, not backed off"
+    );
+    assert_eq!(s["token"]["consecutiveFailures"], 1);
+
+    // ServiceTitan is back: the next run refreshes and the tenant is healthy again, its failures forgotten.
+    t.http.delete(&faults).send().await.unwrap();
+    let run = t.stack.invoke("TokenRefreshFunction", json!({})).await.unwrap();
+    assert_eq!(run["refreshed"], 2, "{run}");
+    let s = status(&t, a.tenant_id).await;
+    assert_eq!(
+        (
+            s["token"]["health"].as_str(),
+            s["token"]["consecutiveFailures"].as_u64()
+        ),
+        (Some("healthy"), Some(0))
+    );
+    assert_eq!(s["token"]["lastError"], Value::Null);
     t.stop().await;
 }
