@@ -38,6 +38,9 @@ pub enum EventName {
     AppointmentChanged,
     #[serde(rename = "appointment.no_show")]
     AppointmentNoShow,
+    /// Derived, not a ServiceTitan event: a one-shot "watch" schedule at the end of an appointment's arrival window.
+    #[serde(rename = "appointment.overdue")]
+    AppointmentOverdue,
     #[serde(rename = "invoice.created")]
     InvoiceCreated,
     #[serde(rename = "invoice.overdue")]
@@ -80,6 +83,7 @@ const NAMES: &[(EventName, &str, &[&str])] = &[
         "appointment.no_show",
         &["appointment.noshow", "job.no_show"],
     ),
+    (EventName::AppointmentOverdue, "appointment.overdue", &[]),
     (EventName::InvoiceCreated, "invoice.created", &[]),
     (EventName::InvoiceOverdue, "invoice.overdue", &[]),
     (
@@ -176,6 +180,9 @@ impl EntityKind {
 pub enum EventIdSource {
     Envelope,
     BodySha256,
+    /// Made by the product itself: a watch schedule's derived event (`invoice.overdue`, `appointment.overdue`), whose
+    /// id is derived from the entity and the moment it watches, so a repeated watch is one event.
+    Derived,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,29 +13,38 @@ use serde_json::{Map, Value};
 
 use crate::api_error::FieldError;
 
-/// The follow-up recipes the product offers. The follow-up engine gives them their steps; settings only choose.
+/// The follow-up recipes the product offers, in the order the engine's catalogue lists them (`followups::Catalogue`,
+/// whose tests keep the two in step). The engine gives them their steps; settings only choose.
 pub const RECIPES: &[(&str, &str)] = &[
     (
         "estimate_follow_up",
         "Estimate sent: AI SMS at 24 h, AI call at 72 h while unsigned; stops when sold or dismissed.",
     ),
     (
+        "estimate_viewed",
+        "Estimate viewed and still open: an SMS shortly after the view offering to answer questions.",
+    ),
+    (
         "invoice_dunning",
         "Invoice 7+ days overdue: SMS and email reminders until paid; a payment stops it at once.",
     ),
     (
-        "missed_call_text_back",
-        "Missed call: create the customer and text a booking link.",
-    ),
-    (
         "appointment_reminder",
-        "Job scheduled or dispatched: remind the customer before the visit.",
+        "Job scheduled or dispatched: remind the customer the evening before the visit.",
     ),
     (
         "job_complete_review",
-        "Job complete: thank the customer and ask for a review.",
+        "Job complete: thank the customer and ask for a review, held back while the invoice is unpaid.",
     ),
-    ("no_show_recovery", "No-show: offer the customer a new time."),
+    ("no_show_recovery", "No-show: offer the customer a new time, then call."),
+    (
+        "job_overdue",
+        "Arrival window passed and nobody arrived: an AI call to the customer with an update.",
+    ),
+    (
+        "missed_call_text_back",
+        "Missed call: text the caller the booking link at once.",
+    ),
 ];
 
 /// ServiceTitan's job priorities (`Jpm` `priority`: Low, Normal, High, Urgent).
@@ -55,7 +64,8 @@ impl Channel {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuietHours {
-    /// `HH:MM`, local time in the tenant's time zone; the window may wrap past midnight.
+    /// `HH:MM`, in the *recipient's* local time (the follow-up engine applies them where the customer is); the window
+    /// may wrap past midnight.
     pub start: String,
     pub end: String,
 }
@@ -76,6 +86,30 @@ pub struct TenantSettings {
     pub channels: Vec<Channel>,
     /// Enabled recipe ids, from [`RECIPES`].
     pub recipes: Vec<String>,
+    /// How follow-ups name the business ("this is Lone Star Home Services"); the business unit's name otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_name: Option<String>,
+    /// At most this many follow-ups to one person in any rolling period, across all recipes.
+    #[serde(default)]
+    pub contact_cap: ContactCap,
+    /// Where this tenant's follow-ups are delivered, instead of the deployment's `FOLLOWUP_SINK_URL` (an endpoint of
+    /// the AI platform you operate: it receives the deployment's signing secret's signatures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub followup_sink_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactCap {
+    pub messages: u32,
+    pub hours: u32,
+}
+
+impl Default for ContactCap {
+    /// Two messages per rolling 24 hours.
+    fn default() -> Self {
+        Self { messages: 2, hours: 24 }
+    }
 }
 
 const FIELDS: &[&str] = &[
@@ -88,6 +122,9 @@ const FIELDS: &[&str] = &[
     "bookingUrl",
     "channels",
     "recipes",
+    "companyName",
+    "contactCap",
+    "followupSinkUrl",
 ];
 
 /// Checks a settings document. Defaults: priority `Normal`, quiet hours 21:00–08:00, channels sms, email, voice,
@@ -228,6 +265,64 @@ pub fn parse(body: &Value) -> Result<TenantSettings, Vec<FieldError>> {
         }
     };
 
+    let company_name = match obj.get("companyName") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(n)) if !n.trim().is_empty() && n.chars().count() <= 80 => Some(n.trim().to_owned()),
+        Some(_) => {
+            fail("/companyName", "must be a name of 1 to 80 characters".into());
+            None
+        }
+    };
+
+    let contact_cap = match obj.get("contactCap") {
+        None | Some(Value::Null) => ContactCap::default(),
+        Some(Value::Object(c)) => {
+            let mut field = |name: &str, range: std::ops::RangeInclusive<u64>| match c.get(name).and_then(Value::as_u64)
+            {
+                Some(v) if range.contains(&v) => v as u32,
+                _ => {
+                    fail(
+                        &format!("/contactCap/{name}"),
+                        format!("must be a whole number from {} to {}", range.start(), range.end()),
+                    );
+                    0
+                }
+            };
+            let cap = ContactCap {
+                messages: field("messages", 1..=20),
+                hours: field("hours", 1..=168),
+            };
+            for key in c.keys().filter(|k| *k != "messages" && *k != "hours") {
+                fail(
+                    &format!("/contactCap/{key}"),
+                    "unknown field; expected messages, hours".into(),
+                );
+            }
+            cap
+        }
+        Some(_) => {
+            fail(
+                "/contactCap",
+                "must be an object {\"messages\": 2, \"hours\": 24}".into(),
+            );
+            ContactCap::default()
+        }
+    };
+
+    let followup_sink_url = match obj.get("followupSinkUrl") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(url)) => {
+            if let Err(reason) = check_url(url) {
+                fail("/followupSinkUrl", reason);
+            }
+            Some(url.clone())
+        }
+        Some(_) => {
+            fail("/followupSinkUrl", "must be a string".into());
+            None
+        }
+    };
+
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -241,6 +336,9 @@ pub fn parse(body: &Value) -> Result<TenantSettings, Vec<FieldError>> {
         booking_url,
         channels,
         recipes,
+        company_name,
+        contact_cap,
+        followup_sink_url,
     })
 }
 

@@ -200,6 +200,35 @@ impl TenantRegistry {
         applied(res)
     }
 
+    /// Replaces the tenant's recipe overrides (all of them: the admin API reads, changes one, and writes back with the
+    /// previous document as the condition, so two concurrent edits cannot lose each other). `Ok(false)` when the
+    /// tenant is not connected or the overrides changed meanwhile.
+    pub async fn put_recipe_overrides(
+        &self,
+        tenant_id: &str,
+        previous: &std::collections::BTreeMap<String, serde_json::Value>,
+        overrides: &std::collections::BTreeMap<String, serde_json::Value>,
+        now: Timestamp,
+    ) -> Result<bool, TenantStoreError> {
+        let mut req = self
+            .update(tenant_id)
+            .update_expression("SET recipe_overrides = :o, updated_at = :now")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":connected", s(TenantStatus::Connected.as_str()))
+            .expression_attribute_values(":o", s(&serde_json::to_string(overrides).expect("JSON serialises")))
+            .expression_attribute_values(":now", s(&crate::clock::iso_millis(now)));
+        req = if previous.is_empty() {
+            req.condition_expression(
+                "#s = :connected AND (attribute_not_exists(recipe_overrides) OR recipe_overrides = :empty)",
+            )
+            .expression_attribute_values(":empty", s("{}"))
+        } else {
+            req.condition_expression("#s = :connected AND recipe_overrides = :prev")
+                .expression_attribute_values(":prev", s(&serde_json::to_string(previous).expect("JSON serialises")))
+        };
+        applied(req.send().await)
+    }
+
     /// A token was obtained for the tenant: healthy again, failures forgotten. Ignored for a disconnected tenant.
     /// (When, and until when, is the tokens table's to say: every function that refreshes writes it there.)
     pub async fn record_token_healthy(&self, tenant_id: &str) -> Result<(), TenantStoreError> {
@@ -362,6 +391,8 @@ pub struct TenantRecord {
     pub last_webhook_at: Option<Timestamp>,
     pub last_webhook_event_id: Option<String>,
     pub last_reconcile_at: Option<Timestamp>,
+    /// The tenant's changes to recipes, by recipe id (documents the follow-up engine checks and applies).
+    pub recipe_overrides: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 impl Tenant {
@@ -425,6 +456,10 @@ impl TenantRecord {
             last_webhook_at: time("last_webhook_at"),
             last_webhook_event_id: text("last_webhook_event_id"),
             last_reconcile_at: time("last_reconcile_at"),
+            recipe_overrides: match text("recipe_overrides") {
+                Some(json) => serde_json::from_str(&json).map_err(|e| malformed(format!("recipe_overrides: {e}")))?,
+                None => Default::default(),
+            },
         })
     }
 }

@@ -1,6 +1,8 @@
 //! Helpers for end-to-end tests: a fresh local stack (its own moto server) per test, and small readers for the
 //! queues and tables it creates.
 
+pub mod followups;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 

@@ -67,9 +67,15 @@ async fn the_event_processor_sample_is_an_sqs_batch_it_processes() {
     let env = &t.stack.function("EventProcessorFunction").unwrap().env;
     let processor = event_processor::Processor::new(
         event_processor::ProcessorConfig::from_env(env).unwrap(),
-        aws.dynamodb.clone(),
+        event_processor::ProcessorClients {
+            dynamodb: aws.dynamodb.clone(),
+            secrets: aws.secrets.clone(),
+            scheduler: aws.scheduler.clone(),
+            sqs: aws.sqs.clone(),
+        },
         Arc::new(shared::SystemClock),
-    );
+    )
+    .unwrap();
     let batch: SqsEvent = serde_json::from_str(&read("event-processor.json")).unwrap();
     assert_eq!(batch.records.len(), 1);
     let response = processor.handle_batch(batch).await;
@@ -102,7 +108,8 @@ async fn the_tenant_admin_and_token_refresh_samples_are_handled() {
             scheduler: aws.scheduler.clone(),
         },
         t.stack.clock(),
-    );
+    )
+    .unwrap();
     // Connect first: the status sample reads what the connect sample stored.
     let mut bodies = Vec::new();
     for file in ["tenant-admin-connect.json", "tenant-admin-status.json"] {

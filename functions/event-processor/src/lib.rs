@@ -1,25 +1,48 @@
-//! Consumes normalised ServiceTitan events from the events queue.
+//! Consumes normalised ServiceTitan events from the events queue and turns them into follow-up decisions.
 //!
 //! Each message is claimed in the events table before anything happens and marked done after, so duplicates on
 //! the queue (ServiceTitan retries, manual replays, SQS's own at-least-once delivery, an intake crash between
 //! enqueue and record) have exactly one effect. A failed message is reported in `batchItemFailures`; after the
 //! queue's `maxReceiveCount` SQS moves it to the dead-letter queue, and the events table keeps the last error.
+//!
+//! Between the claim and the completion, an event is a hint: [`subjects`] reads the entities it concerns live from
+//! ServiceTitan, and [`engine`] merges them into their snapshots, decides (the `followups` crate) and carries the
+//! decisions out: runs enrolled or halted, schedules created or deleted, watches set.
+
+pub mod engine;
+pub mod subjects;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 use jiff::SignedDuration;
 use tracing::{Instrument, error, info, info_span, warn};
 
+use followup_runtime::TenantView;
+use followup_runtime::schedules::{ScheduleConfig, Schedules};
+use followup_runtime::store::Store;
+use followups::decide::Subject;
+use followups::recipe::Catalogue;
+use servicetitan::{Connections, CredentialStore, DynamoDbTokenStore};
 use shared::clock::SharedClock;
 use shared::config::{ConfigError, EnvSource};
-use shared::event::ServiceTitanEvent;
+use shared::event::{EventIdSource, ServiceTitanEvent};
 use shared::event_log::{Claim, EventLog};
+use shared::servicetitan_env::HostsByEnvironment;
 use shared::tenants::{TenantRegistry, TenantStatus};
 
 #[derive(Debug, Clone)]
 pub struct ProcessorConfig {
     pub tenants_table: String,
     pub events_table: String,
+    pub followups_table: String,
+    pub tokens_table: String,
+    /// Tenants' credentials secrets are named `<prefix><tenant id>/servicetitan`.
+    pub tenant_secret_prefix: String,
+    pub hosts: HostsByEnvironment,
+    pub schedules: ScheduleConfig,
     /// How long a claim is held before another worker may take the event over (covers a crashed worker).
     pub lease: SignedDuration,
     /// The events queue's `maxReceiveCount`: a failure on this attempt sends the message to the dead-letter queue,
@@ -32,16 +55,38 @@ impl ProcessorConfig {
         Ok(Self {
             tenants_table: env.required("TENANTS_TABLE")?,
             events_table: env.required("EVENTS_TABLE")?,
+            followups_table: env.required("FOLLOWUPS_TABLE")?,
+            tokens_table: env.required("TOKENS_TABLE")?,
+            tenant_secret_prefix: env.required("TENANT_SECRET_PREFIX")?,
+            hosts: HostsByEnvironment::from_env(env),
+            schedules: ScheduleConfig::from_env(env)?,
             lease: SignedDuration::from_secs(env.parsed_or("EVENT_LEASE_SECONDS", 120)?),
             max_receive_count: env.parsed_or("EVENTS_MAX_RECEIVE_COUNT", 5)?,
         })
     }
 }
 
+/// The AWS clients the function uses.
+#[derive(Debug, Clone)]
+pub struct ProcessorClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub scheduler: aws_sdk_scheduler::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Recipes(#[from] followups::recipe::InvalidRecipe),
+}
+
 /// What happened to one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Processed,
+    Processed(engine::Effects),
     Duplicate,
     /// The tenant disconnected after the delivery was accepted: recorded, not acted on.
     SkippedDisconnected,
@@ -61,17 +106,35 @@ pub struct Processor {
     config: ProcessorConfig,
     events: EventLog,
     tenants: TenantRegistry,
+    store: Store,
+    schedules: Schedules,
+    connections: Connections,
+    catalogue: Catalogue,
     clock: SharedClock,
 }
 
 impl Processor {
-    pub fn new(config: ProcessorConfig, dynamodb: aws_sdk_dynamodb::Client, clock: SharedClock) -> Self {
-        Self {
-            events: EventLog::new(dynamodb.clone(), config.events_table.clone()),
-            tenants: TenantRegistry::new(dynamodb, config.tenants_table.clone()),
+    pub fn new(config: ProcessorConfig, clients: ProcessorClients, clock: SharedClock) -> Result<Self, StartError> {
+        let tenants = TenantRegistry::new(clients.dynamodb.clone(), config.tenants_table.clone());
+        let tokens = Arc::new(
+            DynamoDbTokenStore::new(clients.dynamodb.clone(), config.tokens_table.clone()).with_clock(clock.clone()),
+        );
+        Ok(Self {
+            events: EventLog::new(clients.dynamodb.clone(), config.events_table.clone()),
+            store: Store::new(clients.dynamodb, config.followups_table.clone()),
+            schedules: Schedules::new(config.schedules.clone(), clients.scheduler, clients.sqs, clock.clone()),
+            connections: Connections::new(
+                tenants.clone(),
+                CredentialStore::new(clients.secrets, config.tenant_secret_prefix.clone()),
+                tokens,
+                config.hosts.clone(),
+                clock.clone(),
+            ),
+            catalogue: Catalogue::load()?,
+            tenants,
             config,
             clock,
-        }
+        })
     }
 
     /// Handles a batch; failed messages are listed so that only they return to the queue.
@@ -128,9 +191,19 @@ impl Processor {
 
         match self.apply(event).await {
             Ok(outcome) => {
-                let label = match outcome {
+                let label = match &outcome {
                     Outcome::SkippedDisconnected => "skipped_disconnected",
-                    _ => "processed",
+                    Outcome::Processed(e) => {
+                        info!(
+                            enrolled = e.enrolled,
+                            halted = e.halted,
+                            watches = e.watches,
+                            not_enrolled = e.not_enrolled,
+                            "processed"
+                        );
+                        "processed"
+                    }
+                    Outcome::Duplicate => "duplicate",
                 };
                 self.events
                     .complete(&event.tenant_id, &event.event_id, self.clock.now(), label)
@@ -157,18 +230,80 @@ impl Processor {
         }
     }
 
-    /// The effect of an event. Today: note it on the tenant. The follow-up engine starts and stops recipes here.
+    /// The effect of an event: note it on the tenant, read what it concerns, decide and act.
     async fn apply(&self, event: &ServiceTitanEvent) -> Result<Outcome, ProcessError> {
         let dependency = |e: &dyn std::fmt::Display| ProcessError::Dependency(e.to_string());
-        let tenant = self.tenants.get(&event.tenant_id).await.map_err(|e| dependency(&e))?;
-        if tenant.is_none_or(|t| t.status != TenantStatus::Connected) {
+        let Some(record) = self
+            .tenants
+            .get_record(&event.tenant_id)
+            .await
+            .map_err(|e| dependency(&e))?
+        else {
+            info!("tenant is not known; event recorded but not acted on");
+            return Ok(Outcome::SkippedDisconnected);
+        };
+        if record.tenant.status != TenantStatus::Connected {
             info!("tenant is no longer connected; event recorded but not acted on");
             return Ok(Outcome::SkippedDisconnected);
         }
-        self.tenants
-            .record_webhook(&event.tenant_id, event.occurred_at, &event.event_id)
+        if event.event_id_source != EventIdSource::Derived {
+            self.tenants
+                .record_webhook(&event.tenant_id, event.occurred_at, &event.event_id)
+                .await
+                .map_err(|e| dependency(&e))?;
+        }
+        let tenant = TenantView::new(&self.catalogue, record);
+        let wanted: BTreeSet<&'static str> = tenant
+            .recipes
+            .enabled
+            .iter()
+            .map(|r| r.subject.as_str())
+            .filter(|k| {
+                subjects::kinds_reached(event.event_name)
+                    .iter()
+                    .any(|r| r.as_str() == *k)
+            })
+            .collect();
+        if wanted.is_empty() {
+            info!("no enabled recipe concerns this event");
+            return Ok(Outcome::Processed(engine::Effects::default()));
+        }
+        let client = self
+            .connections
+            .client_for(&tenant.record)
             .await
             .map_err(|e| dependency(&e))?;
-        Ok(Outcome::Processed)
+        let now = self.clock.now();
+        let Some(concerned) = subjects::read(&client, event, &wanted, now)
+            .await
+            .map_err(|e| dependency(&e))?
+        else {
+            warn!("the event names no entity id; nothing to read");
+            return Ok(Outcome::Processed(engine::Effects::default()));
+        };
+        let engine = engine::Engine {
+            store: &self.store,
+            schedules: &self.schedules,
+        };
+        let mut effects = engine::Effects::default();
+        for subject in &concerned.gone {
+            info!(subject = %subject, "ServiceTitan no longer has this entity");
+            effects.add(
+                engine
+                    .gone(&event.tenant_id, subject, now)
+                    .await
+                    .map_err(|e| dependency(&e))?,
+            );
+        }
+        for facts in concerned.facts {
+            let subject = Subject::new(facts.kind, facts.id.clone());
+            let done = engine
+                .handle(&tenant, &client, event, facts, now)
+                .instrument(info_span!("subject", subject = %subject))
+                .await
+                .map_err(|e| dependency(&e))?;
+            effects.add(done);
+        }
+        Ok(Outcome::Processed(effects))
     }
 }

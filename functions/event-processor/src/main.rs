@@ -1,7 +1,7 @@
 //! Lambda bootstrap for the event processor (SQS event source with ReportBatchItemFailures).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use event_processor::{Processor, ProcessorConfig};
+use event_processor::{Processor, ProcessorClients, ProcessorConfig};
 use lambda_runtime::{Error, LambdaEvent, service_fn, tracing};
 use shared::config::ProcessEnv;
 
@@ -9,8 +9,14 @@ use shared::config::ProcessEnv;
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = ProcessorConfig::from_env(&ProcessEnv)?;
-    let dynamodb = aws_sdk_dynamodb::Client::new(&shared::aws::load_sdk_config().await);
-    let processor = Processor::new(config, dynamodb, shared::clock::system());
+    let sdk = shared::aws::load_sdk_config().await;
+    let clients = ProcessorClients {
+        dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+        secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+        scheduler: aws_sdk_scheduler::Client::new(&sdk),
+        sqs: aws_sdk_sqs::Client::new(&sdk),
+    };
+    let processor = Processor::new(config, clients, shared::clock::system())?;
     let processor = &processor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<SqsBatchResponse, Error>(processor.handle_batch(event.payload).await)

@@ -8,6 +8,7 @@ pub struct AdminConfig {
     pub tenants_table: String,
     pub events_table: String,
     pub tokens_table: String,
+    pub followups_table: String,
     /// Tenants' credentials secrets are named `<prefix><tenant id>/servicetitan`.
     pub tenant_secret_prefix: String,
     pub webhook_keys_secret_id: String,
@@ -30,6 +31,7 @@ impl AdminConfig {
             tenants_table: env.required("TENANTS_TABLE")?,
             events_table: env.required("EVENTS_TABLE")?,
             tokens_table: env.required("TOKENS_TABLE")?,
+            followups_table: env.required("FOLLOWUPS_TABLE")?,
             tenant_secret_prefix: env.required("TENANT_SECRET_PREFIX")?,
             webhook_keys_secret_id: env.required("WEBHOOK_KEYS_SECRET_ID")?,
             schedule_group: env.required("FOLLOWUP_SCHEDULE_GROUP")?,

@@ -270,6 +270,32 @@ impl Admin {
             shared::schedules::cancel_tenant_schedules(&self.scheduler, &self.config.schedule_group, tenant_id)
                 .await
                 .map_err(|e| storage_error("cancelling the tenant's schedules", e))?;
+        // Their schedules are gone: the active runs end here, so the timeline says why nothing more was sent.
+        let mut runs_halted = 0;
+        for run in self
+            .followups
+            .runs(tenant_id)
+            .await
+            .map_err(|e| storage_error("reading the tenant's runs", e))?
+            .iter()
+            .filter(|r| r.status == followup_runtime::store::RunStatus::Active)
+        {
+            if self
+                .followups
+                .end_run(
+                    tenant_id,
+                    run,
+                    followup_runtime::store::RunStatus::Halted,
+                    followups::HaltReason::TenantDisconnected,
+                    None,
+                    now,
+                )
+                .await
+                .map_err(|e| storage_error("halting the tenant's runs", e))?
+            {
+                runs_halted += 1;
+            }
+        }
         let numeric: i64 = tenant_id.parse().expect("validated tenant id");
         let tokens = self
             .tokens
@@ -288,6 +314,7 @@ impl Admin {
             .map_err(|e| storage_error("reading the tenant", e))?;
         info!(
             schedules_cancelled = cancelled,
+            runs_halted,
             tokens_deleted = tokens,
             "tenant disconnected"
         );
@@ -296,6 +323,7 @@ impl Admin {
             "status": "disconnected",
             "disconnectedAt": record.and_then(|r| r.disconnected_at).map(iso_millis),
             "schedulesCancelled": cancelled,
+            "runsHalted": runs_halted,
             "credentialsDeletionDate": deletion.map(iso_millis),
         }))
     }

@@ -4,13 +4,16 @@
 //! - `GET /admin/tenants/{tenantId}/servicetitan/options`: business units, job types and campaigns to choose from;
 //! - `GET|PUT /admin/tenants/{tenantId}/settings` ([`settings`]);
 //! - `GET /admin/tenants/{tenantId}/status` ([`status`]);
-//! - `GET|POST /admin/webhook-keys`, `DELETE /admin/webhook-keys/{keyId}` ([`webhook_keys`]).
+//! - `GET|POST /admin/webhook-keys`, `DELETE /admin/webhook-keys/{keyId}` ([`webhook_keys`]);
+//! - `GET /admin/tenants/{tenantId}/runs[?entity=kind:id]`, `GET .../runs/{runId}`, `GET .../opt-outs`,
+//!   `DELETE .../opt-outs/{address}`, `GET .../recipes`, `GET|PUT|DELETE .../recipes/{recipeId}` ([`followups`]).
 //!
 //! Every answer is JSON; every refusal is `{"error": {code, message, fields}}`. Credentials are never echoed, and
 //! never logged: requests are logged by route and tenant id only.
 
 pub mod config;
 pub mod connect;
+pub mod followups;
 pub mod settings;
 pub mod status;
 pub mod webhook_keys;
@@ -23,6 +26,8 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::Value;
 use tracing::{Instrument, info, info_span, warn};
 
+use ::followups::recipe::Catalogue;
+use followup_runtime::store::Store;
 use servicetitan::{Connections, CredentialStore, DynamoDbTokenStore};
 use shared::api_error::{ApiError, json_response};
 use shared::clock::SharedClock;
@@ -52,20 +57,30 @@ pub struct Admin {
     connections: Connections,
     keys: SigningKeyStore,
     scheduler: aws_sdk_scheduler::Client,
+    followups: Store,
+    catalogue: Catalogue,
     http: reqwest::Client,
     clock: SharedClock,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Recipes(#[from] ::followups::recipe::InvalidRecipe),
 }
 
 type Handled = Result<Response<Body>, ApiError>;
 
 impl Admin {
-    pub fn new(config: AdminConfig, clients: AdminClients, clock: SharedClock) -> Self {
+    pub fn new(config: AdminConfig, clients: AdminClients, clock: SharedClock) -> Result<Self, StartError> {
         let registry = TenantRegistry::new(clients.dynamodb.clone(), config.tenants_table.clone());
         let tokens = Arc::new(
             DynamoDbTokenStore::new(clients.dynamodb.clone(), config.tokens_table.clone()).with_clock(clock.clone()),
         );
         let credentials = CredentialStore::new(clients.secrets.clone(), config.tenant_secret_prefix.clone());
-        Self {
+        Ok(Self {
+            followups: Store::new(clients.dynamodb.clone(), config.followups_table.clone()),
+            catalogue: Catalogue::load()?,
             connections: Connections::new(
                 registry.clone(),
                 credentials.clone(),
@@ -87,7 +102,7 @@ impl Admin {
             credentials,
             config,
             clock,
-        }
+        })
     }
 
     pub async fn handle(&self, req: Request) -> Response<Body> {
@@ -138,6 +153,20 @@ impl Admin {
             (WebhookKeys, _) => Err(not_allowed("GET, POST")),
             (WebhookKey(id), Method::DELETE) => self.retire_key(id, &optional_body(req)?).await,
             (WebhookKey(_), _) => Err(not_allowed("DELETE")),
+            (Runs(t), Method::GET) => self.runs(&tenant(t)?, &query(req)).await,
+            (Runs(_), _) => Err(not_allowed("GET")),
+            (Run(t, run), Method::GET) => self.run(&tenant(t)?, run).await,
+            (Run(..), _) => Err(not_allowed("GET")),
+            (OptOuts(t), Method::GET) => self.opt_outs(&tenant(t)?).await,
+            (OptOuts(_), _) => Err(not_allowed("GET")),
+            (OptOut(t, address), Method::DELETE) => self.remove_opt_out(&tenant(t)?, address, &query(req)).await,
+            (OptOut(..), _) => Err(not_allowed("DELETE")),
+            (Recipes(t), Method::GET) => self.recipes(&tenant(t)?).await,
+            (Recipes(_), _) => Err(not_allowed("GET")),
+            (Recipe(t, id), Method::GET) => self.recipe(&tenant(t)?, id).await,
+            (Recipe(t, id), Method::PUT) => self.put_recipe(&tenant(t)?, id, Some(&body(req)?)).await,
+            (Recipe(t, id), Method::DELETE) => self.put_recipe(&tenant(t)?, id, None).await,
+            (Recipe(..), _) => Err(not_allowed("GET, PUT, DELETE")),
         }
     }
 }
@@ -162,6 +191,12 @@ enum Route<'a> {
     Status(&'a str),
     WebhookKeys,
     WebhookKey(&'a str),
+    Runs(&'a str),
+    Run(&'a str, &'a str),
+    OptOuts(&'a str),
+    OptOut(&'a str, &'a str),
+    Recipes(&'a str),
+    Recipe(&'a str, &'a str),
 }
 
 impl<'a> Route<'a> {
@@ -175,6 +210,12 @@ impl<'a> Route<'a> {
             ["admin", "tenants", t, "status"] => Self::Status(t),
             ["admin", "webhook-keys"] => Self::WebhookKeys,
             ["admin", "webhook-keys", k] => Self::WebhookKey(k),
+            ["admin", "tenants", t, "runs"] => Self::Runs(t),
+            ["admin", "tenants", t, "runs", r] => Self::Run(t, r),
+            ["admin", "tenants", t, "opt-outs"] => Self::OptOuts(t),
+            ["admin", "tenants", t, "opt-outs", a] => Self::OptOut(t, a),
+            ["admin", "tenants", t, "recipes"] => Self::Recipes(t),
+            ["admin", "tenants", t, "recipes", r] => Self::Recipe(t, r),
             _ => {
                 return Err(ApiError::new(
                     StatusCode::NOT_FOUND,
@@ -193,12 +234,27 @@ impl<'a> Route<'a> {
             Self::Status(_) => "status",
             Self::WebhookKeys => "webhook-keys",
             Self::WebhookKey(_) => "webhook-key",
+            Self::Runs(_) => "runs",
+            Self::Run(..) => "run",
+            Self::OptOuts(_) => "opt-outs",
+            Self::OptOut(..) => "opt-out",
+            Self::Recipes(_) => "recipes",
+            Self::Recipe(..) => "recipe",
         }
     }
 
     fn tenant_id(&self) -> Option<&'a str> {
         match *self {
-            Self::Connection(t) | Self::Options(t) | Self::Settings(t) | Self::Status(t) => Some(t),
+            Self::Connection(t)
+            | Self::Options(t)
+            | Self::Settings(t)
+            | Self::Status(t)
+            | Self::Runs(t)
+            | Self::Run(t, _)
+            | Self::OptOuts(t)
+            | Self::OptOut(t, _)
+            | Self::Recipes(t)
+            | Self::Recipe(t, _) => Some(t),
             _ => None,
         }
     }
@@ -215,6 +271,16 @@ fn tenant(raw: &str) -> Result<String, ApiError> {
         )
         .with_field("tenantId", format!("{:?} is not a positive integer", truncate(raw, 40)))),
     }
+}
+
+/// The request's query string (API Gateway passes it in the URI too), as a map; the first value of a key wins.
+fn query(req: &Request) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.uri().query().unwrap_or("")).unwrap_or_default();
+    for (k, v) in pairs {
+        out.entry(k).or_insert(v);
+    }
+    out
 }
 
 fn truncate(s: &str, max: usize) -> String {

@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
         secrets: aws_sdk_secretsmanager::Client::new(&sdk),
         scheduler: aws_sdk_scheduler::Client::new(&sdk),
     };
-    let admin = Admin::new(config, clients, shared::clock::system());
+    let admin = Admin::new(config, clients, shared::clock::system())?;
     let admin = &admin;
     run(service_fn(move |req: Request| async move {
         Ok::<_, Error>(admin.handle(req).await)

@@ -171,7 +171,7 @@ impl Admin {
     }
 }
 
-fn not_connected(tenant_id: &str) -> ApiError {
+pub(crate) fn not_connected(tenant_id: &str) -> ApiError {
     ApiError::new(
         StatusCode::CONFLICT,
         "tenant_not_connected",

@@ -181,10 +181,43 @@ pub fn host(def: &FunctionDef, aws: &AwsClients, clock: SharedClock) -> anyhow::
         }
         "event-processor" => {
             let config = event_processor::ProcessorConfig::from_env(env).with_context(context)?;
-            let processor = Arc::new(event_processor::Processor::new(config, aws.dynamodb.clone(), clock));
+            let clients = event_processor::ProcessorClients {
+                dynamodb: aws.dynamodb.clone(),
+                secrets: aws.secrets.clone(),
+                scheduler: aws.scheduler.clone(),
+                sqs: aws.sqs.clone(),
+            };
+            let processor = Arc::new(event_processor::Processor::new(config, clients, clock).with_context(context)?);
             Hosted::Sqs(Arc::new(move |batch| {
                 let processor = processor.clone();
                 Box::pin(async move { Ok(processor.handle_batch(batch).await) })
+            }))
+        }
+        "followup-runner" => {
+            let config = followup_runner::RunnerConfig::from_env(env).with_context(context)?;
+            let clients = followup_runner::RunnerClients {
+                dynamodb: aws.dynamodb.clone(),
+                secrets: aws.secrets.clone(),
+                scheduler: aws.scheduler.clone(),
+                sqs: aws.sqs.clone(),
+            };
+            let runner = Arc::new(followup_runner::Runner::new(config, clients, clock).with_context(context)?);
+            Hosted::Sqs(Arc::new(move |batch| {
+                let runner = runner.clone();
+                Box::pin(async move { Ok(runner.handle_batch(batch).await) })
+            }))
+        }
+        "inbound-messages" => {
+            let config = inbound_messages::InboundConfig::from_env(env).with_context(context)?;
+            let clients = inbound_messages::InboundClients {
+                dynamodb: aws.dynamodb.clone(),
+                scheduler: aws.scheduler.clone(),
+                sqs: aws.sqs.clone(),
+            };
+            let inbound = Arc::new(inbound_messages::Inbound::new(config, clients, clock).with_context(context)?);
+            Hosted::Http(Arc::new(move |req| {
+                let inbound = inbound.clone();
+                Box::pin(async move { inbound.handle(req).await })
             }))
         }
         "tenant-admin" => {
@@ -194,7 +227,7 @@ pub fn host(def: &FunctionDef, aws: &AwsClients, clock: SharedClock) -> anyhow::
                 secrets: aws.secrets.clone(),
                 scheduler: aws.scheduler.clone(),
             };
-            let admin = Arc::new(tenant_admin::Admin::new(config, clients, clock));
+            let admin = Arc::new(tenant_admin::Admin::new(config, clients, clock).with_context(context)?);
             Hosted::Http(Arc::new(move |req| {
                 let admin = admin.clone();
                 Box::pin(async move { admin.handle(req).await })

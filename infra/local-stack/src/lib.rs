@@ -5,7 +5,8 @@
 //!   ([`template`], [`resources`]), so the template and the local run cannot drift apart.
 //! - moto runs no Lambdas and fires no schedules, so this crate hosts the functions in-process ([`functions`]),
 //!   routes the HTTP API to them ([`http_api`]), polls their SQS event sources ([`event_sources`]) and fires due
-//!   one-time schedules ([`scheduler`]), all on one virtual clock ([`stack`]).
+//!   one-time schedules ([`scheduler`]), all on one virtual clock ([`stack`]);
+//! - the AI platform is a local sink that verifies and records follow-up deliveries ([`sink`]).
 
 pub mod demo;
 pub mod event_sources;
@@ -14,6 +15,7 @@ pub mod http_api;
 pub mod moto;
 pub mod resources;
 pub mod scheduler;
+pub mod sink;
 pub mod stack;
 pub mod template;
 

@@ -168,7 +168,14 @@ async fn create(id: &str, ty: &str, props: &Value, ctx: &Context, aws: &AwsClien
         }
         "AWS::SecretsManager::Secret" => {
             let secret_name = scalar(&props["Name"]).unwrap_or_else(|| format!("{}/{id}", ctx.stack_name));
-            let value = scalar(&props["SecretString"]).unwrap_or_else(|| "{}".to_owned());
+            // GenerateSecretString (the follow-up signing secret): a Standard Webhooks secret, in its whsec_ form.
+            let value = match scalar(&props["SecretString"]) {
+                Some(v) => v,
+                None if props["GenerateSecretString"].is_object() => {
+                    shared::standard_webhooks::SigningSecret::generate()
+                }
+                None => "{}".to_owned(),
+            };
             let out = aws
                 .secrets
                 .create_secret()

@@ -26,6 +26,7 @@ use crate::http_api::ApiRoute;
 use crate::moto::MotoServer;
 use crate::resources;
 use crate::scheduler::SchedulerEmulator;
+use crate::sink::LocalSink;
 use crate::template::{Context, Physical, Template};
 use servicetitan_sandbox::{Sandbox, SandboxOptions, WebhookConfig};
 
@@ -133,6 +134,9 @@ pub struct LocalStack {
     sandbox: Option<Sandbox>,
     production_sandbox: Option<Sandbox>,
     admin_token: String,
+    sink: LocalSink,
+    sink_secret: String,
+    sink_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<()>,
     background: Option<JoinHandle<()>>,
@@ -192,6 +196,21 @@ impl LocalStack {
             (None, None)
         };
         let admin_token = opts.admin_token.clone().unwrap_or_else(random_token);
+        // The API's address is needed before the functions are configured: follow-ups go to its local sink unless
+        // FOLLOWUP_SINK_URL points elsewhere.
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.api_port))
+            .await
+            .with_context(|| format!("binding the HTTP API to 127.0.0.1:{}", opts.api_port))?;
+        let api_url = format!("http://{}", listener.local_addr()?);
+        function_env
+            .entry("FOLLOWUP_SINK_URL".into())
+            .or_insert_with(|| format!("{api_url}/_local/sink"));
+        let sink_secret = read_sink_secret(&aws, &ctx).await?;
+        let sink = LocalSink::new(
+            shared::standard_webhooks::SigningSecret::parse(&sink_secret)
+                .map_err(|e| anyhow!("the follow-up signing secret: {e}"))?,
+            shared_clock.clone(),
+        );
         let functions = functions::read(&template, &ctx, &function_env)?;
 
         let function_aws = function_clients(&aws_endpoint, &opts.region, &opts.function_aws_endpoints);
@@ -247,11 +266,9 @@ impl LocalStack {
             scheduled,
             control: Mutex::new(()),
         });
-        let router = crate::http_api::routes(http_routes, &admin_token)?.merge(control_routes(inner.clone()));
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.api_port))
-            .await
-            .with_context(|| format!("binding the HTTP API to 127.0.0.1:{}", opts.api_port))?;
-        let api_url = format!("http://{}", listener.local_addr()?);
+        let router = crate::http_api::routes(http_routes, &admin_token)?
+            .merge(control_routes(inner.clone()))
+            .merge(crate::sink::routes(sink.clone()));
         // ServiceTitan calls the HTTP API: the sandbox delivers its webhooks there, one URL per event as
         // ServiceTitan does, signed with the demo key (which `make demo` stores in the signing-keys secret).
         if let Some(sandbox) = &sandbox {
@@ -295,6 +312,9 @@ impl LocalStack {
             sandbox,
             production_sandbox,
             admin_token,
+            sink,
+            sink_secret,
+            sink_url: function_env.get("FOLLOWUP_SINK_URL").cloned().unwrap_or_default(),
             shutdown: Some(tx),
             server,
             background,
@@ -376,6 +396,11 @@ impl LocalStack {
         self.production_sandbox.as_ref()
     }
 
+    /// The local stand-in for the AI platform (what `/_local/outbox` shows).
+    pub fn sink(&self) -> &LocalSink {
+        &self.sink
+    }
+
     /// The bearer token the admin (`AWS_IAM`) routes accept locally.
     pub fn admin_token(&self) -> &str {
         &self.admin_token
@@ -409,6 +434,8 @@ impl LocalStack {
             "region": self.region,
             "stack_name": self.stack_name,
             "resources": resources,
+            "followup_sink_url": self.sink_url,
+            "followup_sink_secret": self.sink_secret,
         });
         if let Some(sandbox) = &self.sandbox {
             endpoints["servicetitan_auth_url"] = json!(sandbox.url());
@@ -529,6 +556,23 @@ impl Inner {
             }
         }
     }
+}
+
+/// The follow-up signing secret the template's `FollowUpSinkSigningSecret` was created with.
+async fn read_sink_secret(aws: &AwsClients, ctx: &Context) -> anyhow::Result<String> {
+    let arn = &ctx
+        .physical
+        .get("FollowUpSinkSigningSecret")
+        .ok_or_else(|| anyhow!("the template has no FollowUpSinkSigningSecret"))?
+        .reference;
+    let out = aws
+        .secrets
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| anyhow!(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()))?;
+    Ok(out.secret_string().unwrap_or_default().to_owned())
 }
 
 /// 128 random bits, hex: `RandomState` is seeded from the OS's randomness.

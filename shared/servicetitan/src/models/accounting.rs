@@ -1,8 +1,9 @@
 //! Invoices and payments. Money is a decimal string here, unlike the other modules.
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::NamedRef;
+use super::{NamedRef, datetime};
 
 /// `Accounting.V2.InvoiceResponse` (subset).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,8 +22,40 @@ pub struct Invoice {
     #[serde(default)]
     pub customer: Option<NamedRef>,
     #[serde(default)]
+    pub customer_address: Option<InvoiceAddress>,
+    #[serde(default)]
+    pub location: Option<NamedRef>,
+    /// The service location's address (the recipient's time zone comes from it).
+    #[serde(default)]
+    pub location_address: Option<InvoiceAddress>,
+    #[serde(default)]
+    pub business_unit: Option<NamedRef>,
+    #[serde(default)]
     pub job: Option<InvoiceJob>,
     pub active: bool,
+    #[serde(with = "datetime")]
+    pub created_on: Timestamp,
+    /// Optional in the schema.
+    #[serde(default, with = "datetime::option")]
+    pub modified_on: Option<Timestamp>,
+}
+
+/// `Accounting.V2.AddressResponse`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceAddress {
+    #[serde(default)]
+    pub street: Option<String>,
+    #[serde(default)]
+    pub unit: Option<String>,
+    #[serde(default)]
+    pub city: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub zip: Option<String>,
+    #[serde(default)]
+    pub country: Option<String>,
 }
 
 impl Invoice {
@@ -46,6 +79,8 @@ pub struct Payment {
     pub id: i64,
     #[serde(default)]
     pub total: Option<String>,
+    #[serde(default)]
+    pub customer: Option<NamedRef>,
     #[serde(default)]
     pub applied_to: Option<Vec<PaymentApplication>>,
 }

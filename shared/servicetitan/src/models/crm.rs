@@ -87,6 +87,8 @@ pub struct Customer {
     pub kind: CustomerType,
     pub address: Address,
     #[serde(default)]
+    pub do_not_mail: bool,
+    #[serde(default)]
     pub do_not_service: bool,
     #[serde(with = "datetime")]
     pub created_on: Timestamp,

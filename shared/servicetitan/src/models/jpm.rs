@@ -69,6 +69,8 @@ pub struct Job {
     pub business_unit_id: i64,
     pub job_type_id: i64,
     pub campaign_id: i64,
+    #[serde(default)]
+    pub priority: Option<String>,
     pub invoice_id: i64,
     #[serde(default)]
     pub first_appointment_id: Option<i64>,
@@ -96,10 +98,49 @@ pub struct Appointment {
     pub start: Timestamp,
     #[serde(with = "datetime")]
     pub end: Timestamp,
+    #[serde(default, with = "datetime::option")]
+    pub arrival_window_start: Option<Timestamp>,
+    #[serde(default, with = "datetime::option")]
+    pub arrival_window_end: Option<Timestamp>,
     /// `Scheduled`, `Dispatched`, `Working`, `Hold`, `Done`, `Canceled`.
     pub status: String,
     pub customer_id: i64,
     pub active: bool,
+    #[serde(with = "datetime")]
+    pub created_on: Timestamp,
+    #[serde(with = "datetime")]
+    pub modified_on: Timestamp,
+}
+
+/// `Jpm.V2.AppointmentRescheduleRequest`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RescheduleAppointment {
+    #[serde(with = "datetime")]
+    pub start: Timestamp,
+    #[serde(with = "datetime")]
+    pub end: Timestamp,
+    #[serde(default, with = "datetime::option", skip_serializing_if = "Option::is_none")]
+    pub arrival_window_start: Option<Timestamp>,
+    #[serde(default, with = "datetime::option", skip_serializing_if = "Option::is_none")]
+    pub arrival_window_end: Option<Timestamp>,
+}
+
+/// `Jpm.V2.AppointmentAddRequest`: another visit for a job (a rebooking).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddAppointment {
+    pub job_id: i64,
+    #[serde(with = "datetime")]
+    pub start: Timestamp,
+    #[serde(with = "datetime")]
+    pub end: Timestamp,
+    #[serde(default, with = "datetime::option", skip_serializing_if = "Option::is_none")]
+    pub arrival_window_start: Option<Timestamp>,
+    #[serde(default, with = "datetime::option", skip_serializing_if = "Option::is_none")]
+    pub arrival_window_end: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub technician_ids: Vec<i64>,
 }
 
 /// `Jpm.V2.CancelJobRequest`.

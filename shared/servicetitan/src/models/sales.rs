@@ -44,6 +44,12 @@ pub struct Estimate {
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
+    pub job_number: Option<String>,
+    #[serde(default)]
+    pub business_unit_id: Option<i64>,
+    #[serde(default)]
+    pub business_unit_name: Option<String>,
+    #[serde(default)]
     pub status: Option<EstimateStatusModel>,
     #[serde(default, with = "datetime::option")]
     pub sold_on: Option<Timestamp>,

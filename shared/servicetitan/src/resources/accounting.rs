@@ -48,6 +48,11 @@ impl Client {
         self.export_page(Module::Accounting, "payments", from, false).await
     }
 
+    /// Payments by id (`GET /payments?ids=`).
+    pub async fn payments_by_ids(&self, ids: &[i64]) -> Result<Vec<Payment>, Error> {
+        self.list_by_ids(Module::Accounting, "/payments", ids, &[]).await
+    }
+
     pub async fn invoice_payments(&self, invoice_ids: &[i64]) -> Result<Vec<Payment>, Error> {
         let mut out = Vec::new();
         for chunk in crate::paging::id_chunks(invoice_ids) {

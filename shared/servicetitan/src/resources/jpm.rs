@@ -1,7 +1,7 @@
 use crate::client::{Client, Module};
 use crate::error::Error;
 use crate::models::crm::{CreateNote, Note};
-use crate::models::jpm::{Appointment, CancelJob, CreateJob, Job, JobType};
+use crate::models::jpm::{AddAppointment, Appointment, CancelJob, CreateJob, Job, JobType, RescheduleAppointment};
 use crate::paging::ExportPage;
 
 impl Client {
@@ -40,6 +40,16 @@ impl Client {
         self.get(Module::Jpm, &format!("/appointments/{id}"), &[]).await
     }
 
+    /// Moves an appointment (`PATCH /appointments/{id}/reschedule`).
+    pub async fn reschedule_appointment(&self, id: i64, request: &RescheduleAppointment) -> Result<Appointment, Error> {
+        decode_patch(self, &format!("/appointments/{id}/reschedule"), request).await
+    }
+
+    /// Adds a visit to a job (`POST /appointments`).
+    pub async fn add_appointment(&self, request: &AddAppointment) -> Result<Appointment, Error> {
+        self.post(Module::Jpm, "/appointments", request).await
+    }
+
     pub async fn export_jobs(&self, from: Option<&str>) -> Result<ExportPage<Job>, Error> {
         self.export_page(Module::Jpm, "jobs", from, false).await
     }
@@ -47,4 +57,15 @@ impl Client {
     pub async fn export_appointments(&self, from: Option<&str>) -> Result<ExportPage<Appointment>, Error> {
         self.export_page(Module::Jpm, "appointments", from, false).await
     }
+}
+
+async fn decode_patch<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+    client: &Client,
+    path: &str,
+    body: &B,
+) -> Result<T, Error> {
+    let bytes = client
+        .send(http::Method::PATCH, Module::Jpm, path, &[], Some(body))
+        .await?;
+    serde_json::from_slice(&bytes.0).map_err(|e| Error::Decode(e.to_string()))
 }

@@ -1,0 +1,833 @@
+//! Fires follow-up steps from the follow-ups queue (a step's one-shot schedule, or a step due at once).
+//!
+//! For each message: claim the step (a lease, conditional on the run still being at that position and fire
+//! sequence, so a duplicate or stale message does nothing); re-read what matters from ServiceTitan (the entity's
+//! live state and the customer's contacts: two calls); check in order tenant and recipe, live state, the opt-out
+//! ledger, quiet hours in the recipient's time zone, and the per-recipient cap ([`followups::gate`]); then deliver
+//! to the AI platform ([`sink`]), record the outcome and schedule what comes next.
+//!
+//! Failures: a ServiceTitan or platform outage is retried through a new schedule with backoff and jitter, and
+//! after [`RunnerConfig::max_retries`] the step is parked in the follow-ups dead-letter queue with its reason (a
+//! redrive of that message retries it). Our own dependencies failing (DynamoDB, the Scheduler) fail the message,
+//! which SQS redelivers.
+
+pub mod payload;
+pub mod sink;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::MessageAttributeValue;
+use futures::future::join_all;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+use tracing::{Instrument, error, info, info_span, warn};
+
+use followup_runtime::TenantView;
+use followup_runtime::messages::{STEP_KIND, StepDue};
+use followup_runtime::schedules::{ScheduleConfig, Schedules};
+use followup_runtime::servicetitan_facts as st;
+use followup_runtime::store::{Deferral, RunRecord, RunStatus, StepClaim, StepOutcome, Store};
+use followups::decide::HaltReason;
+use followups::facts::Facts;
+use followups::gate::{self, Cap, DeferReason, OptOuts, SendInput, Verdict};
+use followups::recipe::{Catalogue, CheckAtSend, Recipe};
+use followups::recipient::{self, Contact, ContactKind};
+use followups::timing;
+use followups::window::Policy;
+use servicetitan::{Client, Connections, CredentialStore, DynamoDbTokenStore};
+use shared::clock::SharedClock;
+use shared::config::{ConfigError, EnvSource};
+use shared::event::EntityKind;
+use shared::servicetitan_env::HostsByEnvironment;
+use shared::tenant_settings::Channel;
+use shared::tenants::TenantRegistry;
+
+use crate::sink::{Delivery, Sink};
+
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub followups_table: String,
+    pub tenants_table: String,
+    pub tokens_table: String,
+    pub tenant_secret_prefix: String,
+    pub hosts: HostsByEnvironment,
+    pub schedules: ScheduleConfig,
+    /// The deployment's sink (`FOLLOWUP_SINK_URL`); a tenant's settings may name another.
+    pub sink_url: Option<String>,
+    pub sink_secret_id: String,
+    pub dead_letter_queue_url: String,
+    /// How long a claimed step is held (longer than one step takes; shorter than the queue's visibility timeout).
+    pub lease: SignedDuration,
+    /// Delivery retries before a step is parked in the dead-letter queue.
+    pub max_retries: u32,
+    pub sink_timeout: Duration,
+    pub secret_cache: SignedDuration,
+}
+
+impl RunnerConfig {
+    pub fn from_env(env: &impl EnvSource) -> Result<Self, ConfigError> {
+        Ok(Self {
+            followups_table: env.required("FOLLOWUPS_TABLE")?,
+            tenants_table: env.required("TENANTS_TABLE")?,
+            tokens_table: env.required("TOKENS_TABLE")?,
+            tenant_secret_prefix: env.required("TENANT_SECRET_PREFIX")?,
+            hosts: HostsByEnvironment::from_env(env),
+            schedules: ScheduleConfig::from_env(env)?,
+            sink_url: env.var("FOLLOWUP_SINK_URL").filter(|u| !u.trim().is_empty()),
+            sink_secret_id: env.required("FOLLOWUP_SINK_SECRET_ID")?,
+            dead_letter_queue_url: env.required("FOLLOWUPS_DEAD_LETTER_QUEUE_URL")?,
+            lease: SignedDuration::from_secs(env.parsed_or("FOLLOWUP_LEASE_SECONDS", 60)?),
+            max_retries: env.parsed_or("FOLLOWUP_MAX_RETRIES", 10)?,
+            sink_timeout: Duration::from_secs(env.parsed_or("FOLLOWUP_SINK_TIMEOUT_SECONDS", 15)?),
+            secret_cache: SignedDuration::from_secs(env.parsed_or("FOLLOWUP_SINK_SECRET_CACHE_SECONDS", 300)?),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunnerClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub scheduler: aws_sdk_scheduler::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Recipes(#[from] followups::recipe::InvalidRecipe),
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Sent,
+    Deferred(String),
+    Skipped(String),
+    Failed(String),
+    Halted(String),
+    /// Delivery kept failing: parked in the dead-letter queue.
+    Parked(String),
+    /// The run had moved on, ended, or does not exist.
+    Stale,
+    /// A message that is not a step: parked in the dead-letter queue.
+    Poison(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("another worker holds this step; retry later")]
+    Busy,
+    #[error("{0}")]
+    Dependency(String),
+}
+
+fn dependency(e: impl std::fmt::Display) -> RunError {
+    RunError::Dependency(e.to_string())
+}
+
+pub struct Runner {
+    config: RunnerConfig,
+    store: Store,
+    schedules: Schedules,
+    tenants: TenantRegistry,
+    connections: Connections,
+    catalogue: Catalogue,
+    sink: Sink,
+    sqs: aws_sdk_sqs::Client,
+    clock: SharedClock,
+    jitter: std::sync::atomic::AtomicU64,
+}
+
+/// Live facts, or why there are none.
+enum Live {
+    Facts(Option<Box<Facts>>),
+    Gone,
+}
+
+impl Runner {
+    pub fn new(config: RunnerConfig, clients: RunnerClients, clock: SharedClock) -> Result<Self, StartError> {
+        let tenants = TenantRegistry::new(clients.dynamodb.clone(), config.tenants_table.clone());
+        let tokens = Arc::new(
+            DynamoDbTokenStore::new(clients.dynamodb.clone(), config.tokens_table.clone()).with_clock(clock.clone()),
+        );
+        Ok(Self {
+            store: Store::new(clients.dynamodb, config.followups_table.clone()),
+            schedules: Schedules::new(
+                config.schedules.clone(),
+                clients.scheduler,
+                clients.sqs.clone(),
+                clock.clone(),
+            ),
+            connections: Connections::new(
+                tenants.clone(),
+                CredentialStore::new(clients.secrets.clone(), config.tenant_secret_prefix.clone()),
+                tokens,
+                config.hosts.clone(),
+                clock.clone(),
+            ),
+            sink: Sink::new(
+                clients.secrets,
+                config.sink_secret_id.clone(),
+                config.sink_timeout,
+                config.secret_cache,
+            ),
+            catalogue: Catalogue::load()?,
+            sqs: clients.sqs,
+            tenants,
+            config,
+            clock,
+            jitter: std::sync::atomic::AtomicU64::new(0x2545_F491_4F6C_DD1D),
+        })
+    }
+
+    pub async fn handle_batch(&self, batch: SqsEvent) -> SqsBatchResponse {
+        let results = join_all(batch.records.iter().map(|m| {
+            let span = info_span!("message", message_id = m.message_id.as_deref().unwrap_or(""));
+            self.handle_message(m).instrument(span)
+        }))
+        .await;
+        let mut response = SqsBatchResponse::default();
+        for (message, result) in batch.records.iter().zip(results) {
+            if let Err(e) = result {
+                if let Some(id) = message.message_id.clone().filter(|id| !id.is_empty()) {
+                    let mut failure = BatchItemFailure::default();
+                    failure.item_identifier = id;
+                    response.batch_item_failures.push(failure);
+                }
+                match e {
+                    RunError::Busy => info!(error = %e, "message will be retried"),
+                    RunError::Dependency(_) => error!(error = %e, "message failed"),
+                }
+            }
+        }
+        response
+    }
+
+    pub async fn handle_message(&self, message: &SqsMessage) -> Result<Outcome, RunError> {
+        let body = message.body.as_deref().unwrap_or("");
+        let due: StepDue = match serde_json::from_str::<StepDue>(body) {
+            Ok(d) if d.kind == STEP_KIND => d,
+            Ok(d) => {
+                return self
+                    .park(body, &format!("unknown message kind {:?}", d.kind), None)
+                    .await;
+            }
+            Err(e) => {
+                return self
+                    .park(body, &format!("not a follow-up step message: {e}"), None)
+                    .await;
+            }
+        };
+        let span = info_span!("step", tenant_id = %due.tenant_id, run_id = %due.run_id, step = due.step, round = due.round, seq = due.seq);
+        self.run_step(&due).instrument(span).await
+    }
+
+    /// Sends a message to the dead-letter queue with its reason, so that it is neither lost nor retried blindly.
+    async fn park(&self, body: &str, reason: &str, due: Option<&StepDue>) -> Result<Outcome, RunError> {
+        let attr = |v: &str| {
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(v)
+                .build()
+                .expect("type and value are set")
+        };
+        let mut req = self
+            .sqs
+            .send_message()
+            .queue_url(&self.config.dead_letter_queue_url)
+            .message_body(body)
+            .message_attributes("reason", attr(&reason.chars().take(1000).collect::<String>()));
+        if let Some(d) = due {
+            req = req
+                .message_attributes("tenant_id", attr(&d.tenant_id))
+                .message_attributes("run_id", attr(&d.run_id));
+        }
+        req.send()
+            .await
+            .map_err(|e| dependency(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        warn!(reason, "parked in the follow-ups dead-letter queue");
+        Ok(if due.is_some() {
+            Outcome::Parked(reason.to_owned())
+        } else {
+            Outcome::Poison(reason.to_owned())
+        })
+    }
+
+    async fn run_step(&self, due: &StepDue) -> Result<Outcome, RunError> {
+        let now = self.clock.now();
+        let tenant_id = due.tenant_id.as_str();
+        let run = match self
+            .store
+            .claim_step(tenant_id, &due.run_id, due.position(), due.seq, now, self.config.lease)
+            .await
+            .map_err(dependency)?
+        {
+            StepClaim::Acquired(run) => *run,
+            StepClaim::Busy => return Err(RunError::Busy),
+            StepClaim::Stale(run) => {
+                if let Some(run) = run.filter(|r| r.status == RunStatus::Active && !r.scheduled) {
+                    // A crash after the last step was recorded, before the next was scheduled: finish that.
+                    info!("repairing a run whose next step was never scheduled");
+                    self.schedule_current(tenant_id, &run, now).await?;
+                } else {
+                    info!("stale or duplicate step message; nothing to do");
+                }
+                return Ok(Outcome::Stale);
+            }
+        };
+        let outcome = self.decide_and_act(tenant_id, &run, due, now).await;
+        if outcome.is_err() {
+            // Let the next delivery of this message start at once, not after the lease.
+            let _ = self.store.release(tenant_id, &run.run_id).await;
+        }
+        outcome
+    }
+
+    async fn schedule_current(&self, tenant_id: &str, run: &RunRecord, now: Timestamp) -> Result<(), RunError> {
+        self.schedules
+            .step(tenant_id, &run.run_id, run.position, run.seq, run.due_at.unwrap_or(now))
+            .await
+            .map_err(dependency)?;
+        self.store
+            .mark_scheduled(tenant_id, &run.run_id, run.position, run.seq)
+            .await
+            .map_err(dependency)
+    }
+
+    async fn end(
+        &self,
+        tenant_id: &str,
+        run: &RunRecord,
+        reason: HaltReason,
+        goal: Option<&followups::GoalReached>,
+        now: Timestamp,
+    ) -> Result<Outcome, RunError> {
+        self.store
+            .end_run(tenant_id, run, RunStatus::Halted, reason, goal, now)
+            .await
+            .map_err(dependency)?;
+        info!(reason = %reason.code(), goal = ?goal, "run halted at fire time");
+        Ok(Outcome::Halted(reason.code()))
+    }
+
+    async fn decide_and_act(
+        &self,
+        tenant_id: &str,
+        run: &RunRecord,
+        due: &StepDue,
+        now: Timestamp,
+    ) -> Result<Outcome, RunError> {
+        // 1. The tenant and the recipe.
+        let Some(record) = self.tenants.get_record(tenant_id).await.map_err(dependency)? else {
+            return self
+                .end(tenant_id, run, HaltReason::TenantDisconnected, None, now)
+                .await;
+        };
+        let tenant = TenantView::new(&self.catalogue, record);
+        if !tenant.connected() {
+            return self
+                .end(tenant_id, run, HaltReason::TenantDisconnected, None, now)
+                .await;
+        }
+        let Some(recipe) = tenant.recipes.get(&run.recipe).cloned() else {
+            return self.end(tenant_id, run, HaltReason::RecipeDisabled, None, now).await;
+        };
+        let Some(step) = recipe.steps.get(run.position.step).cloned() else {
+            // The recipe lost steps since the run was planned.
+            return self
+                .finish_step(
+                    tenant_id,
+                    run,
+                    &recipe,
+                    "-",
+                    StepOutcome::Skipped {
+                        reason: "step_removed".into(),
+                        detail: json!({}),
+                    },
+                    now,
+                )
+                .await;
+        };
+        let settings = tenant.settings.clone();
+        // 2. ServiceTitan's live state and the customer's contacts.
+        let client = match self.connections.client_for(&tenant.record).await {
+            Ok(c) => c,
+            Err(e) => {
+                return self
+                    .retry(
+                        tenant_id,
+                        run,
+                        &step.id,
+                        &format!("ServiceTitan connection: {e}"),
+                        None,
+                        due,
+                        now,
+                    )
+                    .await;
+            }
+        };
+        let live = match self.live_facts(&client, &recipe, run, now).await {
+            Ok(l) => l,
+            Err(e) if e.is_transient() => {
+                return self
+                    .retry(tenant_id, run, &step.id, &format!("ServiceTitan: {e}"), None, due, now)
+                    .await;
+            }
+            Err(e) => return self.end_with_error(tenant_id, run, &step.id, &e, now).await,
+        };
+        let facts = match live {
+            Live::Gone => return self.end(tenant_id, run, HaltReason::EntityGone, None, now).await,
+            Live::Facts(f) => f.map(|b| *b),
+        };
+        let contacts = match run.profile.customer_id {
+            Some(id) => match st::contacts(&client, id).await {
+                Ok(c) => c,
+                Err(e) if e.is_transient() => {
+                    return self
+                        .retry(
+                            tenant_id,
+                            run,
+                            &step.id,
+                            &format!("ServiceTitan contacts: {e}"),
+                            None,
+                            due,
+                            now,
+                        )
+                        .await;
+                }
+                Err(e) => return self.end_with_error(tenant_id, run, &step.id, &e, now).await,
+            },
+            // A missed call: the caller's number is the contact.
+            None => run
+                .profile
+                .phone
+                .iter()
+                .map(|p| Contact {
+                    kind: ContactKind::MobilePhone,
+                    value: p.clone(),
+                    do_not_text: false,
+                })
+                .collect(),
+        };
+        let picked = recipient::pick(step.channel, &contacts, run.profile.do_not_mail);
+        let address = picked.as_ref().ok().cloned();
+        // 3. The opt-out ledger.
+        let channel_name = followups::optout::channel_name(step.channel);
+        let opt_outs = match &address {
+            Some(a) => {
+                let entry = self.store.opt_out_of(tenant_id, a).await.map_err(dependency)?;
+                entry.map_or(OptOuts::default(), |e| {
+                    let (channel, all) = e.covers(channel_name);
+                    OptOuts { channel, all }
+                })
+            }
+            None => OptOuts::default(),
+        };
+        // 5 (read now, checked last). The cap counts per person: the customer, else the address.
+        let cap_settings = settings.as_ref().map(|s| s.contact_cap).unwrap_or_default();
+        let cap = Cap {
+            messages: cap_settings.messages,
+            per: SignedDuration::from_hours(i64::from(cap_settings.hours)),
+        };
+        let cap_key = match (run.profile.customer_id, &address) {
+            (Some(id), _) => format!("customer:{id}"),
+            (None, Some(a)) => a.clone(),
+            (None, None) => "unknown".into(),
+        };
+        let recent = self
+            .store
+            .recent_sends(tenant_id, &cap_key, now, cap.per)
+            .await
+            .map_err(dependency)?;
+        let vars = payload::variables(&recipe, facts.as_ref(), &run.profile, settings.as_ref());
+        let text = step.template.render(&vars);
+        // 4. The window, recipient-local.
+        let policy = Policy {
+            time_zone: run.profile.zone(),
+            state: run.profile.state.clone(),
+            class: recipe.message_class,
+            tenant_quiet: settings.as_ref().and_then(|s| quiet_hours(&s.quiet_hours)),
+            recipe_window: recipe.window,
+        };
+        let tenant_channels: Vec<Channel> = settings.as_ref().map(|s| s.channels.clone()).unwrap_or_default();
+        let verdict = gate::check(&SendInput {
+            now,
+            recipe: &recipe,
+            position: run.position,
+            deadline: timing::deadline(&recipe, run.position, run.anchor, &run.profile.zone()),
+            held_since: run.held_since,
+            tenant_connected: true,
+            recipe_enabled: true,
+            tenant_channels: &tenant_channels,
+            facts: facts.as_ref(),
+            recipient: picked.as_deref().map_err(|e| *e),
+            message: text.as_deref().map_err(String::as_str),
+            opt_outs,
+            recent_sends: &recent,
+            cap,
+            window: &policy,
+        });
+        match verdict {
+            Verdict::Halt { reason, goal } => self.end(tenant_id, run, reason, goal.as_ref(), now).await,
+            Verdict::Skip { reason } => {
+                let outcome = StepOutcome::Skipped {
+                    reason: reason.code(),
+                    detail: json!({"channel": channel_name}),
+                };
+                self.finish_step(tenant_id, run, &recipe, &step.id, outcome, now).await
+            }
+            Verdict::Defer { until, reason } => {
+                let kind = if reason == DeferReason::Held {
+                    Deferral::Hold
+                } else {
+                    Deferral::Wait
+                };
+                let code = serde_json::to_value(reason)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                self.defer(tenant_id, run, &step.id, until, &code, kind, None, now)
+                    .await
+            }
+            Verdict::Send => {
+                let address = address.expect("the gate sends only with a recipient");
+                let webhook_id =
+                    followups::ids::webhook_id(tenant_id, &run.run_id, run.position.step, run.position.round);
+                if let Err(opening) = self
+                    .store
+                    .reserve_send(tenant_id, &cap_key, &webhook_id, now, cap)
+                    .await
+                    .map_err(dependency)?
+                {
+                    // Another recipe reached this person first.
+                    return self
+                        .defer(tenant_id, run, &step.id, opening, "cap", Deferral::Wait, None, now)
+                        .await;
+                }
+                let text = text.expect("the gate sends only with a message");
+                let booking = settings
+                    .as_ref()
+                    .and_then(|s| s.booking_url.clone())
+                    .filter(|_| step.template.uses("bookingUrl"));
+                let body = payload::body(&payload::Followup {
+                    tenant_id,
+                    run_id: &run.run_id,
+                    recipe: &recipe,
+                    step: &step,
+                    position: run.position,
+                    recipient: payload::recipient(step.channel, &address, &contacts, &run.profile),
+                    facts: facts.as_ref(),
+                    profile: &run.profile,
+                    subject_kind: run.subject.kind,
+                    subject_id: &run.subject.id,
+                    text: &text,
+                    booking_url: booking.as_deref(),
+                    now,
+                })
+                .to_string();
+                let url = settings
+                    .as_ref()
+                    .and_then(|s| s.followup_sink_url.clone())
+                    .or_else(|| self.config.sink_url.clone());
+                let Some(url) = url else {
+                    return self
+                        .retry(
+                            tenant_id,
+                            run,
+                            &step.id,
+                            "no FOLLOWUP_SINK_URL is configured",
+                            None,
+                            due,
+                            now,
+                        )
+                        .await;
+                };
+                match self
+                    .sink
+                    .deliver(&url, &webhook_id, &body, now)
+                    .await
+                    .map_err(dependency)?
+                {
+                    Delivery::Delivered { status, opt_out } => {
+                        self.store
+                            .index_address(tenant_id, &address, run, now)
+                            .await
+                            .map_err(dependency)?;
+                        let detail =
+                            json!({"channel": channel_name, "to": address, "webhookId": webhook_id, "status": status});
+                        let outcome = self
+                            .finish_step(tenant_id, run, &recipe, &step.id, StepOutcome::Sent { detail }, now)
+                            .await?;
+                        if !opt_out.is_empty() {
+                            self.reply_opt_out(tenant_id, &address, channel_name, &opt_out, now)
+                                .await?;
+                        }
+                        info!(channel = channel_name, "follow-up delivered");
+                        Ok(outcome)
+                    }
+                    Delivery::Retry { reason, retry_after } => {
+                        self.retry(tenant_id, run, &step.id, &reason, retry_after, due, now)
+                            .await
+                    }
+                    Delivery::Rejected { status, reason } => {
+                        let outcome = StepOutcome::Failed {
+                            reason: format!("rejected_{status}"),
+                            detail: json!({"channel": channel_name, "error": reason}),
+                        };
+                        self.finish_step(tenant_id, run, &recipe, &step.id, outcome, now).await
+                    }
+                }
+            }
+        }
+    }
+
+    /// The live facts the recipe checks at send time (one ServiceTitan call, or none).
+    async fn live_facts(
+        &self,
+        client: &Client,
+        recipe: &Recipe,
+        run: &RunRecord,
+        now: Timestamp,
+    ) -> Result<Live, servicetitan::Error> {
+        let id: Option<i64> = run.subject.id.parse().ok();
+        let gone_on_404 = |r: Result<Facts, servicetitan::Error>| match r {
+            Ok(f) => Ok(Live::Facts(Some(Box::new(f)))),
+            Err(servicetitan::Error::Api { status: 404, .. }) => Ok(Live::Gone),
+            Err(e) => Err(e),
+        };
+        match (recipe.check_at_send, run.subject.kind, id) {
+            (CheckAtSend::None, _, _) | (_, EntityKind::Call, _) => Ok(Live::Facts(None)),
+            (_, _, None) => Ok(Live::Gone),
+            (CheckAtSend::Subject, EntityKind::Estimate, Some(id)) => gone_on_404(st::estimate(client, id).await),
+            (CheckAtSend::Subject, EntityKind::Invoice, Some(id)) => Ok(st::invoice(client, id)
+                .await?
+                .map_or(Live::Gone, |f| Live::Facts(Some(Box::new(f))))),
+            (CheckAtSend::Subject, EntityKind::Appointment, Some(id)) => {
+                gone_on_404(st::appointment(client, id, now).await)
+            }
+            (CheckAtSend::Subject, EntityKind::Job, Some(id)) => {
+                gone_on_404(client.job(id).await.map(|j| st::job_facts(&j)))
+            }
+            (CheckAtSend::Invoice, _, _) => match run.profile.invoice_id {
+                Some(inv) => Ok(st::invoice(client, inv)
+                    .await?
+                    .map_or(Live::Gone, |f| Live::Facts(Some(Box::new(f))))),
+                None => Ok(Live::Facts(None)),
+            },
+            (CheckAtSend::JobAppointments, _, Some(id)) => match run.profile.job_id {
+                Some(job) => Ok(st::appointment_among_job(client, job, id, now)
+                    .await?
+                    .map_or(Live::Gone, |f| Live::Facts(Some(Box::new(f))))),
+                None => gone_on_404(st::appointment(client, id, now).await),
+            },
+            _ => Ok(Live::Facts(None)),
+        }
+    }
+
+    /// A ServiceTitan answer that will not change on a retry (e.g. the tenant's app key was revoked).
+    async fn end_with_error(
+        &self,
+        tenant_id: &str,
+        run: &RunRecord,
+        step_id: &str,
+        e: &servicetitan::Error,
+        now: Timestamp,
+    ) -> Result<Outcome, RunError> {
+        match e {
+            servicetitan::Error::Api { status: 404, .. } => {
+                self.end(tenant_id, run, HaltReason::EntityGone, None, now).await
+            }
+            // Credentials refused: token-refresh marks the tenant unhealthy; the step waits for a reconnect.
+            other => {
+                warn!(error = %other, "ServiceTitan refused the read; retrying later");
+                let at = now + SignedDuration::from_hours(1);
+                self.defer(
+                    tenant_id,
+                    run,
+                    step_id,
+                    at,
+                    "servicetitan_refused",
+                    Deferral::Retry,
+                    Some(&other.to_string()),
+                    now,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Records the step's outcome and schedules what comes next (or ends the run).
+    async fn finish_step(
+        &self,
+        tenant_id: &str,
+        run: &RunRecord,
+        recipe: &Recipe,
+        step_id: &str,
+        outcome: StepOutcome,
+        now: Timestamp,
+    ) -> Result<Outcome, RunError> {
+        let tz = run.profile.zone();
+        let next = timing::after(recipe, run.position).and_then(|p| timing::plan(recipe, p, run.anchor, &tz, now));
+        let result = match &outcome {
+            StepOutcome::Sent { .. } => Outcome::Sent,
+            StepOutcome::Skipped { reason, .. } => Outcome::Skipped(reason.clone()),
+            StepOutcome::Failed { reason, .. } => Outcome::Failed(reason.clone()),
+        };
+        if !self
+            .store
+            .advance(tenant_id, run, step_id, &outcome, next.as_ref(), now)
+            .await
+            .map_err(dependency)?
+        {
+            // Halted concurrently (a sold estimate, a reply): nothing more to do.
+            return Ok(Outcome::Stale);
+        }
+        if let Some(planned) = next {
+            self.schedules
+                .step(tenant_id, &run.run_id, planned.position, 0, planned.at)
+                .await
+                .map_err(dependency)?;
+            self.store
+                .mark_scheduled(tenant_id, &run.run_id, planned.position, 0)
+                .await
+                .map_err(dependency)?;
+        }
+        Ok(result)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn defer(
+        &self,
+        tenant_id: &str,
+        run: &RunRecord,
+        step_id: &str,
+        until: Timestamp,
+        reason: &str,
+        kind: Deferral,
+        error: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Outcome, RunError> {
+        if !self
+            .store
+            .defer(tenant_id, run, step_id, until, reason, kind, error, now)
+            .await
+            .map_err(dependency)?
+        {
+            return Ok(Outcome::Stale);
+        }
+        let seq = run.seq + 1;
+        self.schedules
+            .step(tenant_id, &run.run_id, run.position, seq, until)
+            .await
+            .map_err(dependency)?;
+        self.store
+            .mark_scheduled(tenant_id, &run.run_id, run.position, seq)
+            .await
+            .map_err(dependency)?;
+        info!(reason, until = %until, "step deferred");
+        Ok(Outcome::Deferred(reason.to_owned()))
+    }
+
+    /// A transient failure: try again after a backoff with jitter, or park the step once retries are used up.
+    #[allow(clippy::too_many_arguments)]
+    async fn retry(
+        &self,
+        tenant_id: &str,
+        run: &RunRecord,
+        step_id: &str,
+        reason: &str,
+        retry_after: Option<SignedDuration>,
+        due: &StepDue,
+        now: Timestamp,
+    ) -> Result<Outcome, RunError> {
+        if run.retries >= self.config.max_retries {
+            self.store
+                .stall(tenant_id, run, step_id, reason, now)
+                .await
+                .map_err(dependency)?;
+            let message = serde_json::to_string(due).expect("the message serialises");
+            return self
+                .park(
+                    &message,
+                    &format!("gave up after {} retries: {reason}", run.retries),
+                    Some(due),
+                )
+                .await;
+        }
+        let jitter = {
+            use std::sync::atomic::Ordering;
+            let mut x = self.jitter.load(Ordering::Relaxed) ^ (now.as_millisecond() as u64);
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.jitter.store(x, Ordering::Relaxed);
+            x
+        };
+        let wait = timing::retry_delay(run.retries, jitter).max(retry_after.unwrap_or(SignedDuration::ZERO));
+        self.defer(
+            tenant_id,
+            run,
+            step_id,
+            now + wait,
+            "retry",
+            Deferral::Retry,
+            Some(reason),
+            now,
+        )
+        .await
+    }
+
+    /// The platform's reply said the recipient opted out: into the ledger, and every run writing to them halts.
+    async fn reply_opt_out(
+        &self,
+        tenant_id: &str,
+        address: &str,
+        channel: &str,
+        signal: &[String],
+        now: Timestamp,
+    ) -> Result<(), RunError> {
+        let channels: Vec<&str> = signal
+            .iter()
+            .map(|c| if c == "channel" { channel } else { c.as_str() })
+            .collect();
+        let reason = json!({"source": "sink_reply", "at": shared::clock::iso_millis(now)});
+        self.store
+            .add_opt_out(tenant_id, address, &channels, &reason, now)
+            .await
+            .map_err(dependency)?;
+        for (run_id, _) in self
+            .store
+            .runs_for_address(tenant_id, address)
+            .await
+            .map_err(dependency)?
+        {
+            if let Some(run) = self.store.run(tenant_id, &run_id).await.map_err(dependency)?
+                && run.status == RunStatus::Active
+            {
+                self.store
+                    .end_run(tenant_id, &run, RunStatus::Halted, HaltReason::OptedOut, None, now)
+                    .await
+                    .map_err(dependency)?;
+                let _ = self
+                    .schedules
+                    .cancel_step(tenant_id, &run.run_id, run.position, run.seq)
+                    .await;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The tenant's quiet hours as times.
+fn quiet_hours(q: &shared::tenant_settings::QuietHours) -> Option<(jiff::civil::Time, jiff::civil::Time)> {
+    let parse = |t: &str| -> Option<jiff::civil::Time> {
+        let (h, m) = t.split_once(':')?;
+        jiff::civil::Time::new(h.parse().ok()?, m.parse().ok()?, 0, 0).ok()
+    };
+    Some((parse(&q.start)?, parse(&q.end)?))
+}

@@ -1,0 +1,437 @@
+//! `POST /inbound`: what the AI platform relays from customers.
+//!
+//! ```json
+//! {"tenantId": "1001", "channel": "sms", "from": "+15125550100", "text": "STOP",
+//!  "kind": "reply", "runId": "estimate_follow_up.estimate-90211.1"}
+//! ```
+//!
+//! - An opt-out (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPT OUT, or wording such as "please stop
+//!   texting me") goes into the tenant's ledger, for that channel or all, and halts every run that has written to
+//!   the address. START opts the channel back in.
+//! - `"kind": "delivery_error"` (the number is unreachable, the email bounced) puts the address's channel in the
+//!   ledger as unreachable.
+//! - Anything else is a reply: a person is talking now, so the runs on the entities the address was written about
+//!   halt (recipes that stop on replies; all shipped ones do).
+//!
+//! Repeating a message changes nothing more. Answers are JSON; refusals are `{"error": {code, message, fields}}`,
+//! and unknown or disconnected tenants get the webhook intake's answers.
+
+use std::collections::BTreeSet;
+
+use http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+use tracing::{Instrument, info, info_span, warn};
+
+use followup_runtime::TenantView;
+use followup_runtime::schedules::{ScheduleConfig, Schedules};
+use followup_runtime::store::{RunStatus, Store};
+use followups::HaltReason;
+use followups::decide::Subject;
+use followups::optout::{Meaning, Scope, classify};
+use followups::recipe::Catalogue;
+use shared::api_error::{ApiError, FieldError, json_response};
+use shared::clock::{SharedClock, iso_millis};
+use shared::config::{ConfigError, EnvSource};
+use shared::tenant_settings::Channel;
+use shared::tenants::{TenantRegistry, TenantStatus};
+
+const MAX_BODY: usize = 16 * 1024;
+const MAX_TEXT: usize = 2000;
+
+#[derive(Debug, Clone)]
+pub struct InboundConfig {
+    pub tenants_table: String,
+    pub followups_table: String,
+    pub schedules: ScheduleConfig,
+}
+
+impl InboundConfig {
+    pub fn from_env(env: &impl EnvSource) -> Result<Self, ConfigError> {
+        Ok(Self {
+            tenants_table: env.required("TENANTS_TABLE")?,
+            followups_table: env.required("FOLLOWUPS_TABLE")?,
+            schedules: ScheduleConfig::from_env(env)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct InboundClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub scheduler: aws_sdk_scheduler::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Recipes(#[from] followups::recipe::InvalidRecipe),
+}
+
+pub struct Inbound {
+    tenants: TenantRegistry,
+    store: Store,
+    schedules: Schedules,
+    catalogue: Catalogue,
+    clock: SharedClock,
+}
+
+/// A checked inbound message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub tenant_id: String,
+    pub channel: Channel,
+    /// E.164 for SMS and voice, a lowercase email address for email.
+    pub from: String,
+    pub text: String,
+    pub delivery_error: bool,
+    pub run_id: Option<String>,
+}
+
+/// Checks an inbound body, reporting every problem at once by JSON pointer; values are not quoted back.
+pub fn parse(body: &Value) -> Result<Message, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let Some(obj) = body.as_object() else {
+        return Err(vec![FieldError::new("", "must be a JSON object")]);
+    };
+    const FIELDS: &[&str] = &["tenantId", "channel", "from", "text", "kind", "runId", "receivedAt"];
+    for key in obj.keys().filter(|k| !FIELDS.contains(&k.as_str())) {
+        errors.push(FieldError::new(
+            format!("/{key}"),
+            format!("unknown field; expected {}", FIELDS.join(", ")),
+        ));
+    }
+    let tenant_id = match obj.get("tenantId") {
+        Some(Value::String(s)) if s.parse::<i64>().is_ok_and(|n| n > 0) && !s.starts_with(['0', '+']) => s.clone(),
+        Some(Value::Number(n)) if n.as_i64().is_some_and(|n| n > 0) => n.to_string(),
+        _ => {
+            errors.push(FieldError::new("/tenantId", "is required: the ServiceTitan tenant id"));
+            String::new()
+        }
+    };
+    let channel = match obj.get("channel").and_then(Value::as_str) {
+        Some("sms") => Some(Channel::Sms),
+        Some("voice") => Some(Channel::Voice),
+        Some("email") => Some(Channel::Email),
+        _ => {
+            errors.push(FieldError::new("/channel", "must be sms, voice or email"));
+            None
+        }
+    };
+    let from = match (obj.get("from").and_then(Value::as_str), channel) {
+        (Some(addr), Some(Channel::Email)) if addr.contains('@') && addr.len() <= 254 => {
+            addr.trim().to_ascii_lowercase()
+        }
+        (Some(addr), Some(Channel::Sms | Channel::Voice)) => match followups::recipient::e164(addr) {
+            Some(p) => p,
+            None => {
+                errors.push(FieldError::new(
+                    "/from",
+                    "must be a phone number (E.164, e.g. +15125550100)",
+                ));
+                String::new()
+            }
+        },
+        (_, Some(Channel::Email)) => {
+            errors.push(FieldError::new("/from", "must be an email address"));
+            String::new()
+        }
+        (_, _) => {
+            errors.push(FieldError::new("/from", "is required: who the message came from"));
+            String::new()
+        }
+    };
+    let delivery_error = match obj.get("kind").and_then(Value::as_str) {
+        None | Some("reply") => false,
+        Some("delivery_error") => true,
+        Some(_) => {
+            errors.push(FieldError::new("/kind", "must be reply or delivery_error"));
+            false
+        }
+    };
+    let text = match obj.get("text") {
+        Some(Value::String(t)) if t.chars().count() <= MAX_TEXT => t.clone(),
+        Some(Value::String(_)) => {
+            errors.push(FieldError::new(
+                "/text",
+                format!("is longer than {MAX_TEXT} characters"),
+            ));
+            String::new()
+        }
+        None | Some(Value::Null) if delivery_error => String::new(),
+        _ => {
+            errors.push(FieldError::new("/text", "is required: what the customer sent"));
+            String::new()
+        }
+    };
+    let run_id = match obj.get("runId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(r)) if r.len() <= 200 => Some(r.clone()),
+        Some(_) => {
+            errors.push(FieldError::new("/runId", "must be a run id"));
+            None
+        }
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Message {
+        tenant_id,
+        channel: channel.expect("checked"),
+        from,
+        text,
+        delivery_error,
+        run_id,
+    })
+}
+
+fn error(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(status, code, message)
+}
+
+impl Inbound {
+    pub fn new(config: InboundConfig, clients: InboundClients, clock: SharedClock) -> Result<Self, StartError> {
+        Ok(Self {
+            tenants: TenantRegistry::new(clients.dynamodb.clone(), config.tenants_table.clone()),
+            store: Store::new(clients.dynamodb, config.followups_table.clone()),
+            schedules: Schedules::new(config.schedules, clients.scheduler, clients.sqs, clock.clone()),
+            catalogue: Catalogue::load()?,
+            clock,
+        })
+    }
+
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        let span = info_span!("inbound", method = %req.method());
+        async move {
+            let response = self.respond(&req).await.unwrap_or_else(|e| {
+                if e.status.is_server_error() {
+                    warn!(code = e.code, message = %e.message, "inbound failed");
+                }
+                e.into_response()
+            });
+            info!(status = response.status().as_u16(), "inbound");
+            response
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn respond(&self, req: &Request) -> Result<Response<Body>, ApiError> {
+        if req.method() != Method::POST {
+            return Err(error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route accepts POST",
+            )
+            .with_header(http::header::ALLOW, "POST"));
+        }
+        let bytes: &[u8] = match req.body() {
+            Body::Text(t) => t.as_bytes(),
+            Body::Binary(b) => b,
+            _ => b"",
+        };
+        if bytes.len() > MAX_BODY {
+            return Err(error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("bodies are at most {MAX_BODY} bytes"),
+            ));
+        }
+        let content_type = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !content_type.to_ascii_lowercase().starts_with("application/json") {
+            return Err(error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send Content-Type: application/json",
+            ));
+        }
+        let body: Value = serde_json::from_slice(bytes).map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("the body is not valid JSON (line {}, column {})", e.line(), e.column()),
+            )
+        })?;
+        let message = parse(&body).map_err(|fields| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "invalid_message",
+                "the inbound message is invalid",
+            )
+            .with_fields(fields)
+        })?;
+        let span = info_span!("tenant", tenant_id = %message.tenant_id, channel = ?message.channel);
+        self.apply(&message).instrument(span).await
+    }
+
+    async fn apply(&self, m: &Message) -> Result<Response<Body>, ApiError> {
+        let unavailable = |e: &dyn std::fmt::Display| {
+            warn!(error = %e, "a dependency failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "try again shortly; nothing was lost",
+            )
+            .with_header(http::header::RETRY_AFTER, "5")
+        };
+        let record = self
+            .tenants
+            .get_record(&m.tenant_id)
+            .await
+            .map_err(|e| unavailable(&e))?
+            .ok_or_else(|| {
+                error(
+                    StatusCode::NOT_FOUND,
+                    "unknown_tenant",
+                    format!("tenant {} is not connected to this deployment", m.tenant_id),
+                )
+            })?;
+        if record.tenant.status != TenantStatus::Connected {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                "tenant_disconnected",
+                format!("tenant {} is disconnected", m.tenant_id),
+            ));
+        }
+        let tenant = TenantView::new(&self.catalogue, record);
+        let now = self.clock.now();
+        let meaning = classify(m.channel, &m.text, m.delivery_error);
+        let excerpt: String = m.text.chars().take(160).collect();
+        let (label, scope, halted) = match &meaning {
+            Meaning::OptOut { scope } => {
+                let names = scope.names();
+                let reason = json!({"source": "inbound", "text": excerpt, "at": iso_millis(now)});
+                self.store
+                    .add_opt_out(&m.tenant_id, &m.from, &names, &reason, now)
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+                let halted = self
+                    .halt_for_address(&tenant, &m.from, HaltReason::OptedOut, |_| true, now)
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+                ("opted_out", names, halted)
+            }
+            Meaning::OptIn { scope } => {
+                let mut names = scope.names();
+                if matches!(scope, Scope::Channels(_)) {
+                    names.push("all");
+                }
+                self.store
+                    .remove_opt_out(&m.tenant_id, &m.from, Some(&names))
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+                ("opted_in", scope.names(), Vec::new())
+            }
+            Meaning::Unreachable { scope } => {
+                let names = scope.names();
+                let reason = json!({"source": "delivery_error", "text": excerpt, "at": iso_millis(now)});
+                self.store
+                    .add_opt_out(&m.tenant_id, &m.from, &names, &reason, now)
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+                ("unreachable", names, Vec::new())
+            }
+            Meaning::Reply => {
+                let halted = self
+                    .halt_for_address(
+                        &tenant,
+                        &m.from,
+                        HaltReason::Replied,
+                        |recipe| tenant.recipes.get(recipe).is_none_or(|r| r.stop_when.on_reply),
+                        now,
+                    )
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+                ("reply", Vec::new(), halted)
+            }
+        };
+        info!(meaning = label, halted = halted.len(), "inbound message applied");
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({
+                "tenantId": m.tenant_id,
+                "meaning": label,
+                "channels": scope,
+                "haltedRuns": halted,
+            }),
+        ))
+    }
+
+    /// Halts the active runs on every entity the address was written about (and the runs that wrote to it).
+    async fn halt_for_address(
+        &self,
+        tenant: &TenantView,
+        address: &str,
+        reason: HaltReason,
+        applies: impl Fn(&str) -> bool,
+        now: jiff::Timestamp,
+    ) -> Result<Vec<String>, followup_runtime::store::StoreError> {
+        let tenant_id = tenant.tenant_id();
+        let written = self.store.runs_for_address(tenant_id, address).await?;
+        let mut run_ids: BTreeSet<String> = written.iter().map(|(r, _)| r.clone()).collect();
+        let subjects: BTreeSet<String> = written.iter().map(|(_, s)| s.key()).collect();
+        for key in &subjects {
+            let subject = Subject::parse(key).expect("keys come from Subject::key");
+            for slot in self.store.slots(tenant_id, &subject).await? {
+                if let Some(active) = slot.active {
+                    run_ids.insert(active.run_id);
+                }
+            }
+        }
+        let mut halted = Vec::new();
+        for run_id in run_ids {
+            let Some(run) = self.store.run(tenant_id, &run_id).await? else {
+                continue;
+            };
+            if run.status != RunStatus::Active || !applies(&run.recipe) {
+                continue;
+            }
+            if followup_runtime::halt(&self.store, &self.schedules, tenant_id, &run, reason, None, now).await? {
+                halted.push(run_id);
+            }
+        }
+        Ok(halted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(v: Value) -> Vec<String> {
+        parse(&v).unwrap_err().into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn inbound_messages_are_checked_field_by_field() {
+        let m =
+            parse(&json!({"tenantId": "1001", "channel": "sms", "from": "(512) 555-0100", "text": "STOP"})).unwrap();
+        assert_eq!(
+            (m.from.as_str(), m.channel, m.delivery_error),
+            ("+15125550100", Channel::Sms, false)
+        );
+        let m =
+            parse(&json!({"tenantId": 1001, "channel": "email", "from": "Mary@Example.com", "kind": "delivery_error"}))
+                .unwrap();
+        assert_eq!(
+            (m.from.as_str(), m.delivery_error, m.text.as_str()),
+            ("mary@example.com", true, "")
+        );
+        assert_eq!(
+            fields(json!({"tenantId": "01", "channel": "fax", "text": 5, "colour": "red"})),
+            vec!["/colour", "/tenantId", "/channel", "/from", "/text"]
+        );
+        assert_eq!(
+            fields(json!({"tenantId": "7", "channel": "sms", "from": "12", "text": "hi"})),
+            vec!["/from"]
+        );
+        assert_eq!(fields(json!([])), vec![""]);
+    }
+}

@@ -1,0 +1,205 @@
+//! Message templates: text with `{{variable}}` and `{{variable|fallback}}` placeholders.
+//!
+//! Templates are checked when a recipe is loaded (every placeholder must name a variable the recipe's subject
+//! provides), so a typo fails the recipe, not a message. A variable without a value renders its fallback; without a
+//! fallback the message cannot be rendered and the step is suppressed with the variable named.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use shared::event::EntityKind;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Text(String),
+    Var { name: String, fallback: Option<String> },
+}
+
+/// A parsed template; serialises back to its source text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    source: String,
+    parts: Vec<Part>,
+}
+
+/// Variables every recipe can use.
+const COMMON: &[&str] = &["customer.name", "customer.firstName", "company.name", "bookingUrl"];
+
+/// Variables of one subject kind.
+pub fn variables(subject: EntityKind) -> Vec<&'static str> {
+    let own: &[&str] = match subject {
+        EntityKind::Estimate => &["estimate.name", "estimate.amount"],
+        EntityKind::Invoice => &["invoice.number", "invoice.amount", "invoice.balance", "invoice.dueDate"],
+        EntityKind::Appointment => &[
+            "appointment.date",
+            "appointment.time",
+            "appointment.window",
+            "job.number",
+        ],
+        EntityKind::Job => &["job.number"],
+        _ => &[],
+    };
+    COMMON.iter().chain(own).copied().collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("unclosed {{{{ at byte {0}")]
+    Unclosed(usize),
+    #[error("unknown variable {name:?}; this recipe can use {allowed}")]
+    Unknown { name: String, allowed: String },
+    #[error("the template is empty")]
+    Empty,
+    #[error("the template is longer than {0} characters")]
+    TooLong(usize),
+}
+
+/// Longest template accepted (an email body, not a novel).
+pub const MAX_TEMPLATE_CHARS: usize = 4000;
+
+impl Template {
+    /// Parses `source`, accepting only `allowed` variable names.
+    pub fn parse(source: &str, allowed: &[&str]) -> Result<Self, TemplateError> {
+        if source.trim().is_empty() {
+            return Err(TemplateError::Empty);
+        }
+        if source.chars().count() > MAX_TEMPLATE_CHARS {
+            return Err(TemplateError::TooLong(MAX_TEMPLATE_CHARS));
+        }
+        let mut parts = Vec::new();
+        let mut rest = source;
+        let mut offset = 0;
+        while let Some(start) = rest.find("{{") {
+            if start > 0 {
+                parts.push(Part::Text(rest[..start].to_owned()));
+            }
+            let after = &rest[start + 2..];
+            let end = after.find("}}").ok_or(TemplateError::Unclosed(offset + start))?;
+            let inner = &after[..end];
+            let (name, fallback) = match inner.split_once('|') {
+                Some((n, f)) => (n.trim(), Some(f.to_owned())),
+                None => (inner.trim(), None),
+            };
+            if !allowed.contains(&name) {
+                return Err(TemplateError::Unknown {
+                    name: name.to_owned(),
+                    allowed: allowed.join(", "),
+                });
+            }
+            parts.push(Part::Var {
+                name: name.to_owned(),
+                fallback,
+            });
+            let consumed = start + 2 + end + 2;
+            offset += consumed;
+            rest = &rest[consumed..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Text(rest.to_owned()));
+        }
+        Ok(Self {
+            source: source.to_owned(),
+            parts,
+        })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether the template uses `name` (with or without a fallback).
+    pub fn uses(&self, name: &str) -> bool {
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::Var { name: n, .. } if n == name))
+    }
+
+    /// Renders with `vars`; `Err(name)` for the first variable with neither a value nor a fallback.
+    pub fn render(&self, vars: &BTreeMap<&str, String>) -> Result<String, String> {
+        let mut out = String::with_capacity(self.source.len());
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => out.push_str(t),
+                Part::Var { name, fallback } => match vars.get(name.as_str()).filter(|v| !v.trim().is_empty()) {
+                    Some(v) => out.push_str(v),
+                    None => match fallback {
+                        Some(f) => out.push_str(f),
+                        None => return Err(name.clone()),
+                    },
+                },
+            }
+        }
+        // Fallbacks such as `{{estimate.name|}}` can leave doubled spaces or a space before punctuation.
+        let mut tidy = String::with_capacity(out.len());
+        for c in out.chars() {
+            if c == ' ' && tidy.ends_with(' ') {
+                continue;
+            }
+            if matches!(c, ',' | '.' | ')' | '!' | '?') && tidy.ends_with(' ') {
+                tidy.pop();
+            }
+            tidy.push(c);
+        }
+        Ok(tidy.trim().to_owned())
+    }
+}
+
+impl Serialize for Template {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.source)
+    }
+}
+
+/// Templates are deserialised as plain text and checked by [`Template::parse`] during recipe validation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TemplateSource(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_values_and_fallbacks() {
+        let allowed = variables(EntityKind::Estimate);
+        let t = Template::parse(
+            "Hi {{customer.firstName|there}}, about {{estimate.name|your estimate}} (${{estimate.amount}}).",
+            &allowed,
+        )
+        .unwrap();
+        let mut vars = BTreeMap::new();
+        vars.insert("estimate.amount", "1,249.00".to_owned());
+        assert_eq!(t.render(&vars).unwrap(), "Hi there, about your estimate ($1,249.00).");
+        vars.insert("customer.firstName", "Mary".to_owned());
+        vars.insert("estimate.name", "AC replacement".to_owned());
+        assert_eq!(t.render(&vars).unwrap(), "Hi Mary, about AC replacement ($1,249.00).");
+        vars.remove("estimate.amount");
+        assert_eq!(t.render(&vars).unwrap_err(), "estimate.amount");
+        assert!(t.uses("estimate.amount") && !t.uses("bookingUrl"));
+    }
+
+    #[test]
+    fn empty_fallbacks_leave_tidy_text() {
+        let t = Template::parse(
+            "the estimate {{estimate.name|}}, sent.",
+            &variables(EntityKind::Estimate),
+        )
+        .unwrap();
+        assert_eq!(t.render(&BTreeMap::new()).unwrap(), "the estimate, sent.");
+    }
+
+    #[test]
+    fn rejects_unknown_variables_and_broken_braces() {
+        let allowed = variables(EntityKind::Invoice);
+        assert!(matches!(
+            Template::parse("{{estimate.amount}}", &allowed),
+            Err(TemplateError::Unknown { .. })
+        ));
+        assert_eq!(
+            Template::parse("Hi {{customer.name", &allowed),
+            Err(TemplateError::Unclosed(3))
+        );
+        assert_eq!(Template::parse("  ", &allowed), Err(TemplateError::Empty));
+        assert!(Template::parse("{{ invoice.balance }} due", &allowed).is_ok());
+    }
+}

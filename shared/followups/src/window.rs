@@ -1,0 +1,225 @@
+//! When a recipient may be contacted, in *their* local time.
+//!
+//! The allowed hours of a day are the intersection of:
+//! - the federal window, 08:00–21:00 (47 CFR 64.1200(c)(1));
+//! - for marketing-class messages, the recipient's state's stricter window (FL, OK, MD, MS, NJ 08:00–20:00; CT
+//!   09:00–20:00; RI 09:00–18:00 on weekdays and 10:00–17:00 at weekends; TX 09:00–21:00 Monday to Saturday and
+//!   12:00–21:00 on Sunday; per the project's compliance notes, to be confirmed with counsel);
+//! - the tenant's quiet hours (a contractor may be stricter, never looser);
+//! - the recipe's own send window, if it has one.
+//!
+//! A message outside the window is moved to the next opening, never dropped. Local times are turned into instants
+//! through the time zone database, so daylight-saving changes need no special cases.
+
+use jiff::civil::{Date, Time, Weekday};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::recipe::{LocalWindow, MessageClass};
+
+/// Minutes since local midnight, half-open intervals `[start, end)`.
+type Minutes = (u16, u16);
+
+const DAY: u16 = 24 * 60;
+const FEDERAL: Minutes = (8 * 60, 21 * 60);
+
+fn minutes(t: Time) -> u16 {
+    t.hour() as u16 * 60 + t.minute() as u16
+}
+
+/// Who is contacted and under which rules.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub time_zone: TimeZone,
+    /// Two-letter state code of the recipient's address, when known.
+    pub state: Option<String>,
+    pub class: MessageClass,
+    /// The tenant's quiet hours `(start, end)`, local; may wrap past midnight (21:00–08:00).
+    pub tenant_quiet: Option<(Time, Time)>,
+    pub recipe_window: Option<LocalWindow>,
+}
+
+/// The state's marketing window for a weekday, if the state is stricter than the federal rule.
+fn state_window(state: &str, day: Weekday) -> Option<Minutes> {
+    let h = |a: u16, b: u16| Some((a * 60, b * 60));
+    match state {
+        "FL" | "OK" | "MD" | "MS" | "NJ" => h(8, 20),
+        "CT" => h(9, 20),
+        "RI" => match day {
+            Weekday::Saturday | Weekday::Sunday => h(10, 17),
+            _ => h(9, 18),
+        },
+        "TX" => match day {
+            Weekday::Sunday => h(12, 21),
+            _ => h(9, 21),
+        },
+        _ => None,
+    }
+}
+
+fn intersect(a: &[Minutes], b: &[Minutes]) -> Vec<Minutes> {
+    let mut out = Vec::new();
+    for &(s1, e1) in a {
+        for &(s2, e2) in b {
+            let (s, e) = (s1.max(s2), e1.min(e2));
+            if s < e {
+                out.push((s, e));
+            }
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+impl Policy {
+    /// The allowed local intervals on `date`.
+    pub fn allowed_on(&self, date: Date) -> Vec<Minutes> {
+        let mut allowed = vec![FEDERAL];
+        if self.class == MessageClass::Marketing
+            && let Some(w) = self.state.as_deref().and_then(|s| state_window(s, date.weekday()))
+        {
+            allowed = intersect(&allowed, &[w]);
+        }
+        if let Some((quiet_start, quiet_end)) = self.tenant_quiet {
+            let (qs, qe) = (minutes(quiet_start), minutes(quiet_end));
+            let open: Vec<Minutes> = if qs == qe {
+                vec![(0, DAY)]
+            } else if qs > qe {
+                vec![(qe, qs)] // quiet wraps midnight: open in between
+            } else {
+                vec![(0, qs), (qe, DAY)]
+            };
+            allowed = intersect(&allowed, &open);
+        }
+        if let Some(w) = self.recipe_window {
+            allowed = intersect(&allowed, &[(minutes(w.start), minutes(w.end))]);
+        }
+        allowed
+    }
+
+    /// `now` if a message may go out now, else the start of the next opening (within a week), or `None` when the
+    /// rules leave no opening at all.
+    pub fn next_opening(&self, now: Timestamp) -> Option<Timestamp> {
+        let today = now.to_zoned_datetime(self.time_zone.clone()).date();
+        for offset in 0..8 {
+            let date = today.checked_add(jiff::Span::new().days(offset)).ok()?;
+            for (start, end) in self.allowed_on(date) {
+                let at = |m: u16| -> Option<Timestamp> {
+                    let dt = if m >= DAY {
+                        date.tomorrow().ok()?.to_datetime(Time::midnight())
+                    } else {
+                        date.to_datetime(Time::new((m / 60) as i8, (m % 60) as i8, 0, 0).ok()?)
+                    };
+                    self.time_zone.to_timestamp(dt).ok()
+                };
+                let (open, close) = (at(start)?, at(end)?);
+                if now < close {
+                    return Some(now.max(open));
+                }
+            }
+        }
+        None
+    }
+
+    pub fn allows(&self, now: Timestamp) -> bool {
+        self.next_opening(now) == Some(now)
+    }
+}
+
+/// Rounds up to a whole second: Scheduler's `at()` has second precision, and rounding down could fire a message a
+/// fraction of a second before the window opens.
+pub fn ceil_second(t: Timestamp) -> Timestamp {
+    let whole = Timestamp::from_second(t.as_second()).unwrap_or(t);
+    if whole < t {
+        whole + SignedDuration::from_secs(1)
+    } else {
+        whole
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn policy(tz: &str, state: Option<&str>, class: MessageClass) -> Policy {
+        Policy {
+            time_zone: TimeZone::get(tz).unwrap(),
+            state: state.map(str::to_owned),
+            class,
+            tenant_quiet: Some((Time::constant(21, 0, 0, 0), Time::constant(8, 0, 0, 0))),
+            recipe_window: None,
+        }
+    }
+
+    #[test]
+    fn outside_the_window_waits_for_eight_local_across_a_dst_change() {
+        // 2027-03-14 is the spring-forward Sunday in the US: 08:00 EDT is 12:00 UTC, not 13:00 as the day before.
+        let ny = policy("America/New_York", Some("NY"), MessageClass::Transactional);
+        assert_eq!(
+            ny.next_opening(t("2027-03-14T06:30:00Z")),
+            Some(t("2027-03-14T12:00:00Z"))
+        );
+        assert_eq!(
+            ny.next_opening(t("2027-03-13T06:30:00Z")),
+            Some(t("2027-03-13T13:00:00Z"))
+        );
+        // Fall back (2027-11-07): 08:00 EST is 13:00 UTC.
+        assert_eq!(
+            ny.next_opening(t("2027-11-07T05:00:00Z")),
+            Some(t("2027-11-07T13:00:00Z"))
+        );
+        // 21:30 local: next morning.
+        assert_eq!(
+            ny.next_opening(t("2027-06-02T01:30:00Z")),
+            Some(t("2027-06-02T12:00:00Z"))
+        );
+        // Inside the window: now.
+        let noon = t("2027-06-02T16:00:00Z");
+        assert_eq!(ny.next_opening(noon), Some(noon));
+        assert!(ny.allows(noon));
+    }
+
+    #[test]
+    fn marketing_in_strict_states_and_stricter_tenants() {
+        // 20:30 in Miami: fine for a transactional text, too late for marketing.
+        let at = t("2027-06-03T00:30:00Z");
+        assert!(policy("America/New_York", Some("FL"), MessageClass::Transactional).allows(at));
+        let fl = policy("America/New_York", Some("FL"), MessageClass::Marketing);
+        assert_eq!(fl.next_opening(at), Some(t("2027-06-03T12:00:00Z")));
+        // A Texas Sunday morning: marketing waits for noon.
+        let tx = policy("America/Chicago", Some("TX"), MessageClass::Marketing);
+        assert_eq!(
+            tx.next_opening(t("2027-06-06T15:00:00Z")),
+            Some(t("2027-06-06T17:00:00Z"))
+        );
+        // A tenant quiet from 18:00: the window closes early.
+        let mut strict = policy("America/Chicago", None, MessageClass::Transactional);
+        strict.tenant_quiet = Some((Time::constant(18, 0, 0, 0), Time::constant(9, 30, 0, 0)));
+        assert_eq!(
+            strict.next_opening(t("2027-06-02T23:30:00Z")),
+            Some(t("2027-06-03T14:30:00Z"))
+        );
+        // A quiet lunch hour that does not wrap.
+        strict.tenant_quiet = Some((Time::constant(12, 0, 0, 0), Time::constant(13, 0, 0, 0)));
+        assert_eq!(
+            strict.next_opening(t("2027-06-02T17:15:00Z")),
+            Some(t("2027-06-02T18:00:00Z"))
+        );
+        // Rules that never overlap: no opening.
+        strict.recipe_window = Some(LocalWindow {
+            start: Time::constant(22, 0, 0, 0),
+            end: Time::constant(23, 0, 0, 0),
+        });
+        assert_eq!(strict.next_opening(t("2027-06-02T17:15:00Z")), None);
+    }
+
+    #[test]
+    fn whole_seconds_round_up() {
+        assert_eq!(ceil_second(t("2027-01-01T00:00:00.2Z")), t("2027-01-01T00:00:01Z"));
+        assert_eq!(ceil_second(t("2027-01-01T00:00:00Z")), t("2027-01-01T00:00:00Z"));
+    }
+}
