@@ -217,12 +217,18 @@ impl FollowUps {
 
     /// POSTs a sandbox scenario control (`/_sandbox/tenants/1001/{path}`), then lets its webhooks through.
     pub async fn control(&self, path: &str, body: Value) -> Value {
+        let value = self.control_only(path, body).await;
+        self.webhooks().await;
+        value
+    }
+
+    /// A sandbox scenario control without processing its webhooks yet.
+    pub async fn control_only(&self, path: &str, body: Value) -> Value {
         let url = format!("{}/_sandbox/tenants/{TENANT}/{path}", self.sandbox_url());
         let resp = self.http.post(url).json(&body).send().await.unwrap();
         let status = resp.status();
         let value: Value = resp.json().await.unwrap_or(Value::Null);
         assert!(status.is_success(), "{path}: {status} {value}");
-        self.webhooks().await;
         value
     }
 
@@ -230,8 +236,15 @@ impl FollowUps {
         self.t.stack.sandbox().unwrap().url()
     }
 
-    /// Waits for the sandbox to have made every webhook's first attempt, then drains the stack's queues.
+    /// Waits for the sandbox to have made every webhook's first attempt, then drains the stack's queues; no message
+    /// may fail.
     pub async fn webhooks(&self) {
+        let report = self.settle().await;
+        assert_eq!(report.messages_failed, 0, "{report:?}");
+    }
+
+    /// [`FollowUps::webhooks`] where failures are expected (an outage); returns the drain's report.
+    pub async fn settle(&self) -> local_stack::stack::DrainReport {
         let sandbox = self.t.stack.sandbox().unwrap();
         for _ in 0..200 {
             let waiting = sandbox
@@ -243,14 +256,21 @@ impl FollowUps {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        let report = self.t.stack.drain().await.unwrap();
-        assert_eq!(report.messages_failed, 0, "{report:?}");
+        self.t.stack.drain().await.unwrap()
     }
 
-    /// Moves virtual time forward, firing everything due in order.
+    /// Moves virtual time forward, firing everything due in order; no message may fail on the way.
     pub async fn advance(&self, by: SignedDuration) {
-        self.t.stack.advance(by).await.unwrap();
+        let report = self.t.stack.advance(by).await.unwrap();
+        assert_eq!(report.messages_failed, 0, "while advancing {by:?}: {report:?}");
         self.webhooks().await;
+    }
+
+    /// [`FollowUps::advance`] where failures are expected (an outage).
+    pub async fn advance_through_failures(&self, by: SignedDuration) -> local_stack::stack::DrainReport {
+        let report = self.t.stack.advance(by).await.unwrap();
+        self.settle().await;
+        report
     }
 
     pub async fn advance_to(&self, at: Timestamp) {
@@ -288,6 +308,12 @@ impl FollowUps {
             .filter(|d| run_id.is_none_or(|r| d.body["data"]["runId"] == r))
             .map(|d| {
                 assert!(d.verified, "every accepted delivery verified");
+                let errors = payload_errors(&d.body);
+                assert!(
+                    errors.is_empty(),
+                    "a delivery does not follow docs/followup.schema.json: {errors:#?}\n{}",
+                    d.body
+                );
                 let mut body = d.body.clone();
                 body["_webhookId"] = json!(d.webhook_id);
                 body["_timestamp"] = json!(d.timestamp);
@@ -323,6 +349,24 @@ impl FollowUps {
         runs[0].clone()
     }
 
+    /// Delivers a ServiceTitan webhook signed with the demo key, as the sandbox would, then drains.
+    pub async fn webhook(&self, event_type: &str, body: Value) -> crate::Reply {
+        let text = body.to_string();
+        let signature = TestStack::sign(local_stack::demo::DEMO_KEY, &text);
+        let reply = self
+            .t
+            .send(
+                "POST",
+                &format!("/{event_type}"),
+                &text,
+                Some(&signature),
+                Some("application/json"),
+            )
+            .await;
+        self.webhooks().await;
+        reply
+    }
+
     /// Sends an inbound message (a customer's reply) through `POST /inbound`.
     pub async fn inbound(&self, body: Value) -> crate::Reply {
         self.t.admin(reqwest::Method::POST, "/inbound", Some(body)).await
@@ -331,6 +375,24 @@ impl FollowUps {
     pub async fn stop(self) {
         self.t.stop().await;
     }
+}
+
+/// Violations of docs/followup.schema.json (formats included) by a follow-up body.
+pub fn payload_errors(body: &Value) -> Vec<String> {
+    static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let validator = VALIDATOR.get_or_init(|| {
+        let text = std::fs::read_to_string(crate::repo_root().join("docs/followup.schema.json")).unwrap();
+        let schema: Value = serde_json::from_str(&text).unwrap();
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .should_validate_formats(true)
+            .build(&schema)
+            .expect("the follow-up schema compiles")
+    });
+    validator
+        .iter_errors(body)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
 }
 
 /// `now()` as a `Timestamp` for `Arc<VirtualClock>`.

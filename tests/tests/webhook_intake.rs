@@ -143,7 +143,7 @@ async fn a_worker_crash_after_claiming_is_retried_once_its_lease_expires() {
 }
 
 #[tokio::test]
-async fn a_message_that_always_fails_lands_in_the_dead_letter_queue() {
+async fn a_message_that_is_not_an_event_lands_in_the_dead_letter_queue_with_its_reason() {
     let t = TestStack::start().await;
     t.stack
         .aws()
@@ -154,13 +154,24 @@ async fn a_message_that_always_fails_lands_in_the_dead_letter_queue() {
         .send()
         .await
         .unwrap();
+    // Retrying could never help: it is parked at once, with the reason.
     let first = t.stack.drain().await.unwrap();
-    assert_eq!(first.messages_failed, 1);
-    // maxReceiveCount is 5 and each retry waits out the 180 s visibility timeout.
-    let report = t.stack.advance(jiff::SignedDuration::from_secs(6 * 181)).await.unwrap();
-    assert_eq!(report.messages_failed, 4, "{report:?}");
+    assert_eq!((first.messages_received, first.messages_failed), (1, 0));
     assert_eq!(t.queue_depth("EventsQueue").await, (0, 0));
-    assert_eq!(t.queue_depth("EventsDeadLetterQueue").await.0, 1);
+    let parked = t
+        .stack
+        .aws()
+        .sqs
+        .receive_message()
+        .queue_url(t.resource("EventsDeadLetterQueue"))
+        .message_attribute_names("All")
+        .send()
+        .await
+        .unwrap();
+    let message = &parked.messages()[0];
+    assert_eq!(message.body(), Some("{\"not\": \"an event\"}"));
+    let reason = message.message_attributes().unwrap()["reason"].string_value().unwrap();
+    assert!(reason.starts_with("not a ServiceTitan event"), "{reason}");
     t.stop().await;
 }
 

@@ -3,7 +3,8 @@
 //! Each message is claimed in the events table before anything happens and marked done after, so duplicates on
 //! the queue (ServiceTitan retries, manual replays, SQS's own at-least-once delivery, an intake crash between
 //! enqueue and record) have exactly one effect. A failed message is reported in `batchItemFailures`; after the
-//! queue's `maxReceiveCount` SQS moves it to the dead-letter queue, and the events table keeps the last error.
+//! queue's `maxReceiveCount` SQS moves it to the dead-letter queue, and the events table keeps the last error. A
+//! message that is not an event at all goes to the dead-letter queue at once, with the reason as an attribute.
 //!
 //! Between the claim and the completion, an event is a hint: [`subjects`] reads the entities it concerns live from
 //! ServiceTitan, and [`engine`] merges them into their snapshots, decides (the `followups` crate) and carries the
@@ -43,11 +44,17 @@ pub struct ProcessorConfig {
     pub tenant_secret_prefix: String,
     pub hosts: HostsByEnvironment,
     pub schedules: ScheduleConfig,
+    /// Where a message that is not an event goes at once, with the reason (retrying it could never help).
+    pub dead_letter_queue_url: String,
     /// How long a claim is held before another worker may take the event over (covers a crashed worker).
     pub lease: SignedDuration,
     /// The events queue's `maxReceiveCount`: a failure on this attempt sends the message to the dead-letter queue,
     /// so the event is marked `failed` for the status page.
     pub max_receive_count: u32,
+    /// ServiceTitan unavailable (429, 5xx, no answer, after the client's own retries): the event is tried again
+    /// through a one-shot schedule, this many times with backoff (1 minute doubling to an hour, about 7 hours in
+    /// all for 12), rather than burning the queue's few quick redeliveries; then it is failed and dead-lettered.
+    pub servicetitan_retries: u32,
 }
 
 impl ProcessorConfig {
@@ -60,8 +67,10 @@ impl ProcessorConfig {
             tenant_secret_prefix: env.required("TENANT_SECRET_PREFIX")?,
             hosts: HostsByEnvironment::from_env(env),
             schedules: ScheduleConfig::from_env(env)?,
+            dead_letter_queue_url: env.required("EVENTS_DEAD_LETTER_QUEUE_URL")?,
             lease: SignedDuration::from_secs(env.parsed_or("EVENT_LEASE_SECONDS", 120)?),
             max_receive_count: env.parsed_or("EVENTS_MAX_RECEIVE_COUNT", 5)?,
+            servicetitan_retries: env.parsed_or("EVENT_SERVICETITAN_RETRIES", 12)?,
         })
     }
 }
@@ -90,16 +99,23 @@ pub enum Outcome {
     Duplicate,
     /// The tenant disconnected after the delivery was accepted: recorded, not acted on.
     SkippedDisconnected,
+    /// Not an event at all, or ServiceTitan stayed unavailable through every retry: moved to the dead-letter queue
+    /// with the reason.
+    Parked(String),
+    /// ServiceTitan is unavailable: the event is tried again later through a schedule.
+    Retrying,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
-    #[error("message body is not a ServiceTitan event: {0}")]
-    Poison(String),
     #[error("another worker holds this event; retry later")]
     Busy,
+    /// One of our own dependencies (DynamoDB, Secrets Manager, the Scheduler): the queue redelivers.
     #[error("{0}")]
     Dependency(String),
+    /// ServiceTitan could not be read for now.
+    #[error("ServiceTitan unavailable: {0}")]
+    ServiceTitan(String),
 }
 
 pub struct Processor {
@@ -110,6 +126,7 @@ pub struct Processor {
     schedules: Schedules,
     connections: Connections,
     catalogue: Catalogue,
+    sqs: aws_sdk_sqs::Client,
     clock: SharedClock,
 }
 
@@ -122,7 +139,13 @@ impl Processor {
         Ok(Self {
             events: EventLog::new(clients.dynamodb.clone(), config.events_table.clone()),
             store: Store::new(clients.dynamodb, config.followups_table.clone()),
-            schedules: Schedules::new(config.schedules.clone(), clients.scheduler, clients.sqs, clock.clone()),
+            schedules: Schedules::new(
+                config.schedules.clone(),
+                clients.scheduler,
+                clients.sqs.clone(),
+                clock.clone(),
+            ),
+            sqs: clients.sqs,
             connections: Connections::new(
                 tenants.clone(),
                 CredentialStore::new(clients.secrets, config.tenant_secret_prefix.clone()),
@@ -164,12 +187,43 @@ impl Processor {
 
     pub async fn handle_message(&self, message: &SqsMessage) -> Result<Outcome, ProcessError> {
         let body = message.body.as_deref().unwrap_or("");
-        let event: ServiceTitanEvent = serde_json::from_str(body).map_err(|e| ProcessError::Poison(e.to_string()))?;
+        let event: ServiceTitanEvent = match serde_json::from_str(body) {
+            Ok(e) => e,
+            Err(e) => return self.park(body, &format!("not a ServiceTitan event: {e}")).await,
+        };
+        let receive_count = message
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
         let span = info_span!("event", tenant_id = %event.tenant_id, event_id = %event.event_id, event_name = %event.event_name);
-        self.process(&event).instrument(span).await
+        self.process(&event, receive_count).instrument(span).await
     }
 
-    pub async fn process(&self, event: &ServiceTitanEvent) -> Result<Outcome, ProcessError> {
+    /// Moves a message that can never be processed to the dead-letter queue with its reason as an attribute.
+    async fn park(&self, body: &str, reason: &str) -> Result<Outcome, ProcessError> {
+        let reason: String = reason.chars().take(1000).collect();
+        self.sqs
+            .send_message()
+            .queue_url(&self.config.dead_letter_queue_url)
+            .message_body(body)
+            .message_attributes(
+                "reason",
+                aws_sdk_sqs::types::MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(&reason)
+                    .build()
+                    .map_err(|e| ProcessError::Dependency(e.to_string()))?,
+            )
+            .send()
+            .await
+            .map_err(|e| ProcessError::Dependency(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        warn!(reason, "parked in the events dead-letter queue");
+        Ok(Outcome::Parked(reason))
+    }
+
+    /// Claims, applies and completes one event; `receive_count` is the queue message's (its last one fails the event).
+    pub async fn process(&self, event: &ServiceTitanEvent, receive_count: u32) -> Result<Outcome, ProcessError> {
         let now = self.clock.now();
         let dependency = |e: &dyn std::fmt::Display| ProcessError::Dependency(e.to_string());
         let attempt = match self
@@ -193,6 +247,7 @@ impl Processor {
             Ok(outcome) => {
                 let label = match &outcome {
                     Outcome::SkippedDisconnected => "skipped_disconnected",
+                    Outcome::Parked(_) => "parked",
                     Outcome::Processed(e) => {
                         info!(
                             enrolled = e.enrolled,
@@ -204,6 +259,7 @@ impl Processor {
                         "processed"
                     }
                     Outcome::Duplicate => "duplicate",
+                    Outcome::Retrying => unreachable!("retries are not applied outcomes"),
                 };
                 self.events
                     .complete(&event.tenant_id, &event.event_id, self.clock.now(), label)
@@ -211,22 +267,43 @@ impl Processor {
                     .map_err(|e| dependency(&e))?;
                 Ok(outcome)
             }
-            Err(e) => {
-                if let Err(release) = self
-                    .events
-                    .release(
-                        &event.tenant_id,
-                        &event.event_id,
-                        &e.to_string(),
-                        attempt >= self.config.max_receive_count,
-                    )
-                    .await
-                {
-                    // The lease expires on its own; the retry will take the event over then.
-                    warn!(error = %release, "could not release the claim");
+            Err(ProcessError::ServiceTitan(reason)) => {
+                let gave_up = attempt > self.config.servicetitan_retries;
+                self.release(event, &reason, gave_up).await;
+                if gave_up {
+                    let body = serde_json::to_string(event).expect("events serialise");
+                    return self
+                        .park(
+                            &body,
+                            &format!("ServiceTitan stayed unavailable through {attempt} attempts: {reason}"),
+                        )
+                        .await;
                 }
+                let wait = followups::timing::retry_delay(attempt - 1, now.as_millisecond() as u64 ^ attempt as u64);
+                let at = now + wait;
+                self.schedules
+                    .retry_event(event, attempt, at)
+                    .await
+                    .map_err(|e| dependency(&e))?;
+                warn!(attempt, %at, reason, "ServiceTitan unavailable; the event is tried again later");
+                Ok(Outcome::Retrying)
+            }
+            Err(e) => {
+                self.release(event, &e.to_string(), receive_count >= self.config.max_receive_count)
+                    .await;
                 Err(e)
             }
+        }
+    }
+
+    async fn release(&self, event: &ServiceTitanEvent, reason: &str, last_attempt: bool) {
+        if let Err(e) = self
+            .events
+            .release(&event.tenant_id, &event.event_id, reason, last_attempt)
+            .await
+        {
+            // The lease expires on its own; the retry will take the event over then.
+            warn!(error = %e, "could not release the claim");
         }
     }
 
@@ -276,7 +353,7 @@ impl Processor {
         let now = self.clock.now();
         let Some(concerned) = subjects::read(&client, event, &wanted, now)
             .await
-            .map_err(|e| dependency(&e))?
+            .map_err(|e| servicetitan_error(&e.0))?
         else {
             warn!("the event names no entity id; nothing to read");
             return Ok(Outcome::Processed(engine::Effects::default()));
@@ -301,9 +378,22 @@ impl Processor {
                 .handle(&tenant, &client, event, facts, now)
                 .instrument(info_span!("subject", subject = %subject))
                 .await
-                .map_err(|e| dependency(&e))?;
+                .map_err(|e| match e {
+                    engine::EngineError::ServiceTitan(st) => servicetitan_error(&st),
+                    other => dependency(&other),
+                })?;
             effects.add(done);
         }
         Ok(Outcome::Processed(effects))
+    }
+}
+
+/// A ServiceTitan failure: transient ones are retried later through a schedule; the others (a 4xx that will not
+/// change, refused credentials) fail the message like any error, so the queue retries it and then dead-letters it.
+fn servicetitan_error(e: &servicetitan::Error) -> ProcessError {
+    if e.is_transient() {
+        ProcessError::ServiceTitan(e.to_string())
+    } else {
+        ProcessError::Dependency(format!("ServiceTitan: {e}"))
     }
 }

@@ -42,6 +42,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/_sandbox/tenants/{tenant}/appointments/{id}/no-show", post(no_show))
         .route(
+            "/_sandbox/tenants/{tenant}/customers/{id}/do-not-text",
+            post(do_not_text),
+        )
+        .route(
             "/_sandbox/webhooks",
             put(configure_webhooks).get(get_webhooks).delete(disable_webhooks),
         )
@@ -270,6 +274,39 @@ async fn no_show(State(st): State<AppState>, p: P) -> ApiResult {
         let out = appointment_json(a);
         st.emit(t, "appointment.no_show", &out, now);
         ok(out)
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct DoNotTextReq {
+    do_not_text: Option<bool>,
+    /// Only the phone contact with these digits (every phone contact when absent).
+    phone: Option<String>,
+}
+
+/// What a CSR does in ServiceTitan's UI: mark a customer's phone numbers do-not-text (or clear it).
+async fn do_not_text(State(st): State<AppState>, p: P, body: Bytes) -> ApiResult {
+    let req: DoNotTextReq = typed(&json_body(&body)?)?;
+    let flag = req.do_not_text.unwrap_or(true);
+    st.tenant(p.tenant, |t, now| {
+        let c = t
+            .customers
+            .get_mut(&p.id)
+            .ok_or_else(|| ApiError::not_found("Customer", p.id))?;
+        let mut changed = 0;
+        for contact in c.contacts.iter_mut().filter(|x| x.kind != "Email" && x.kind != "Fax") {
+            if req
+                .phone
+                .as_deref()
+                .is_none_or(|p| crate::util::phone_matches(p, &contact.value))
+            {
+                contact.do_not_text = flag;
+                contact.modified_on = now;
+                changed += 1;
+            }
+        }
+        ok(json!({ "customerId": p.id, "doNotText": flag, "contactsChanged": changed }))
     })
 }
 

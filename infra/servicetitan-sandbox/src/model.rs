@@ -205,6 +205,8 @@ pub struct Contact {
     pub kind: String,
     pub value: String,
     pub memo: Option<String>,
+    /// `phoneSettings.doNotText`: set in ServiceTitan's UI (the API has no field for it); a sandbox control here.
+    pub do_not_text: bool,
     pub created_on: Timestamp,
     pub modified_on: Timestamp,
 }

@@ -130,6 +130,17 @@ fn new_estimate(c: &Ctx) -> Value {
     })
 }
 
+fn reschedule(_: &Ctx) -> Value {
+    json!({ "start": "2030-06-03T14:00:00Z", "end": "2030-06-03T16:00:00Z",
+            "arrivalWindowStart": "2030-06-03T14:00:00Z", "arrivalWindowEnd": "2030-06-03T15:00:00Z" })
+}
+
+fn add_appointment(c: &Ctx) -> Value {
+    json!({ "jobId": c["job"], "start": "2030-06-10T14:00:00Z", "end": "2030-06-10T16:00:00Z",
+            "arrivalWindowStart": "2030-06-10T14:00:00Z", "arrivalWindowEnd": "2030-06-10T16:00:00Z",
+            "technicianIds": [c["tech"]], "specialInstructions": "Gate code 4321" })
+}
+
 fn sell(c: &Ctx) -> Value {
     json!({ "soldBy": c["tech"] })
 }
@@ -219,6 +230,13 @@ fn cases() -> Vec<Case> {
         case("jpm-v2", "get", "/tenant/{tenant}/appointments").q("jobId={job}"),
         case("jpm-v2", "get", "/tenant/{tenant}/appointments").q("pageSize=200&active=Any"),
         case("jpm-v2", "get", "/tenant/{tenant}/appointments/{id}").id("appointment"),
+        case("jpm-v2", "patch", "/tenant/{tenant}/appointments/{id}/reschedule")
+            .id("appointment")
+            .body(reschedule),
+        case("jpm-v2", "post", "/tenant/{tenant}/appointments")
+            .body(add_appointment)
+            .save(&[("appointment2", "/id")]),
+        case("jpm-v2", "get", "/tenant/{tenant}/appointments/{id}").id("appointment2"),
         case("jpm-v2", "get", "/tenant/{tenant}/export/jobs"),
         case("jpm-v2", "get", "/tenant/{tenant}/export/appointments"),
         // salestech-v2

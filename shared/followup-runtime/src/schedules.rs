@@ -162,6 +162,26 @@ impl Schedules {
         .await
     }
 
+    /// Delivers `event` to the events queue again at `at` (ServiceTitan was unavailable on attempt `attempt`).
+    pub async fn retry_event(
+        &self,
+        event: &ServiceTitanEvent,
+        attempt: u32,
+        at: Timestamp,
+    ) -> Result<(), ScheduleError> {
+        let body = serde_json::to_string(event).expect("the event serialises");
+        let name = ids::event_retry_schedule(&event.tenant_id, &event.event_id, attempt);
+        self.fire(
+            &name,
+            at,
+            &self.config.events_queue_url,
+            &self.config.events_queue_arn,
+            &body,
+            &body,
+        )
+        .await
+    }
+
     /// A schedule at `at`, or a message now if `at` has come.
     async fn fire(
         &self,

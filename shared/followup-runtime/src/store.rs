@@ -744,12 +744,18 @@ impl Store {
                 ("failed", "failures", d)
             }
         };
+        // Steps passed over while planning the next one count as skipped too.
         let passed = next.map_or(0, |p| p.passed.len());
         let mut update = self
             .at_position(tenant_id, run)
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":passed", n(passed))
             .expression_attribute_values(":zero", n(0));
+        update = if counter == "skips" {
+            update.expression_attribute_values(":one", n(1 + passed))
+        } else {
+            update
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":passed", n(passed))
+        };
         let set = match next {
             Some(planned) => {
                 update = update
@@ -759,8 +765,8 @@ impl Store {
                     .expression_attribute_values(":f", AttributeValue::Bool(false));
                 format!(
                     "SET step = :nstep, round = :nround, seq = :zero, due_at = :due, scheduled = :f, retries = :zero, \
-                     {counter} = {counter} + :one, skips = skips + :passed \
-                     REMOVE lease_until, held_since, stalled, last_error"
+                     {} REMOVE lease_until, held_since, stalled, last_error",
+                    increments(counter)
                 )
             }
             None => {
@@ -770,9 +776,9 @@ impl Store {
                     .expression_attribute_values(":now", s(iso_millis(now)))
                     .expression_attribute_values(":exp", expiry(now));
                 format!(
-                    "SET #st = :finished, reason = :reason, ended_at = :now, expires_at = :exp, \
-                     {counter} = {counter} + :one, skips = skips + :passed \
-                     REMOVE lease_until, held_since, due_at"
+                    "SET #st = :finished, reason = :reason, ended_at = :now, expires_at = :exp, {} \
+                     REMOVE lease_until, held_since, due_at",
+                    increments(counter)
                 )
             }
         };
@@ -1312,6 +1318,16 @@ fn sanitize(s: &str) -> String {
         })
         .take(200)
         .collect()
+}
+
+/// `sends = sends + :one, skips = skips + :passed`, without naming `skips` twice (DynamoDB refuses overlapping
+/// paths in one update).
+fn increments(counter: &str) -> String {
+    if counter == "skips" {
+        "skips = skips + :one".to_owned()
+    } else {
+        format!("{counter} = {counter} + :one, skips = skips + :passed")
+    }
 }
 
 /// Kinds of deferral.

@@ -92,6 +92,11 @@ pub fn watch_schedule(tenant_id: &str, subject: &Subject, at: Timestamp) -> Stri
     )
 }
 
+/// The schedule that delivers an event again after ServiceTitan was unavailable: one per event and attempt.
+pub fn event_retry_schedule(tenant_id: &str, event_id: &str, attempt: u32) -> String {
+    fit(tenant_id, &format!("retry-{}-{attempt}", short_hash(event_id)))
+}
+
 /// The derived event a watch delivers; the same watch always makes the same event.
 pub fn watch_event_id(subject: &Subject, at: Timestamp) -> String {
     format!("watch:{}:{}:{}", subject.kind.as_str(), subject.id, at.as_second())

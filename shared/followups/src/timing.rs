@@ -97,13 +97,19 @@ pub fn plan(recipe: &Recipe, from: Position, anchor: Timestamp, tz: &TimeZone, n
         if !recipe.steps[p.step].enabled {
             passed.push((p, Passed::Disabled));
         } else {
-            let at = step_time(recipe, p, anchor, tz).max(now);
+            // Due already: now (sent at once). Due later: on a whole second (Scheduler's precision), never early.
+            let due = step_time(recipe, p, anchor, tz);
+            let at = if due <= now {
+                now
+            } else {
+                crate::window::ceil_second(due)
+            };
             match deadline(recipe, p, anchor, tz) {
                 Some(d) if at > d => passed.push((p, Passed::TooLate)),
                 _ => {
                     return Some(Planned {
                         position: p,
-                        at: crate::window::ceil_second(at),
+                        at,
                         passed,
                     });
                 }

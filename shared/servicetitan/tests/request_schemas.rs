@@ -7,7 +7,7 @@ use servicetitan::models::crm::{
     Address, BookingAddress, ContactType, CreateBooking, CreateCustomer, CreateLocation, CreateNote, CustomerType,
     NewContact, NewLocation, Priority,
 };
-use servicetitan::models::jpm::{CancelJob, CreateJob, NewAppointment};
+use servicetitan::models::jpm::{AddAppointment, CancelJob, CreateJob, NewAppointment, RescheduleAppointment};
 use servicetitan::models::sales::{CreateEstimate, SellEstimate};
 use servicetitan::models::{ExternalDataCreate, ExternalDataItem};
 
@@ -200,6 +200,30 @@ fn requests() -> Vec<(&'static str, &'static str, &'static str, Value)> {
             "/tenant/{tenant}/estimates/{id}/sell",
             "put",
             to_json(&SellEstimate { sold_by: 7 }),
+        ),
+        (
+            "jpm-v2",
+            "/tenant/{tenant}/appointments/{id}/reschedule",
+            "patch",
+            to_json(&RescheduleAppointment {
+                start,
+                end: start + jiff::SignedDuration::from_hours(2),
+                arrival_window_start: Some(start),
+                arrival_window_end: None,
+            }),
+        ),
+        (
+            "jpm-v2",
+            "/tenant/{tenant}/appointments",
+            "post",
+            to_json(&AddAppointment {
+                job_id: 1,
+                start,
+                end: start + jiff::SignedDuration::from_hours(2),
+                arrival_window_start: None,
+                arrival_window_end: None,
+                technician_ids: vec![6],
+            }),
         ),
     ]
 }

@@ -168,6 +168,7 @@ fn new_contacts(t: &mut Tenant, reqs: Option<Vec<NewContactReq>>, now: Timestamp
             kind: canonical_contact_type(r.kind.as_deref().unwrap_or("Phone")),
             value: r.value.unwrap_or_default(),
             memo: r.memo,
+            do_not_text: false,
             created_on: now,
             modified_on: now,
         })
@@ -227,7 +228,7 @@ fn contact_with_modified_json(c: &Contact) -> Value {
         "value": c.value,
         "memo": c.memo,
         "modifiedOn": ts(c.modified_on),
-        "phoneSettings": { "phoneNumber": if is_phone { c.value.as_str() } else { "" }, "doNotText": false },
+        "phoneSettings": { "phoneNumber": if is_phone { c.value.as_str() } else { "" }, "doNotText": is_phone && c.do_not_text },
         "createdOn": ts(c.created_on),
         "preferences": {
             "jobRemindersEnabled": true,

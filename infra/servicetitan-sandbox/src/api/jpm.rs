@@ -73,6 +73,27 @@ struct CancelReq {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
+struct RescheduleReq {
+    start: Option<String>,
+    end: Option<String>,
+    arrival_window_start: Option<String>,
+    arrival_window_end: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AddAppointmentReq {
+    job_id: Option<i64>,
+    start: Option<String>,
+    end: Option<String>,
+    arrival_window_start: Option<String>,
+    arrival_window_end: Option<String>,
+    technician_ids: Option<Vec<i64>>,
+    special_instructions: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct JobNoteReq {
     text: Option<String>,
     pin_to_top: Option<bool>,
@@ -828,4 +849,137 @@ pub async fn export_jobs(State(st): State<AppState>, p: P, q: Q) -> ApiResult {
 
 pub async fn export_appointments(State(st): State<AppState>, p: P, q: Q) -> ApiResult {
     st.tenant(p.tenant, |t, _| export(&q, t.appointments.values(), appointment_json))
+}
+
+/// A required date-time field of a request, or its field error.
+fn required_time(c: &mut Check, field: &str, value: &Option<String>) -> Option<Timestamp> {
+    match value.as_deref().map(parse_time) {
+        Some(Some(t)) => Some(t),
+        Some(None) => {
+            c.add(
+                pascal_field(field),
+                format!("The value of {field} is not a valid date-time."),
+            );
+            None
+        }
+        None => {
+            c.add(
+                pascal_field(field),
+                format!("The {} field is required.", pascal_field(field)),
+            );
+            None
+        }
+    }
+}
+
+fn optional_time(c: &mut Check, field: &str, value: &Option<String>) -> Option<Timestamp> {
+    value.as_ref()?;
+    required_time(c, field, value)
+}
+
+fn pascal_field(field: &str) -> String {
+    crate::util::pascal(field)
+}
+
+/// `PATCH /appointments/{id}/reschedule`: a new time for a visit. Emits `appointment.changed` and `job.rescheduled`.
+pub async fn reschedule_appointment(State(st): State<AppState>, p: P, body: Bytes) -> ApiResult {
+    let v = body_value(&body, &[])?;
+    let req: RescheduleReq = typed(&v)?;
+    let mut c = Check::default();
+    let start = required_time(&mut c, "start", &req.start);
+    let end = required_time(&mut c, "end", &req.end);
+    let window_start = optional_time(&mut c, "arrivalWindowStart", &req.arrival_window_start);
+    let window_end = optional_time(&mut c, "arrivalWindowEnd", &req.arrival_window_end);
+    if let (Some(s), Some(e)) = (start, end)
+        && e <= s
+    {
+        c.add("End", "The end must be after the start.");
+    }
+    c.finish()?;
+    let (start, end) = (start.expect("checked"), end.expect("checked"));
+    st.tenant(p.tenant, |t, now| {
+        let a = t
+            .appointments
+            .get_mut(&p.id)
+            .ok_or_else(|| ApiError::not_found("Appointment", p.id))?;
+        if a.status == "Done" || a.status == "Canceled" {
+            return Err(ApiError::field(
+                "Status",
+                format!("An appointment in status {} cannot be rescheduled.", a.status),
+            ));
+        }
+        a.start = start;
+        a.end = end;
+        a.arrival_window_start = window_start;
+        a.arrival_window_end = window_end;
+        a.modified_on = now;
+        let job_id = a.job_id;
+        let out = appointment_json(a);
+        if let Some(j) = t.jobs.get_mut(&job_id) {
+            j.modified_on = now;
+        }
+        st.emit(t, "appointment.changed", &out, now);
+        let job = job_json(t, &t.jobs[&job_id], None);
+        st.emit(t, "job.rescheduled", &job, now);
+        ok(out)
+    })
+}
+
+/// `POST /appointments`: another visit for a job (a rebooking). Emits `appointment.changed`.
+pub async fn add_appointment(State(st): State<AppState>, p: P, body: Bytes) -> ApiResult {
+    let v = body_value(&body, &["jobId", "start", "end"])?;
+    let req: AddAppointmentReq = typed(&v)?;
+    let mut c = Check::default();
+    let start = required_time(&mut c, "start", &req.start);
+    let end = required_time(&mut c, "end", &req.end);
+    let window_start = optional_time(&mut c, "arrivalWindowStart", &req.arrival_window_start);
+    let window_end = optional_time(&mut c, "arrivalWindowEnd", &req.arrival_window_end);
+    c.finish()?;
+    let (start, end) = (start.expect("checked"), end.expect("checked"));
+    let job_id = req.job_id.expect("required by body_value");
+    st.tenant(p.tenant, |t, now| {
+        let job = t.jobs.get(&job_id).ok_or_else(|| ApiError::not_found("Job", job_id))?;
+        if job.status == "Completed" || job.status == "Canceled" {
+            return Err(ApiError::conflict(format!(
+                "Job {job_id} is {}; it takes no new appointments.",
+                job.status
+            )));
+        }
+        for tech in req.technician_ids.iter().flatten() {
+            if !t.technicians.contains_key(tech) {
+                return Err(ApiError::field(
+                    "TechnicianIds",
+                    format!("Technician with ID={tech} was not found."),
+                ));
+            }
+        }
+        let (customer_id, job_number, count) = (job.customer_id, job.job_number.clone(), job.appointment_ids.len());
+        let id = t.next_id();
+        let appointment = Appointment {
+            id,
+            job_id,
+            number: format!("{job_number}-{}", count + 1),
+            start,
+            end,
+            arrival_window_start: window_start,
+            arrival_window_end: window_end,
+            status: "Scheduled".into(),
+            technician_ids: req.technician_ids.clone().unwrap_or_default(),
+            special_instructions: req.special_instructions.clone(),
+            customer_id,
+            is_confirmed: false,
+            active: true,
+            created_by_id: t.api_user_id,
+            created_on: now,
+            modified_on: now,
+        };
+        let out = appointment_json(&appointment);
+        t.appointments.insert(id, appointment);
+        if let Some(j) = t.jobs.get_mut(&job_id) {
+            j.appointment_ids.push(id);
+            j.modified_on = now;
+        }
+        st.emit(t, "appointment.changed", &out, now);
+        ok(out)
+    })
 }

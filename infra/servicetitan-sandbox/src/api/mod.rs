@@ -10,7 +10,7 @@ pub mod settings;
 pub mod telecom;
 
 use axum::Router;
-use axum::routing::{get, put};
+use axum::routing::{get, patch, put};
 
 use crate::AppState;
 
@@ -46,8 +46,15 @@ pub fn routes() -> Router<AppState> {
             "/jpm/v2/tenant/{tenant}/jobs/{id}/notes",
             get(jpm::list_job_notes).post(jpm::create_job_note),
         )
-        .route("/jpm/v2/tenant/{tenant}/appointments", get(jpm::list_appointments))
+        .route(
+            "/jpm/v2/tenant/{tenant}/appointments",
+            get(jpm::list_appointments).post(jpm::add_appointment),
+        )
         .route("/jpm/v2/tenant/{tenant}/appointments/{id}", get(jpm::get_appointment))
+        .route(
+            "/jpm/v2/tenant/{tenant}/appointments/{id}/reschedule",
+            patch(jpm::reschedule_appointment),
+        )
         .route("/jpm/v2/tenant/{tenant}/export/jobs", get(jpm::export_jobs))
         .route(
             "/jpm/v2/tenant/{tenant}/export/appointments",
