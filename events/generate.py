@@ -8,7 +8,9 @@ batch as the event source mapping delivers it. tests/tests/sample_events.rs chec
 The tenant-admin samples are requests to its AWS_IAM routes, with the caller identity API Gateway adds once the
 SigV4 signature checks out (fake values); the connect sample carries the local ServiceTitan sandbox's public demo
 credentials (infra/servicetitan-sandbox/src/lib.rs), not real ones. The token-refresh sample is the Input its
-EventBridge Scheduler schedule passes (template.yaml), which the function receives as is.
+EventBridge Scheduler schedule passes (template.yaml), which the function receives as is. The follow-up runner's
+sample is a step message on the follow-ups queue; the inbound-messages sample is a customer's reply relayed by the AI
+platform to POST /inbound.
 """
 
 import base64
@@ -145,4 +147,29 @@ write("tenant-admin-connect.json",
 
 # TokenRefreshFunction's ScheduleV2 Input, delivered as the whole event.
 write("token-refresh.json", {"source": "token-refresh-schedule"})
+
+# A follow-up step due (a step schedule's Input, as the follow-ups queue delivers it to the runner). The run does not
+# exist on a fresh stack, so the runner treats it as stale and does nothing, as it would for a duplicate.
+step = json.dumps({
+    "kind": "followup.step", "tenantId": TENANT, "runId": "estimate_follow_up.estimate-90211.1",
+    "step": 0, "round": 0, "seq": 0, "scheduledTime": "2026-11-29T16:00:00Z",
+}, separators=(",", ":"))
+write("followup-runner.json", {"Records": [{
+    "messageId": "6f1c2c0e-6f0a-4a57-9d3c-3f4b1e1c0002",
+    "receiptHandle": "sample-receipt-handle",
+    "body": step,
+    "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795860001000", "SenderId": "AIDASAMPLE",
+                   "ApproximateFirstReceiveTimestamp": "1795860001050"},
+    "messageAttributes": {},
+    "md5OfBody": hashlib.md5(step.encode()).hexdigest(),
+    "eventSource": "aws:sqs",
+    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:local-FollowUpsQueue",
+    "awsRegion": "us-east-1",
+}]})
+
+# A customer's reply relayed by the AI platform (SigV4-signed, AWS_IAM route).
+reply = json.dumps({"tenantId": TENANT, "channel": "sms", "from": "+15125550181",
+                    "text": "Can you come Tuesday instead?"}, separators=(",", ":"))
+inbound = admin("POST", "/inbound", "/inbound", None, reply)
+write("inbound-messages.json", inbound)
 print("wrote", ", ".join(sorted(p.name for p in HERE.glob("*.json"))))

@@ -1,7 +1,7 @@
 //! The sample events in events/ are what `cargo lambda invoke --data-file` sends: each must parse as its Lambda
 //! event type and be handled as intended by the real handler, against the local stack. That is the intake's
-//! signed requests, the processor's SQS batch, the admin API's IAM-authorised requests and the token-refresh
-//! schedule's input.
+//! signed requests, the processor's SQS batch, the admin API's IAM-authorised requests, the token-refresh
+//! schedule's input, the follow-up runner's step message and an inbound reply.
 
 use std::sync::Arc;
 
@@ -86,6 +86,37 @@ async fn the_event_processor_sample_is_an_sqs_batch_it_processes() {
 }
 
 #[tokio::test]
+async fn the_followup_runner_sample_is_a_step_message_it_handles() {
+    let (t, aws) = stack_with_demo_key().await;
+    let env = &t.stack.function("FollowUpRunnerFunction").unwrap().env;
+    let runner = followup_runner::Runner::new(
+        followup_runner::RunnerConfig::from_env(env).unwrap(),
+        followup_runner::RunnerClients {
+            dynamodb: aws.dynamodb.clone(),
+            secrets: aws.secrets.clone(),
+            scheduler: aws.scheduler.clone(),
+            sqs: aws.sqs.clone(),
+        },
+        t.stack.clock(),
+    )
+    .unwrap();
+    let batch: SqsEvent = serde_json::from_str(&read("followup-runner.json")).unwrap();
+    let message = &batch.records[0];
+    // No such run on a fresh stack: a stale step, which does nothing (as a duplicate would).
+    assert_eq!(
+        runner.handle_message(message).await.unwrap(),
+        followup_runner::Outcome::Stale
+    );
+    assert!(runner.handle_batch(batch).await.batch_item_failures.is_empty());
+    assert_eq!(
+        t.queue_depth("FollowUpsDeadLetterQueue").await.0,
+        0,
+        "a well-formed message is not parked"
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
 async fn the_demo_runs_against_a_stack() {
     let t = TestStack::start().await;
     let dir = std::env::temp_dir().join(format!("demo-endpoints-{}", std::process::id()));
@@ -122,6 +153,24 @@ async fn the_tenant_admin_and_token_refresh_samples_are_handled() {
     assert_eq!(bodies[0]["status"], "connected");
     assert_eq!(bodies[1]["connected"], true);
     assert_eq!(bodies[1]["token"]["health"], "healthy");
+
+    // A customer's reply relayed by the AI platform, for the tenant the connect sample connected.
+    let env = &t.stack.function("InboundMessagesFunction").unwrap().env;
+    let inbound = inbound_messages::Inbound::new(
+        inbound_messages::InboundConfig::from_env(env).unwrap(),
+        inbound_messages::InboundClients {
+            dynamodb: aws.dynamodb.clone(),
+            scheduler: aws.scheduler.clone(),
+            sqs: aws.sqs.clone(),
+        },
+        t.stack.clock(),
+    )
+    .unwrap();
+    let request = lambda_http::request::from_str(&read("inbound-messages.json")).unwrap();
+    let response = inbound.handle(request).await;
+    let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+    assert_eq!(response.status().as_u16(), 200, "inbound-messages.json: {body}");
+    assert_eq!(body["meaning"], "reply");
 
     let event: serde_json::Value = serde_json::from_str(&read("token-refresh.json")).unwrap();
     let summary = t.stack.invoke("TokenRefreshFunction", event).await.unwrap();

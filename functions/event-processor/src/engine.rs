@@ -104,9 +104,36 @@ impl Engine<'_> {
             profile = Some(p);
         }
         let mut effects = Effects::default();
+        let touched: Vec<String> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Halt { run_id, .. } => Some(run_id.clone()),
+                _ => None,
+            })
+            .collect();
         for action in actions {
             self.apply(tenant_id, &subject, event, profile.as_ref(), action, now, &mut effects)
                 .await?;
+        }
+        // A run enrolled by an earlier attempt of this event that crashed before its schedule was created: this
+        // retry finishes it. (Runs the decision left alone are otherwise not read.)
+        for slot in slots.iter().filter(|s| s.active.is_some()) {
+            let run_id = &slot.active.as_ref().expect("filtered").run_id;
+            if touched.contains(run_id) {
+                continue;
+            }
+            if let Some(run) = self.store.run(tenant_id, run_id).await?
+                && run.status == RunStatus::Active
+                && !run.scheduled
+            {
+                info!(%run_id, "scheduling a run whose schedule was never created");
+                self.schedules
+                    .step(tenant_id, run_id, run.position, run.seq, run.due_at.unwrap_or(now))
+                    .await?;
+                self.store
+                    .mark_scheduled(tenant_id, run_id, run.position, run.seq)
+                    .await?;
+            }
         }
         Ok(effects)
     }

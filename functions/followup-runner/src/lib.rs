@@ -672,7 +672,7 @@ impl Runner {
         now: Timestamp,
     ) -> Result<Outcome, RunError> {
         let tz = run.profile.zone();
-        let next = timing::after(recipe, run.position).and_then(|p| timing::plan(recipe, p, run.anchor, &tz, now));
+        let next = timing::plan_after(recipe, run.position, run.anchor, &tz, now);
         let result = match &outcome {
             StepOutcome::Sent { .. } => Outcome::Sent,
             StepOutcome::Skipped { reason, .. } => Outcome::Skipped(reason.clone()),
@@ -680,14 +680,14 @@ impl Runner {
         };
         if !self
             .store
-            .advance(tenant_id, run, step_id, &outcome, next.as_ref(), now)
+            .advance(tenant_id, run, step_id, &outcome, &next, now)
             .await
             .map_err(dependency)?
         {
             // Halted concurrently (a sold estimate, a reply): nothing more to do.
             return Ok(Outcome::Stale);
         }
-        if let Some(planned) = next {
+        if let Ok(planned) = next {
             self.schedules
                 .step(tenant_id, &run.run_id, planned.position, 0, planned.at)
                 .await

@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use followups::decide::{ActiveRun, Enroll, GoalReached, HaltReason, Slot, Subject};
 use followups::facts::{Facts, merge};
-use followups::timing::{Planned, Position};
+use followups::timing::{Plan, Position};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use serde_json::Value;
@@ -569,7 +569,7 @@ impl Store {
         let items = vec![
             slot_item,
             self.put(run, Some("attribute_not_exists(sk)")),
-            self.timeline_put(tenant_id, subject, "00-enrolled", &entry),
+            self.timeline_put(tenant_id, subject, TIMELINE_FIRST, &entry),
         ];
         if self.transact(items).await? {
             return Ok(Enrolled::Created);
@@ -637,7 +637,7 @@ impl Store {
         self.transact(vec![
             TransactWriteItem::builder().update(update).build(),
             TransactWriteItem::builder().update(slot).build(),
-            self.timeline_put(tenant_id, &run.subject, "99-ended", &entry),
+            self.timeline_put(tenant_id, &run.subject, TIMELINE_LAST, &entry),
         ])
         .await
     }
@@ -728,7 +728,7 @@ impl Store {
         run: &RunRecord,
         step_id: &str,
         outcome: &StepOutcome,
-        next: Option<&Planned>,
+        next: &Plan,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let (entry, counter, detail) = match outcome {
@@ -745,7 +745,10 @@ impl Store {
             }
         };
         // Steps passed over while planning the next one count as skipped too.
-        let passed = next.map_or(0, |p| p.passed.len());
+        let passed = match next {
+            Ok(planned) => planned.passed.len(),
+            Err(passed) => passed.len(),
+        };
         let mut update = self
             .at_position(tenant_id, run)
             .expression_attribute_values(":zero", n(0));
@@ -757,7 +760,7 @@ impl Store {
                 .expression_attribute_values(":passed", n(passed))
         };
         let set = match next {
-            Some(planned) => {
+            Ok(planned) => {
                 update = update
                     .expression_attribute_values(":nstep", n(planned.position.step))
                     .expression_attribute_values(":nround", n(planned.position.round))
@@ -769,7 +772,7 @@ impl Store {
                     increments(counter)
                 )
             }
-            None => {
+            Err(_) => {
                 update = update
                     .expression_attribute_values(":finished", s(RunStatus::Finished.as_str()))
                     .expression_attribute_values(":reason", s(HaltReason::Finished.code()))
@@ -801,7 +804,7 @@ impl Store {
                 },
             ),
         ];
-        if next.is_none() {
+        if next.is_err() {
             items.push(
                 TransactWriteItem::builder()
                     .update(
@@ -822,7 +825,7 @@ impl Store {
             items.push(self.timeline_put(
                 tenant_id,
                 &run.subject,
-                "99-ended",
+                TIMELINE_LAST,
                 &TimelineEntry {
                     at: now,
                     run_id: Some(run.run_id.clone()),
@@ -1322,6 +1325,11 @@ fn sanitize(s: &str) -> String {
 
 /// `sends = sends + :one, skips = skips + :passed`, without naming `skips` twice (DynamoDB refuses overlapping
 /// paths in one update).
+// Timeline sort keys: a run's entries sort by time, and within one moment by key, so enrolment sorts before the
+// steps (`s00r00n0000-...`) and the end after them.
+const TIMELINE_FIRST: &str = "00-enrolled";
+const TIMELINE_LAST: &str = "~ended";
+
 fn increments(counter: &str) -> String {
     if counter == "skips" {
         "skips = skips + :one".to_owned()

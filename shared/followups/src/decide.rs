@@ -254,7 +254,7 @@ fn enroll(input: &EventInput<'_>, recipe: &Recipe, slot: &Slot, replan: bool) ->
         }
         _ => {}
     }
-    let Some(first) = timing::plan(recipe, Position::START, anchor, input.time_zone, input.now) else {
+    let Ok(first) = timing::plan(recipe, Position::START, anchor, input.time_zone, input.now) else {
         return skip("too late: every step's moment has passed".into());
     };
     let generation = slot.generation + 1;

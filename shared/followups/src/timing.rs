@@ -85,9 +85,13 @@ pub fn after(recipe: &Recipe, pos: Position) -> Option<Position> {
     })
 }
 
+/// What comes next in a run: the step to fire, or (when nothing is left) the steps passed over on the way.
+pub type Plan = Result<Planned, Vec<(Position, Passed)>>;
+
 /// The first position from `from` (inclusive) that can still fire, and when: never before `now`. Disabled steps
-/// and steps past their latest moment are passed over. `None` when nothing is left.
-pub fn plan(recipe: &Recipe, from: Position, anchor: Timestamp, tz: &TimeZone, now: Timestamp) -> Option<Planned> {
+/// and steps past their latest moment are passed over. When nothing is left, the error lists what was passed
+/// over, so the run's record still counts those steps.
+pub fn plan(recipe: &Recipe, from: Position, anchor: Timestamp, tz: &TimeZone, now: Timestamp) -> Plan {
     let mut passed = Vec::new();
     let mut pos = Some(from);
     while let Some(p) = pos {
@@ -107,7 +111,7 @@ pub fn plan(recipe: &Recipe, from: Position, anchor: Timestamp, tz: &TimeZone, n
             match deadline(recipe, p, anchor, tz) {
                 Some(d) if at > d => passed.push((p, Passed::TooLate)),
                 _ => {
-                    return Some(Planned {
+                    return Ok(Planned {
                         position: p,
                         at,
                         passed,
@@ -117,7 +121,15 @@ pub fn plan(recipe: &Recipe, from: Position, anchor: Timestamp, tz: &TimeZone, n
         }
         pos = after(recipe, p);
     }
-    None
+    Err(passed)
+}
+
+/// What comes after the step at `done`: [`plan`] from the next position, if there is one.
+pub fn plan_after(recipe: &Recipe, done: Position, anchor: Timestamp, tz: &TimeZone, now: Timestamp) -> Plan {
+    match after(recipe, done) {
+        Some(next) => plan(recipe, next, anchor, tz, now),
+        None => Err(Vec::new()),
+    }
 }
 
 /// Waits between delivery retries to the AI platform: 1, 2, 4 ... minutes, capped at an hour, with the second
@@ -170,7 +182,7 @@ mod tests {
         assert_eq!(plan(r, Position::START, visit, &chicago(), late).unwrap().at, late);
         // Booked an hour before the visit: too late for a reminder.
         let planned = plan(r, Position::START, visit, &chicago(), t("2026-12-10T14:00:00Z"));
-        assert_eq!(planned, None);
+        assert_eq!(planned, Err(vec![(Position::START, Passed::TooLate)]));
     }
 
     #[test]
@@ -201,6 +213,26 @@ mod tests {
         let planned = plan(&r, Position::START, sent, &chicago(), sent).unwrap();
         assert_eq!(planned.position, Position { step: 1, round: 0 });
         assert_eq!(planned.passed, vec![(Position::START, Passed::Disabled)]);
+    }
+
+    #[test]
+    fn steps_disabled_at_the_end_are_still_reported_when_nothing_is_left() {
+        let c = Catalogue::load().unwrap();
+        let r = c
+            .get("estimate_follow_up")
+            .unwrap()
+            .with_override(&serde_json::json!({"steps": [{"id": "call_72h", "enabled": false}]}))
+            .unwrap();
+        let sent = t("2026-12-01T15:00:00Z");
+        let done = Position::START;
+        assert_eq!(
+            plan_after(&r, done, sent, &chicago(), sent),
+            Err(vec![(Position { step: 1, round: 0 }, Passed::Disabled)])
+        );
+        assert_eq!(
+            plan_after(&r, Position { step: 1, round: 0 }, sent, &chicago(), sent),
+            Err(vec![])
+        );
     }
 
     #[test]

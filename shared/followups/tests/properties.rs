@@ -285,9 +285,8 @@ impl Engine {
             window: &policy,
         });
         let advance = |engine: &mut Engine, from: Position| {
-            let next = timing::after(recipe, from)
-                .and_then(|p| timing::plan(recipe, p, run.anchor, &tz(), now + SignedDuration::from_secs(1)));
-            match next {
+            let next = timing::plan_after(recipe, from, run.anchor, &tz(), now + SignedDuration::from_secs(1));
+            match next.ok() {
                 Some(planned) => {
                     let r = engine.runs.get_mut(run_id).unwrap();
                     r.position = planned.position;

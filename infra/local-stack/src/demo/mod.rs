@@ -1,5 +1,8 @@
-//! The README's first command: connect the sandbox's demo tenant through the admin API, then show a signed
-//! ServiceTitan webhook accepted, verified, deduplicated, queued and processed on the running local stack.
+//! The README's first command: connect the sandbox's demo tenant through the admin API, show a signed ServiceTitan
+//! webhook accepted, verified, deduplicated, queued and processed on the running local stack, then the follow-up
+//! story ([`followups`]): estimates sent, AI texts a day later, an AI call only where the estimate is still open.
+
+mod followups;
 
 use std::path::Path;
 
@@ -143,8 +146,19 @@ pub async fn run(endpoints_file: &Path) -> anyhow::Result<()> {
     }
     println!("   one signed delivery sent twice became one queued message and one processed event");
 
-    if endpoints.get("demo_tenant").is_some() {
+    if let Some(tenant) = endpoints.get("demo_tenant").filter(|t| !t.is_null()) {
         servicetitan_round_trip(&endpoints, &http, &aws, &resource("EventsTable")?).await?;
+        followups::Story {
+            http: &http,
+            api: &api,
+            sandbox: endpoints["servicetitan_api_url"]
+                .as_str()
+                .context("no servicetitan_api_url")?,
+            admin: &admin,
+            tenant: tenant["tenantId"].as_i64().context("demo_tenant has no tenantId")?,
+        }
+        .run()
+        .await?;
     }
     println!("\ndemo complete. The stack is still running; `make down` stops it.");
     Ok(())
@@ -250,14 +264,19 @@ async fn servicetitan_round_trip(
 }
 
 /// The admin API, with the local stack's stand-in for SigV4.
-struct Admin<'a> {
+pub(crate) struct Admin<'a> {
     http: &'a reqwest::Client,
     api: &'a str,
     token: &'a str,
 }
 
 impl Admin<'_> {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
+    pub(crate) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.api))
@@ -323,6 +342,7 @@ async fn connect_demo_tenant(admin: &Admin<'_>, tenant: &Value) -> anyhow::Resul
         "campaignId": options["campaigns"][0]["id"],
         "timeZone": "America/Chicago",
         "bookingUrl": "https://book.example.com/demo",
+        "companyName": "Lone Star Home Services",
         "recipes": ["estimate_follow_up", "invoice_dunning", "missed_call_text_back"],
     });
     show_json(
@@ -359,7 +379,7 @@ fn attr_text(item: &std::collections::HashMap<String, AttributeValue>, key: &str
         .unwrap_or_default()
 }
 
-fn step(text: &str) {
+pub(crate) fn step(text: &str) {
     println!("→ {text}");
 }
 

@@ -1,0 +1,274 @@
+//! The demo's follow-up story: two estimates are sent in ServiceTitan; each customer gets an AI SMS 24 hours
+//! later; one estimate is sold on day two, so only the other customer gets the AI call at 72 hours. Virtual time
+//! moves through the days in seconds, and every follow-up lands in the local sink's outbox.
+
+use anyhow::{Context as _, bail};
+use jiff::{SignedDuration, Timestamp, tz::TimeZone};
+use serde_json::{Value, json};
+
+use super::{Admin, step};
+use ::followups::money;
+
+pub(super) struct Story<'a> {
+    pub http: &'a reqwest::Client,
+    pub api: &'a str,
+    pub sandbox: &'a str,
+    pub admin: &'a Admin<'a>,
+    pub tenant: i64,
+}
+
+impl Story<'_> {
+    async fn now(&self) -> anyhow::Result<Timestamp> {
+        let health: Value = self
+            .http
+            .get(format!("{}/_local/health", self.api))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(health["now"].as_str().context("health has no now")?.parse()?)
+    }
+
+    async fn advance(&self, by: SignedDuration) -> anyhow::Result<Value> {
+        let report: Value = self
+            .http
+            .post(format!("{}/_local/clock", self.api))
+            .json(&json!({"advance_seconds": by.as_secs_f64()}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(report)
+    }
+
+    async fn drain(&self) -> anyhow::Result<()> {
+        // The sandbox delivers its webhooks within a moment; then the queues are drained.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        self.http
+            .post(format!("{}/_local/drain", self.api))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+
+    async fn control(&self, path: &str) -> anyhow::Result<Value> {
+        let resp = self
+            .http
+            .post(format!("{}/_sandbox/tenants/{}/{path}", self.sandbox, self.tenant))
+            .json(&json!({}))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(resp.json().await?)
+    }
+
+    async fn outbox(&self) -> anyhow::Result<Vec<Value>> {
+        let out: Value = self
+            .http
+            .get(format!("{}/_local/outbox", self.api))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(out["deliveries"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| d["status"] == 200 && d["duplicate"] == false)
+            .collect())
+    }
+
+    async fn runs(&self, entity: &str) -> anyhow::Result<Value> {
+        let (status, body) = self
+            .admin
+            .call(
+                reqwest::Method::GET,
+                &format!("/admin/tenants/{}/runs?entity={entity}", self.tenant),
+                None,
+            )
+            .await?;
+        if status != 200 {
+            bail!("runs answered {status}: {body}");
+        }
+        Ok(body)
+    }
+
+    /// Two open estimates that no follow-up has touched yet (the demo can run again on the same stack).
+    async fn fresh_estimates(&self) -> anyhow::Result<Vec<Value>> {
+        let url = format!(
+            "{}/sales/v2/tenant/{}/estimates?status=Open&pageSize=200",
+            self.sandbox, self.tenant
+        );
+        let token = self.token().await?;
+        let page: Value = self
+            .http
+            .get(url)
+            .bearer_auth(token.0)
+            .header("ST-App-Key", token.1)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let mut fresh = Vec::new();
+        for e in page["data"].as_array().cloned().unwrap_or_default() {
+            if e["customerId"].is_null() {
+                continue;
+            }
+            let runs = self.runs(&format!("estimate:{}", e["id"])).await?;
+            if runs["runs"].as_array().is_some_and(Vec::is_empty) {
+                fresh.push(e);
+            }
+            if fresh.len() == 2 {
+                return Ok(fresh);
+            }
+        }
+        bail!("the demo tenant has no two open estimates left; restart the stack (make down && make demo)")
+    }
+
+    async fn token(&self) -> anyhow::Result<(String, String)> {
+        let tenants: Value = self
+            .http
+            .get(format!("{}/_sandbox/tenants", self.sandbox))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let creds = tenants
+            .as_array()
+            .and_then(|t| t.iter().find(|x| x["credentials"]["tenantId"] == self.tenant))
+            .map(|t| t["credentials"].clone())
+            .context("the sandbox has no demo tenant")?;
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", creds["clientId"].as_str().unwrap_or_default()),
+            ("client_secret", creds["clientSecret"].as_str().unwrap_or_default()),
+        ];
+        let token: Value = self
+            .http
+            .post(format!("{}/connect/token", self.sandbox))
+            .form(&form)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok((
+            token["access_token"].as_str().unwrap_or_default().to_owned(),
+            creds["appKey"].as_str().unwrap_or_default().to_owned(),
+        ))
+    }
+
+    pub(super) async fn run(&self) -> anyhow::Result<()> {
+        // Start at 10:00 in Austin, where the demo tenant and its customers are.
+        let chicago = TimeZone::get("America/Chicago")?;
+        let now = self.now().await?;
+        let mut day = now.to_zoned_datetime(chicago.clone()).date();
+        let ten = loop {
+            let t = chicago.to_timestamp(day.to_datetime(jiff::civil::Time::constant(10, 0, 0, 0)))?;
+            if t > now {
+                break t;
+            }
+            day = day.tomorrow()?;
+        };
+        self.advance(ten.duration_since(now)).await?;
+        let estimates = self.fresh_estimates().await?;
+        let (first, second) = (&estimates[0], &estimates[1]);
+        step(&format!(
+            "follow-ups: two estimates are sent in ServiceTitan at 10:00 Austin time: {} ({}) and {} ({})",
+            first["id"],
+            first["name"].as_str().unwrap_or(""),
+            second["id"],
+            second["name"].as_str().unwrap_or("")
+        ));
+        for e in [first, second] {
+            self.control(&format!("estimates/{}/send", e["id"])).await?;
+        }
+        self.drain().await?;
+        for e in [first, second] {
+            let runs = self.runs(&format!("estimate:{}", e["id"])).await?;
+            let run = &runs["runs"][0];
+            println!(
+                "   run {}: next step {} due {}",
+                run["runId"].as_str().unwrap_or("?"),
+                run["nextStep"]["step"],
+                run["nextStep"]["dueAt"].as_str().unwrap_or("?")
+            );
+        }
+        let before = self.outbox().await?.len();
+
+        step("virtual time: +24 hours (POST /_local/clock); the runner re-reads each estimate, then texts");
+        self.advance(SignedDuration::from_hours(24) + SignedDuration::from_mins(1))
+            .await?;
+        let sms: Vec<Value> = self.outbox().await?.into_iter().skip(before).collect();
+        for d in &sms {
+            println!(
+                "   outbox: {} to {} at {} (webhook-id {}, signature verified: {})\n     \"{}\"",
+                d["body"]["data"]["channel"].as_str().unwrap_or(""),
+                d["body"]["data"]["recipient"]["phone"].as_str().unwrap_or(""),
+                d["timestamp"].as_str().unwrap_or(""),
+                d["webhookId"].as_str().unwrap_or(""),
+                d["verified"],
+                d["body"]["data"]["message"]["text"].as_str().unwrap_or("")
+            );
+        }
+        if sms.len() != 2 || sms.iter().any(|d| d["body"]["data"]["channel"] != "sms") {
+            bail!("expected two SMS in the outbox at +24 h, found {sms:?}");
+        }
+
+        step(&format!("day 2: estimate {} is sold in ServiceTitan", second["id"]));
+        self.advance(SignedDuration::from_hours(24)).await?;
+        self.control(&format!("estimates/{}/sell", second["id"])).await?;
+        self.drain().await?;
+        let runs = self.runs(&format!("estimate:{}", second["id"])).await?;
+        let run = &runs["runs"][0];
+        println!(
+            "   run {}: {} ({}); goal reached: {} ${}",
+            run["runId"].as_str().unwrap_or(""),
+            run["status"].as_str().unwrap_or(""),
+            run["reason"].as_str().unwrap_or(""),
+            run["goal"]["label"].as_str().unwrap_or("-"),
+            money(run["goal"]["amountCents"].as_i64().unwrap_or(0))
+        );
+        if run["reason"] != "estimate.sold" {
+            bail!("expected the sold estimate's run halted");
+        }
+
+        step("virtual time: on to 72 hours: the AI call goes only to the customer who has not signed");
+        self.advance(SignedDuration::from_hours(24) + SignedDuration::from_mins(1))
+            .await?;
+        let calls: Vec<Value> = self
+            .outbox()
+            .await?
+            .into_iter()
+            .skip(before)
+            .filter(|d| d["body"]["data"]["channel"] == "voice")
+            .collect();
+        for d in &calls {
+            println!(
+                "   outbox: voice call for estimate {} to {} (intent {})",
+                d["body"]["data"]["entity"]["id"].as_str().unwrap_or(""),
+                d["body"]["data"]["recipient"]["phone"].as_str().unwrap_or(""),
+                d["body"]["data"]["intent"].as_str().unwrap_or("")
+            );
+        }
+        if calls.len() != 1
+            || calls[0]["body"]["data"]["entity"]["id"].as_str() != Some(first["id"].to_string().as_str())
+        {
+            bail!("expected one AI call, for estimate {}: {calls:?}", first["id"]);
+        }
+        println!("   none for estimate {}: sold before its call was due", second["id"]);
+        let (_, status) = self
+            .admin
+            .call(
+                reqwest::Method::GET,
+                &format!("/admin/tenants/{}/status", self.tenant),
+                None,
+            )
+            .await?;
+        println!("   status followUps: {}", status["followUps"]);
+        Ok(())
+    }
+}
