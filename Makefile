@@ -24,8 +24,8 @@ down: ## stop the local stack
 status: ## is the local stack running?
 	@infra/stack.sh status
 
-demo: up ## start the stack and show a signed webhook accepted, verified, deduplicated, queued and processed
-	@target/debug/local-stack demo
+demo: up ## start the stack, push signed webhooks through, then the estimate follow-up story on virtual time
+	@$${CARGO_TARGET_DIR:-target}/debug/local-stack demo
 
 test: tools ## run every test (unit, local-stack integration against moto)
 	@if command -v cargo-nextest >/dev/null; then cargo nextest run --workspace --no-fail-fast; \

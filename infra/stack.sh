@@ -8,7 +8,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 state="$root/.local"
 pidfile="$state/stack.pid"
 log="$state/stack.log"
-bin="$root/target/debug/local-stack"
+bin="${CARGO_TARGET_DIR:-$root/target}/debug/local-stack"
 mkdir -p "$state"
 
 running() { [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
