@@ -55,6 +55,16 @@ async fn measure(binary: &str) -> anyhow::Result<Duration> {
         ("TOKENS_TABLE", "tokens"),
         ("TENANT_SECRET_PREFIX", "coldstart/tenants/"),
         ("FOLLOWUP_SCHEDULE_GROUP", "followups"),
+        ("FOLLOWUPS_TABLE", "followups"),
+        ("FOLLOWUPS_QUEUE_URL", "http://127.0.0.1:9/123456789012/followups"),
+        ("FOLLOWUPS_QUEUE_ARN", "arn:aws:sqs:us-east-1:123456789012:followups"),
+        ("FOLLOWUPS_DEAD_LETTER_QUEUE_URL", "http://127.0.0.1:9/123456789012/followups-dlq"),
+        ("EVENTS_QUEUE_ARN", "arn:aws:sqs:us-east-1:123456789012:events"),
+        ("EVENTS_DEAD_LETTER_QUEUE_URL", "http://127.0.0.1:9/123456789012/events-dlq"),
+        ("SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/scheduler"),
+        ("SCHEDULER_DEAD_LETTER_ARN", "arn:aws:sqs:us-east-1:123456789012:scheduler-dlq"),
+        ("FOLLOWUP_SINK_SECRET_ID", "sink"),
+        ("FOLLOWUP_SINK_URL", "http://127.0.0.1:9/sink"),
         ("RUST_LOG", "error"),
     ];
     let start = Instant::now();
@@ -62,12 +72,23 @@ async fn measure(binary: &str) -> anyhow::Result<Duration> {
         .env_clear()
         .envs(env)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
-    let (mut socket, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
-        .await
-        .map_err(|_| anyhow::anyhow!("{binary} never called the Runtime API (missing configuration?)"))??;
+    let accepted = tokio::select! {
+        a = listener.accept() => Some(a?),
+        _ = child.wait() => None,
+        _ = tokio::time::sleep(Duration::from_secs(10)) => None,
+    };
+    let Some((mut socket, _)) = accepted else {
+        // Say why: usually a variable the function requires that this list lacks.
+        let _ = child.start_kill();
+        let out = child.wait_with_output().await?;
+        anyhow::bail!(
+            "{binary} never called the Runtime API; it said: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    };
     let mut buf = vec![0u8; 4096];
     let mut seen = Vec::new();
     let elapsed = loop {
