@@ -16,10 +16,9 @@ pub mod subjects;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use futures::future::join_all;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use jiff::SignedDuration;
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 use followup_runtime::TenantView;
 use followup_runtime::schedules::{ScheduleConfig, Schedules};
@@ -84,13 +83,7 @@ pub struct ProcessorClients {
     pub sqs: aws_sdk_sqs::Client,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Recipes(#[from] followups::recipe::InvalidRecipe),
-}
+pub use followup_runtime::StartError;
 
 /// What happened to one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,27 +155,7 @@ impl Processor {
 
     /// Handles a batch; failed messages are listed so that only they return to the queue.
     pub async fn handle_batch(&self, batch: SqsEvent) -> SqsBatchResponse {
-        let results = join_all(batch.records.iter().map(|m| {
-            let span = info_span!("message", message_id = m.message_id.as_deref().unwrap_or(""));
-            self.handle_message(m).instrument(span)
-        }))
-        .await;
-        let mut response = SqsBatchResponse::default();
-        for (message, result) in batch.records.iter().zip(results) {
-            if let Err(e) = result {
-                // A message without an id cannot be reported; an empty identifier would fail the whole batch.
-                if let Some(id) = message.message_id.clone().filter(|id| !id.is_empty()) {
-                    let mut failure = BatchItemFailure::default();
-                    failure.item_identifier = id;
-                    response.batch_item_failures.push(failure);
-                }
-                match e {
-                    ProcessError::Busy => info!(error = %e, "message will be retried"),
-                    _ => error!(error = %e, "message failed"),
-                }
-            }
-        }
-        response
+        shared::sqs_batch::handle(&batch, |m| self.handle_message(m), |e| matches!(e, ProcessError::Busy)).await
     }
 
     pub async fn handle_message(&self, message: &SqsMessage) -> Result<Outcome, ProcessError> {

@@ -17,12 +17,11 @@ pub mod sink;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::MessageAttributeValue;
-use futures::future::join_all;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 use followup_runtime::TenantView;
 use followup_runtime::messages::{STEP_KIND, StepDue};
@@ -94,13 +93,7 @@ pub struct RunnerClients {
     pub sqs: aws_sdk_sqs::Client,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Recipes(#[from] followups::recipe::InvalidRecipe),
-}
+pub use followup_runtime::StartError;
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,26 +179,7 @@ impl Runner {
     }
 
     pub async fn handle_batch(&self, batch: SqsEvent) -> SqsBatchResponse {
-        let results = join_all(batch.records.iter().map(|m| {
-            let span = info_span!("message", message_id = m.message_id.as_deref().unwrap_or(""));
-            self.handle_message(m).instrument(span)
-        }))
-        .await;
-        let mut response = SqsBatchResponse::default();
-        for (message, result) in batch.records.iter().zip(results) {
-            if let Err(e) = result {
-                if let Some(id) = message.message_id.clone().filter(|id| !id.is_empty()) {
-                    let mut failure = BatchItemFailure::default();
-                    failure.item_identifier = id;
-                    response.batch_item_failures.push(failure);
-                }
-                match e {
-                    RunError::Busy => info!(error = %e, "message will be retried"),
-                    RunError::Dependency(_) => error!(error = %e, "message failed"),
-                }
-            }
-        }
-        response
+        shared::sqs_batch::handle(&batch, |m| self.handle_message(m), |e| matches!(e, RunError::Busy)).await
     }
 
     pub async fn handle_message(&self, message: &SqsMessage) -> Result<Outcome, RunError> {

@@ -63,13 +63,7 @@ pub struct InboundClients {
     pub sqs: aws_sdk_sqs::Client,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Recipes(#[from] followups::recipe::InvalidRecipe),
-}
+pub use followup_runtime::StartError;
 
 pub struct Inbound {
     tenants: TenantRegistry,

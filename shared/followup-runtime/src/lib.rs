@@ -17,6 +17,15 @@ use followups::recipe::{Catalogue, TenantRecipes};
 use shared::tenant_settings::TenantSettings;
 use shared::tenants::{TenantRecord, TenantStatus};
 
+/// Why a follow-up function could not start: its configuration, or a shipped recipe that does not load.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] shared::config::ConfigError),
+    #[error(transparent)]
+    Recipes(#[from] followups::recipe::InvalidRecipe),
+}
+
 /// The zone used when a tenant has no settings yet (it has no recipes either, so nothing is sent by it).
 pub const DEFAULT_TIME_ZONE: &str = "America/Chicago";
 

@@ -714,10 +714,34 @@ impl Store {
             .expression_attribute_values(":seq", n(run.seq))
     }
 
-    fn step_suffix(run: &RunRecord, what: &str) -> String {
-        format!(
-            "s{:02}r{:02}n{:04}-{what}",
+    /// The timeline entry of what happened to the run's current step (keyed by step, round and attempt, so a
+    /// repeated write is the same item).
+    fn step_entry(
+        &self,
+        tenant_id: &str,
+        run: &RunRecord,
+        step_id: &str,
+        entry: &str,
+        detail: Value,
+        now: Timestamp,
+    ) -> TransactWriteItem {
+        let suffix = format!(
+            "s{:02}r{:02}n{:04}-{entry}",
             run.position.step, run.position.round, run.seq
+        );
+        self.timeline_put(
+            tenant_id,
+            &run.subject,
+            &suffix,
+            &TimelineEntry {
+                at: now,
+                run_id: Some(run.run_id.clone()),
+                recipe: run.recipe.clone(),
+                entry: entry.into(),
+                step: Some(step_id.to_owned()),
+                round: Some(run.position.round),
+                detail,
+            },
         )
     }
 
@@ -789,20 +813,7 @@ impl Store {
             TransactWriteItem::builder()
                 .update(update.update_expression(set).build().expect("complete update"))
                 .build(),
-            self.timeline_put(
-                tenant_id,
-                &run.subject,
-                &Self::step_suffix(run, entry),
-                &TimelineEntry {
-                    at: now,
-                    run_id: Some(run.run_id.clone()),
-                    recipe: run.recipe.clone(),
-                    entry: entry.into(),
-                    step: Some(step_id.to_owned()),
-                    round: Some(run.position.round),
-                    detail,
-                },
-            ),
+            self.step_entry(tenant_id, run, step_id, entry, detail, now),
         ];
         if next.is_err() {
             items.push(
@@ -879,19 +890,13 @@ impl Store {
             TransactWriteItem::builder()
                 .update(update.update_expression(set).build().expect("complete update"))
                 .build(),
-            self.timeline_put(
+            self.step_entry(
                 tenant_id,
-                &run.subject,
-                &Self::step_suffix(run, entry),
-                &TimelineEntry {
-                    at: now,
-                    run_id: Some(run.run_id.clone()),
-                    recipe: run.recipe.clone(),
-                    entry: entry.into(),
-                    step: Some(step_id.to_owned()),
-                    round: Some(run.position.round),
-                    detail: serde_json::json!({"reason": reason, "until": iso_millis(until), "error": error}),
-                },
+                run,
+                step_id,
+                entry,
+                serde_json::json!({"reason": reason, "until": iso_millis(until), "error": error}),
+                now,
             ),
         ])
         .await
@@ -916,19 +921,13 @@ impl Store {
             .expect("complete update");
         self.transact(vec![
             TransactWriteItem::builder().update(update).build(),
-            self.timeline_put(
+            self.step_entry(
                 tenant_id,
-                &run.subject,
-                &Self::step_suffix(run, "stalled"),
-                &TimelineEntry {
-                    at: now,
-                    run_id: Some(run.run_id.clone()),
-                    recipe: run.recipe.clone(),
-                    entry: "stalled".into(),
-                    step: Some(step_id.to_owned()),
-                    round: Some(run.position.round),
-                    detail: serde_json::json!({"error": error, "deadLettered": true}),
-                },
+                run,
+                step_id,
+                "stalled",
+                serde_json::json!({"error": error, "deadLettered": true}),
+                now,
             ),
         ])
         .await

@@ -58,11 +58,20 @@ async fn measure(binary: &str) -> anyhow::Result<Duration> {
         ("FOLLOWUPS_TABLE", "followups"),
         ("FOLLOWUPS_QUEUE_URL", "http://127.0.0.1:9/123456789012/followups"),
         ("FOLLOWUPS_QUEUE_ARN", "arn:aws:sqs:us-east-1:123456789012:followups"),
-        ("FOLLOWUPS_DEAD_LETTER_QUEUE_URL", "http://127.0.0.1:9/123456789012/followups-dlq"),
+        (
+            "FOLLOWUPS_DEAD_LETTER_QUEUE_URL",
+            "http://127.0.0.1:9/123456789012/followups-dlq",
+        ),
         ("EVENTS_QUEUE_ARN", "arn:aws:sqs:us-east-1:123456789012:events"),
-        ("EVENTS_DEAD_LETTER_QUEUE_URL", "http://127.0.0.1:9/123456789012/events-dlq"),
+        (
+            "EVENTS_DEAD_LETTER_QUEUE_URL",
+            "http://127.0.0.1:9/123456789012/events-dlq",
+        ),
         ("SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/scheduler"),
-        ("SCHEDULER_DEAD_LETTER_ARN", "arn:aws:sqs:us-east-1:123456789012:scheduler-dlq"),
+        (
+            "SCHEDULER_DEAD_LETTER_ARN",
+            "arn:aws:sqs:us-east-1:123456789012:scheduler-dlq",
+        ),
         ("FOLLOWUP_SINK_SECRET_ID", "sink"),
         ("FOLLOWUP_SINK_URL", "http://127.0.0.1:9/sink"),
         ("RUST_LOG", "error"),

@@ -1,0 +1,82 @@
+//! SQS batches with partial failures: every message of a batch is handled at once, and only the ones that failed
+//! are reported back (`ReportBatchItemFailures`), so that only they return to the queue.
+
+use std::fmt::Display;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::future::join_all;
+use tracing::{Instrument, error, info, info_span};
+
+/// Handles every message of `batch` concurrently, each in a span with its message id, and lists the failed ones.
+/// Failures for which `expected` is true (another worker holds the message, say) are logged at info, the rest as
+/// errors.
+pub async fn handle<'a, T, E, F, Fut>(batch: &'a SqsEvent, handle: F, expected: impl Fn(&E) -> bool) -> SqsBatchResponse
+where
+    E: Display,
+    F: Fn(&'a SqsMessage) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let results = join_all(batch.records.iter().map(|m| {
+        let span = info_span!("message", message_id = m.message_id.as_deref().unwrap_or(""));
+        handle(m).instrument(span)
+    }))
+    .await;
+    let mut response = SqsBatchResponse::default();
+    for (message, result) in batch.records.iter().zip(results) {
+        let Err(e) = result else { continue };
+        // A message without an id cannot be reported; an empty identifier would fail the whole batch.
+        if let Some(id) = message.message_id.clone().filter(|id| !id.is_empty()) {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+        if expected(&e) {
+            info!(error = %e, "message will be retried");
+        } else {
+            error!(error = %e, "message failed");
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: Option<&str>, body: &str) -> SqsMessage {
+        let mut m = SqsMessage::default();
+        m.message_id = id.map(str::to_owned);
+        m.body = Some(body.to_owned());
+        m
+    }
+
+    #[tokio::test]
+    async fn only_failed_messages_with_ids_are_reported() {
+        let mut batch = SqsEvent::default();
+        batch.records = vec![
+            message(Some("a"), "ok"),
+            message(Some("b"), "fail"),
+            message(None, "fail"),
+            message(Some(""), "fail"),
+            message(Some("c"), "busy"),
+        ];
+        let response = handle(
+            &batch,
+            |m| async move {
+                match m.body.as_deref() {
+                    Some("ok") => Ok(()),
+                    Some(other) => Err(other.to_owned()),
+                    None => Err("no body".to_owned()),
+                }
+            },
+            |e: &String| e == "busy",
+        )
+        .await;
+        let ids: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(ids, vec!["b", "c"]);
+    }
+}
