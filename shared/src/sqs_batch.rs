@@ -4,8 +4,9 @@
 use std::fmt::Display;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::MessageAttributeValue;
 use futures::future::join_all;
-use tracing::{Instrument, error, info, info_span};
+use tracing::{Instrument, error, info, info_span, warn};
 
 /// Handles every message of `batch` concurrently, each in a span with its message id, and lists the failed ones.
 /// Failures for which `expected` is true (another worker holds the message, say) are logged at info, the rest as
@@ -37,6 +38,47 @@ where
         }
     }
     response
+}
+
+/// How many times SQS has delivered the message (1 on the first delivery).
+pub fn receive_count(message: &SqsMessage) -> u32 {
+    message
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1)
+}
+
+/// Moves a message to a dead-letter queue with its `reason` (and any other `attributes`, e.g. the tenant) as
+/// message attributes, for a person to look at and redrive.
+pub async fn park(
+    sqs: &aws_sdk_sqs::Client,
+    dead_letter_queue_url: &str,
+    body: &str,
+    reason: &str,
+    attributes: &[(&str, &str)],
+) -> Result<(), String> {
+    let attr = |v: &str| {
+        MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(v)
+            .build()
+            .expect("type and value are set")
+    };
+    let reason: String = reason.chars().take(1000).collect();
+    let mut req = sqs
+        .send_message()
+        .queue_url(dead_letter_queue_url)
+        .message_body(body)
+        .message_attributes("reason", attr(&reason));
+    for (k, v) in attributes.iter().filter(|(_, v)| !v.is_empty()) {
+        req = req.message_attributes(*k, attr(v));
+    }
+    req.send()
+        .await
+        .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+    warn!(reason, "parked in a dead-letter queue");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -96,6 +96,86 @@ pub struct TenantSettings {
     /// the AI platform you operate: it receives the deployment's signing secret's signatures).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub followup_sink_url: Option<String>,
+    /// How leads become ServiceTitan records.
+    #[serde(default)]
+    pub leads: LeadSettings,
+}
+
+/// What a lead becomes in ServiceTitan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadMode {
+    /// A customer, location and job (with an appointment).
+    #[default]
+    Job,
+    /// A ServiceTitan Booking, for CSRs who accept leads by hand.
+    Booking,
+}
+
+/// A missed call outside the hours the caller may be texted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AfterHours {
+    /// Text at the next opening.
+    #[default]
+    Defer,
+    /// Text at once, within minutes of the call, that the business is closed, with the booking link.
+    ClosedNotice,
+}
+
+/// The arrival window given to a new job when the lead asks for none: `daysAhead` days later (skipping Sunday) from
+/// `start` for `hours`, in the tenant's time zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArrivalWindow {
+    pub days_ahead: u32,
+    pub start: String,
+    pub hours: u32,
+}
+
+impl Default for ArrivalWindow {
+    fn default() -> Self {
+        Self {
+            days_ahead: 1,
+            start: "08:00".into(),
+            hours: 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeadSettings {
+    pub mode: LeadMode,
+    /// The booking provider tag bookings are filed under (booking mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub booking_provider_id: Option<i64>,
+    /// Words in a lead's requested service → job type id (`{"ac repair": 10009, "water heater": 10012}`), matched as
+    /// whole words; the longest phrase wins, the settings' `jobTypeId` otherwise.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub job_types: std::collections::BTreeMap<String, i64>,
+    /// A second lead for the same customer and location while a job it got within this many hours is still open is
+    /// a note on that job, not another job (0: always a new job).
+    pub duplicate_job_hours: u32,
+    /// Phone numbers without a country code are read as this country's (`US` or `CA`).
+    pub country: String,
+    pub missed_call_after_hours: AfterHours,
+    #[serde(default)]
+    pub arrival_window: ArrivalWindow,
+}
+
+impl Default for LeadSettings {
+    fn default() -> Self {
+        Self {
+            mode: LeadMode::Job,
+            booking_provider_id: None,
+            job_types: Default::default(),
+            duplicate_job_hours: 72,
+            country: "US".into(),
+            missed_call_after_hours: AfterHours::Defer,
+            arrival_window: ArrivalWindow::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +205,7 @@ const FIELDS: &[&str] = &[
     "companyName",
     "contactCap",
     "followupSinkUrl",
+    "leads",
 ];
 
 /// Checks a settings document. Defaults: priority `Normal`, quiet hours 21:00–08:00, channels sms, email, voice,
@@ -323,6 +404,15 @@ pub fn parse(body: &Value) -> Result<TenantSettings, Vec<FieldError>> {
         }
     };
 
+    let leads = match obj.get("leads") {
+        None | Some(Value::Null) => LeadSettings::default(),
+        Some(Value::Object(l)) => lead_settings(l, &mut fail),
+        Some(_) => {
+            fail("/leads", "must be an object".into());
+            LeadSettings::default()
+        }
+    };
+
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -339,7 +429,138 @@ pub fn parse(body: &Value) -> Result<TenantSettings, Vec<FieldError>> {
         company_name,
         contact_cap,
         followup_sink_url,
+        leads,
     })
+}
+
+const LEAD_FIELDS: &[&str] = &[
+    "mode",
+    "bookingProviderId",
+    "jobTypes",
+    "duplicateJobHours",
+    "country",
+    "missedCallAfterHours",
+    "arrivalWindow",
+];
+
+fn lead_settings(l: &Map<String, Value>, fail: &mut dyn FnMut(&str, String)) -> LeadSettings {
+    let mut out = LeadSettings::default();
+    for key in l.keys().filter(|k| !LEAD_FIELDS.contains(&k.as_str())) {
+        fail(
+            &format!("/leads/{key}"),
+            format!("unknown field; expected one of {}", LEAD_FIELDS.join(", ")),
+        );
+    }
+    match l.get("mode").and_then(Value::as_str) {
+        None if l.get("mode").is_none_or(Value::is_null) => {}
+        Some("job") => out.mode = LeadMode::Job,
+        Some("booking") => out.mode = LeadMode::Booking,
+        _ => fail("/leads/mode", "must be job or booking".into()),
+    }
+    match l.get("bookingProviderId") {
+        None | Some(Value::Null) => {}
+        Some(v) => match v.as_i64().filter(|n| *n > 0) {
+            Some(n) => out.booking_provider_id = Some(n),
+            None => fail("/leads/bookingProviderId", "must be a positive integer id".into()),
+        },
+    }
+    if out.mode == LeadMode::Booking && out.booking_provider_id.is_none() {
+        fail(
+            "/leads/bookingProviderId",
+            "is required in booking mode (the booking provider tag id from ServiceTitan)".into(),
+        );
+    }
+    match l.get("jobTypes") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) => {
+            for (phrase, id) in map {
+                let key = phrase.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+                match id.as_i64().filter(|n| *n > 0) {
+                    _ if key.is_empty() || key.len() > 60 => fail(
+                        &format!("/leads/jobTypes/{phrase}"),
+                        "the phrase must be 1 to 60 characters".into(),
+                    ),
+                    Some(n) => {
+                        out.job_types.insert(key, n);
+                    }
+                    None => fail(
+                        &format!("/leads/jobTypes/{phrase}"),
+                        "must be a positive integer job type id".into(),
+                    ),
+                }
+            }
+        }
+        Some(_) => fail(
+            "/leads/jobTypes",
+            "must be an object of phrase → job type id, e.g. {\"ac repair\": 10009}".into(),
+        ),
+    }
+    match l.get("duplicateJobHours") {
+        None | Some(Value::Null) => {}
+        Some(v) => match v.as_u64().filter(|h| *h <= 720) {
+            Some(h) => out.duplicate_job_hours = h as u32,
+            None => fail(
+                "/leads/duplicateJobHours",
+                "must be a whole number of hours from 0 to 720".into(),
+            ),
+        },
+    }
+    match l.get("country").and_then(Value::as_str) {
+        None if l.get("country").is_none_or(Value::is_null) => {}
+        Some(c) if c == "US" || c == "CA" => out.country = c.to_owned(),
+        _ => fail("/leads/country", "must be US or CA".into()),
+    }
+    match l.get("missedCallAfterHours").and_then(Value::as_str) {
+        None if l.get("missedCallAfterHours").is_none_or(Value::is_null) => {}
+        Some("defer") => out.missed_call_after_hours = AfterHours::Defer,
+        Some("closed_notice") => out.missed_call_after_hours = AfterHours::ClosedNotice,
+        _ => fail("/leads/missedCallAfterHours", "must be defer or closed_notice".into()),
+    }
+    match l.get("arrivalWindow") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(w)) => {
+            let mut window = ArrivalWindow::default();
+            for key in w
+                .keys()
+                .filter(|k| !["daysAhead", "start", "hours"].contains(&k.as_str()))
+            {
+                fail(
+                    &format!("/leads/arrivalWindow/{key}"),
+                    "unknown field; expected daysAhead, start, hours".into(),
+                );
+            }
+            match w.get("daysAhead").map(Value::as_u64) {
+                None => {}
+                Some(Some(d)) if d <= 14 => window.days_ahead = d as u32,
+                Some(_) => fail(
+                    "/leads/arrivalWindow/daysAhead",
+                    "must be a whole number from 0 to 14".into(),
+                ),
+            }
+            match w.get("start").map(Value::as_str) {
+                None => {}
+                Some(Some(t)) if is_hh_mm(t) => window.start = t.to_owned(),
+                Some(_) => fail(
+                    "/leads/arrivalWindow/start",
+                    "must be a time \"HH:MM\" (24-hour)".into(),
+                ),
+            }
+            match w.get("hours").map(Value::as_u64) {
+                None => {}
+                Some(Some(h)) if (1..=12).contains(&h) => window.hours = h as u32,
+                Some(_) => fail(
+                    "/leads/arrivalWindow/hours",
+                    "must be a whole number from 1 to 12".into(),
+                ),
+            }
+            out.arrival_window = window;
+        }
+        Some(_) => fail(
+            "/leads/arrivalWindow",
+            "must be an object {\"daysAhead\", \"start\", \"hours\"}".into(),
+        ),
+    }
+    out
 }
 
 fn quiet_hours(q: &Map<String, Value>, fail: &mut dyn FnMut(&str, String)) -> QuietHours {
@@ -428,6 +649,36 @@ mod tests {
             ]
         );
         assert_eq!(fields(parse(&json!([1])).unwrap_err()), vec![""]);
+    }
+
+    #[test]
+    fn lead_settings_default_and_check() {
+        let base = json!({"businessUnitId": 1, "jobTypeId": 2, "campaignId": 3, "timeZone": "America/Chicago"});
+        let s = parse(&base).unwrap();
+        assert_eq!(s.leads, LeadSettings::default());
+        assert_eq!(s.leads.duplicate_job_hours, 72);
+        let mut with = base.clone();
+        with["leads"] = json!({"mode": "booking", "bookingProviderId": 7, "jobTypes": {"AC  Repair": 10009},
+                               "missedCallAfterHours": "closed_notice", "arrivalWindow": {"start": "13:00"}});
+        let s = parse(&with).unwrap();
+        assert_eq!(s.leads.mode, LeadMode::Booking);
+        assert_eq!(s.leads.job_types.get("ac repair"), Some(&10009));
+        assert_eq!(s.leads.arrival_window.start, "13:00");
+        assert_eq!(s.leads.arrival_window.hours, 4);
+        let mut bad = base;
+        bad["leads"] = json!({"mode": "booking", "jobTypes": {"x": "y"}, "country": "MX", "duplicateJobHours": -1,
+                              "arrivalWindow": {"hours": 30}, "colour": 1});
+        assert_eq!(
+            fields(parse(&bad).unwrap_err()),
+            vec![
+                "/leads/colour",
+                "/leads/bookingProviderId",
+                "/leads/jobTypes/x",
+                "/leads/duplicateJobHours",
+                "/leads/country",
+                "/leads/arrivalWindow/hours"
+            ]
+        );
     }
 
     #[test]

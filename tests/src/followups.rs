@@ -210,6 +210,7 @@ impl FollowUps {
                 summary: Some("Options".into()),
                 job_id: Some(job.id),
                 location_id: None,
+                items: Vec::new(),
             })
             .await
             .unwrap()

@@ -2,6 +2,7 @@
 //! queues and tables it creates.
 
 pub mod followups;
+pub mod leads;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

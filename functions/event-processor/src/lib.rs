@@ -164,35 +164,17 @@ impl Processor {
             Ok(e) => e,
             Err(e) => return self.park(body, &format!("not a ServiceTitan event: {e}")).await,
         };
-        let receive_count = message
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1);
+        let receive_count = shared::sqs_batch::receive_count(message);
         let span = info_span!("event", tenant_id = %event.tenant_id, event_id = %event.event_id, event_name = %event.event_name);
         self.process(&event, receive_count).instrument(span).await
     }
 
     /// Moves a message that can never be processed to the dead-letter queue with its reason as an attribute.
     async fn park(&self, body: &str, reason: &str) -> Result<Outcome, ProcessError> {
-        let reason: String = reason.chars().take(1000).collect();
-        self.sqs
-            .send_message()
-            .queue_url(&self.config.dead_letter_queue_url)
-            .message_body(body)
-            .message_attributes(
-                "reason",
-                aws_sdk_sqs::types::MessageAttributeValue::builder()
-                    .data_type("String")
-                    .string_value(&reason)
-                    .build()
-                    .map_err(|e| ProcessError::Dependency(e.to_string()))?,
-            )
-            .send()
+        shared::sqs_batch::park(&self.sqs, &self.config.dead_letter_queue_url, body, reason, &[])
             .await
-            .map_err(|e| ProcessError::Dependency(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
-        warn!(reason, "parked in the events dead-letter queue");
-        Ok(Outcome::Parked(reason))
+            .map_err(ProcessError::Dependency)?;
+        Ok(Outcome::Parked(reason.chars().take(1000).collect()))
     }
 
     /// Claims, applies and completes one event; `receive_count` is the queue message's (its last one fails the event).

@@ -77,7 +77,9 @@ pub async fn read(
             let from = hint(&p, "from")
                 .or_else(|| hint(&p, "callerPhoneNumber"))
                 .and_then(Value::as_str);
-            out.facts.push(st::call_facts(raw_id, from, event.occurred_at));
+            let customer = (hint_i64(&p, "customerId"), hint_i64(&p, "locationId"));
+            out.facts
+                .push(st::call_facts(raw_id, from, customer, event.occurred_at));
         }
         (_, None) => return Ok(None),
         (EntityKind::Estimate, Some(id)) => match st::estimate(client, id).await {

@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::MessageAttributeValue;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 use tracing::{Instrument, info, info_span, warn};
@@ -203,28 +202,13 @@ impl Runner {
 
     /// Sends a message to the dead-letter queue with its reason, so that it is neither lost nor retried blindly.
     async fn park(&self, body: &str, reason: &str, due: Option<&StepDue>) -> Result<Outcome, RunError> {
-        let attr = |v: &str| {
-            MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(v)
-                .build()
-                .expect("type and value are set")
+        let attributes = match due {
+            Some(d) => vec![("tenant_id", d.tenant_id.as_str()), ("run_id", d.run_id.as_str())],
+            None => Vec::new(),
         };
-        let mut req = self
-            .sqs
-            .send_message()
-            .queue_url(&self.config.dead_letter_queue_url)
-            .message_body(body)
-            .message_attributes("reason", attr(&reason.chars().take(1000).collect::<String>()));
-        if let Some(d) = due {
-            req = req
-                .message_attributes("tenant_id", attr(&d.tenant_id))
-                .message_attributes("run_id", attr(&d.run_id));
-        }
-        req.send()
+        shared::sqs_batch::park(&self.sqs, &self.config.dead_letter_queue_url, body, reason, &attributes)
             .await
-            .map_err(|e| dependency(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
-        warn!(reason, "parked in the follow-ups dead-letter queue");
+            .map_err(RunError::Dependency)?;
         Ok(if due.is_some() {
             Outcome::Parked(reason.to_owned())
         } else {

@@ -222,37 +222,7 @@ impl Inbound {
             )
             .with_header(http::header::ALLOW, "POST"));
         }
-        let bytes: &[u8] = match req.body() {
-            Body::Text(t) => t.as_bytes(),
-            Body::Binary(b) => b,
-            _ => b"",
-        };
-        if bytes.len() > MAX_BODY {
-            return Err(error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("bodies are at most {MAX_BODY} bytes"),
-            ));
-        }
-        let content_type = req
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !content_type.to_ascii_lowercase().starts_with("application/json") {
-            return Err(error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send Content-Type: application/json",
-            ));
-        }
-        let body: Value = serde_json::from_slice(bytes).map_err(|e| {
-            error(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                format!("the body is not valid JSON (line {}, column {})", e.line(), e.column()),
-            )
-        })?;
+        let body = shared::http_request::json(req, MAX_BODY)?;
         let message = parse(&body).map_err(|fields| {
             error(
                 StatusCode::BAD_REQUEST,

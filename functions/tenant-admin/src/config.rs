@@ -9,6 +9,7 @@ pub struct AdminConfig {
     pub events_table: String,
     pub tokens_table: String,
     pub followups_table: String,
+    pub leads_table: String,
     /// Tenants' credentials secrets are named `<prefix><tenant id>/servicetitan`.
     pub tenant_secret_prefix: String,
     pub webhook_keys_secret_id: String,
@@ -29,6 +30,7 @@ impl AdminConfig {
         }
         Ok(Self {
             tenants_table: env.required("TENANTS_TABLE")?,
+            leads_table: env.required("LEADS_TABLE")?,
             events_table: env.required("EVENTS_TABLE")?,
             tokens_table: env.required("TOKENS_TABLE")?,
             followups_table: env.required("FOLLOWUPS_TABLE")?,

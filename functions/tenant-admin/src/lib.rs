@@ -58,6 +58,7 @@ pub struct Admin {
     keys: SigningKeyStore,
     scheduler: aws_sdk_scheduler::Client,
     followups: Store,
+    leads: lead_runtime::store::LeadStore,
     catalogue: Catalogue,
     http: reqwest::Client,
     clock: SharedClock,
@@ -80,6 +81,7 @@ impl Admin {
         let credentials = CredentialStore::new(clients.secrets.clone(), config.tenant_secret_prefix.clone());
         Ok(Self {
             followups: Store::new(clients.dynamodb.clone(), config.followups_table.clone()),
+            leads: lead_runtime::store::LeadStore::new(clients.dynamodb.clone(), config.leads_table.clone()),
             catalogue: Catalogue::load()?,
             connections: Connections::new(
                 registry.clone(),
@@ -273,14 +275,8 @@ fn tenant(raw: &str) -> Result<String, ApiError> {
     }
 }
 
-/// The request's query string (API Gateway passes it in the URI too), as a map; the first value of a key wins.
 fn query(req: &Request) -> std::collections::BTreeMap<String, String> {
-    let mut out = std::collections::BTreeMap::new();
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.uri().query().unwrap_or("")).unwrap_or_default();
-    for (k, v) in pairs {
-        out.entry(k).or_insert(v);
-    }
-    out
+    shared::http_request::query(req)
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -298,60 +294,11 @@ fn not_allowed(allow: &'static str) -> ApiError {
 
 /// The request's JSON body, which must be an object.
 fn body(req: &Request) -> Result<Value, ApiError> {
-    optional_body(req)?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            "a JSON object body is required",
-        )
-        .with_field("", "missing")
-    })
+    shared::http_request::json(req, MAX_BODY)
 }
 
 fn optional_body(req: &Request) -> Result<Option<Value>, ApiError> {
-    let bytes: &[u8] = match req.body() {
-        Body::Empty => return Ok(None),
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        _ => return Ok(None),
-    };
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
-    }
-    if bytes.len() > MAX_BODY {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("admin request bodies are at most {MAX_BODY} bytes"),
-        ));
-    }
-    let content_type = req
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !content_type.to_ascii_lowercase().starts_with("application/json") {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body as Content-Type: application/json",
-        ));
-    }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(v @ Value::Object(_)) => Ok(Some(v)),
-        Ok(_) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            "the body must be a JSON object",
-        )
-        .with_field("", "must be a JSON object")),
-        // Position only: serde's message could quote a pasted secret back.
-        Err(e) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("the body is not valid JSON (line {}, column {})", e.line(), e.column()),
-        )),
-    }
+    shared::http_request::optional_json(req, MAX_BODY)
 }
 
 fn ok(body: &Value) -> Handled {

@@ -11,12 +11,14 @@ impl Admin {
     pub(crate) async fn status(&self, tenant_id: &str) -> Handled {
         let record = self.record(tenant_id).await?;
         let numeric: i64 = tenant_id.parse().expect("validated tenant id");
-        let (tokens, counts, followups) = tokio::join!(
+        let (tokens, counts, followups, leads) = tokio::join!(
             self.tokens.tenant_tokens(numeric),
             self.events.counts(tenant_id),
-            self.followup_figures(tenant_id)
+            self.followup_figures(tenant_id),
+            self.leads.counts(tenant_id)
         );
         let followups = followups?;
+        let leads = leads.map_err(|e| storage_error("counting the tenant's leads", e))?;
         let tokens = tokens.map_err(|e| storage_error("reading the tenant's tokens", e))?;
         let counts = counts.map_err(|e| storage_error("counting the tenant's events", e))?;
         // Every function that fetches a token stores it in the tokens table; the newest-expiring one is current.
@@ -51,6 +53,7 @@ impl Admin {
                 "processed": counts.done,
             },
             "followUps": followups,
+            "leads": leads,
         }))
     }
 }

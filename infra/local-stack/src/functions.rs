@@ -220,6 +220,32 @@ pub fn host(def: &FunctionDef, aws: &AwsClients, clock: SharedClock) -> anyhow::
                 Box::pin(async move { inbound.handle(req).await })
             }))
         }
+        "lead-intake" => {
+            let config = lead_intake::LeadIntakeConfig::from_env(env).with_context(context)?;
+            let intake = Arc::new(lead_intake::LeadIntake::new(
+                config,
+                aws.dynamodb.clone(),
+                aws.sqs.clone(),
+                clock,
+            ));
+            Hosted::Http(Arc::new(move |req| {
+                let intake = intake.clone();
+                Box::pin(async move { intake.handle(req).await })
+            }))
+        }
+        "lead-creator" => {
+            let config = lead_creator::CreatorConfig::from_env(env).with_context(context)?;
+            let clients = lead_creator::CreatorClients {
+                dynamodb: aws.dynamodb.clone(),
+                secrets: aws.secrets.clone(),
+                sqs: aws.sqs.clone(),
+            };
+            let creator = Arc::new(lead_creator::LeadCreator::new(config, clients, clock));
+            Hosted::Sqs(Arc::new(move |batch| {
+                let creator = creator.clone();
+                Box::pin(async move { Ok(creator.handle_batch(batch).await) })
+            }))
+        }
         "tenant-admin" => {
             let config = tenant_admin::AdminConfig::from_env(env).with_context(context)?;
             let clients = tenant_admin::AdminClients {

@@ -19,10 +19,10 @@ use crate::{AppState, RATE_LIMIT_PER_SECOND, TOKEN_LIFETIME_SECONDS};
 
 /// Scopes granted to sandbox clients (the resources the sandbox serves), in ServiceTitan's `tn.<module>.<resource>:<r|w>` form.
 pub const SCOPES: &str = "tn.crm.customers:r tn.crm.customers:w tn.crm.locations:r tn.crm.locations:w \
-tn.crm.contacts:r tn.crm.contacts:w tn.jpm.jobs:r tn.jpm.jobs:w tn.jpm.appointments:r tn.jpm.appointments:w \
-tn.jpm.jobtypes:r tn.jpm.jobnotes:r tn.jpm.jobcancelreasons:r tn.sal.estimates:r tn.sal.estimates:w \
-tn.acc.invoices:r tn.acc.invoices:w tn.acc.payments:r tn.acc.payments:w tn.stt.businessunits:r \
-tn.stt.technicians:r tn.stt.employees:r tn.mrk.campaigns:r tn.dis.appointmentassignments:r";
+tn.crm.contacts:r tn.crm.contacts:w tn.crm.leads:r tn.crm.leads:w tn.jpm.jobs:r tn.jpm.jobs:w \
+tn.jpm.appointments:r tn.jpm.appointments:w tn.jpm.jobtypes:r tn.jpm.jobnotes:r tn.jpm.jobcancelreasons:r \
+tn.sal.estimates:r tn.sal.estimates:w tn.acc.invoices:r tn.acc.invoices:w tn.acc.payments:r tn.acc.payments:w \
+tn.stt.businessunits:r tn.stt.technicians:r tn.stt.employees:r tn.mrk.campaigns:r tn.dis.appointmentassignments:r";
 
 fn token_error(error: &str, description: Option<&str>) -> Response {
     let mut body = json!({ "error": error });

@@ -1,5 +1,5 @@
-//! Test controls under `/_sandbox/` (no auth, JSON in and out): tenants, fault rules, token revocation, stats and
-//! scenario helpers (overdue invoice, payment, job completion).
+//! Test controls under `/_sandbox/` (no auth, JSON in and out): tenants, fault rules, token revocation, stats, the
+//! request log and scenario helpers (overdue invoice, payment, job completion).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -50,6 +50,7 @@ pub fn routes() -> Router<AppState> {
             put(configure_webhooks).get(get_webhooks).delete(disable_webhooks),
         )
         .route("/_sandbox/webhooks/deliveries", get(deliveries))
+        .route("/_sandbox/requests", get(list_requests).delete(clear_requests))
 }
 
 /// A JSON object body; empty means `{}`.
@@ -330,4 +331,12 @@ async fn disable_webhooks(State(st): State<AppState>) -> ApiResult {
 
 async fn deliveries(State(st): State<AppState>) -> ApiResult {
     ok(json!(st.webhooks().deliveries()))
+}
+
+async fn list_requests(State(st): State<AppState>) -> ApiResult {
+    ok(json!(st.requests().entries()))
+}
+
+async fn clear_requests(State(st): State<AppState>) -> ApiResult {
+    ok(json!({ "cleared": st.requests().clear() }))
 }

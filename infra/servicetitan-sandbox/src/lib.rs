@@ -21,6 +21,7 @@ mod api;
 mod auth;
 mod controls;
 mod model;
+mod requests;
 mod seed;
 mod util;
 mod webhooks;
@@ -36,9 +37,11 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::model::{Tenant, World};
+use crate::requests::RequestLog;
 use crate::util::{ApiError, ApiResult};
 use crate::webhooks::Webhooks;
 
+pub use crate::requests::MAX_LOGGED_REQUESTS;
 pub use crate::util::EXPORT_PAGE_SIZE;
 pub use crate::webhooks::{
     DEFAULT_SIGNATURE_HEADER, MAX_ATTEMPTS, RETRY_DELAYS_SECONDS, WebhookConfig, WebhookEnvelope, v1_webhook_type,
@@ -95,6 +98,7 @@ impl Sandbox {
             clock: clock.clone(),
             world: Mutex::new(World::new(seed)),
             webhooks: webhooks.clone(),
+            requests: RequestLog::new(MAX_LOGGED_REQUESTS),
         }));
         if opts.seed_demo {
             let now = state.now();
@@ -183,6 +187,18 @@ impl Sandbox {
         self.state.0.webhooks.deliveries()
     }
 
+    /// Every API request since the start or the last clear, oldest first (same JSON as `GET /_sandbox/requests`):
+    /// `{method, path, query, status, body, at}`, `path` concrete (`/crm/v2/tenant/1001/customers`), `body` the parsed
+    /// JSON or `null`. Controls and `/connect/token` are not included; the last [`MAX_LOGGED_REQUESTS`] are kept.
+    pub fn requests(&self) -> Vec<serde_json::Value> {
+        self.state.requests().entries()
+    }
+
+    /// Empties the request log (`DELETE /_sandbox/requests`).
+    pub fn clear_requests(&self) {
+        self.state.requests().clear();
+    }
+
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -217,6 +233,7 @@ pub(crate) struct Inner {
     clock: SharedClock,
     world: Mutex<World>,
     webhooks: Arc<Webhooks>,
+    requests: RequestLog,
 }
 
 impl AppState {
@@ -230,6 +247,10 @@ impl AppState {
 
     pub(crate) fn webhooks(&self) -> &Webhooks {
         &self.0.webhooks
+    }
+
+    pub(crate) fn requests(&self) -> &RequestLog {
+        &self.0.requests
     }
 
     /// Queues a webhook event about `data` (call under the world lock, after the state change).
@@ -256,5 +277,6 @@ fn router(state: AppState) -> Router {
         .merge(controls::routes())
         .merge(api)
         .fallback(|| async { ApiError::new(http::StatusCode::NOT_FOUND, "Resource not found").into_response() })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), requests::record))
         .with_state(state)
 }

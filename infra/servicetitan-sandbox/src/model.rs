@@ -106,6 +106,7 @@ pub struct Tenant {
     pub payments: BTreeMap<i64, Payment>,
     pub estimates: BTreeMap<i64, Estimate>,
     pub bookings: BTreeMap<i64, Booking>,
+    pub leads: BTreeMap<i64, Lead>,
     pub calls: BTreeMap<i64, Call>,
 }
 
@@ -130,6 +131,7 @@ impl Tenant {
             payments: BTreeMap::new(),
             estimates: BTreeMap::new(),
             bookings: BTreeMap::new(),
+            leads: BTreeMap::new(),
             calls: BTreeMap::new(),
         };
         t.api_user_id = t.next_id();
@@ -517,6 +519,51 @@ pub struct Booking {
     pub modified_on: Timestamp,
 }
 rec!(Booking);
+
+/// A lead (crm-v2 `Crm.V2.LeadResponse`): a request for service the office follows up on, before there is a job.
+#[derive(Debug, Clone)]
+pub struct Lead {
+    pub id: i64,
+    /// Open | Dismissed | Converted
+    pub status: String,
+    pub priority: String,
+    pub customer_id: Option<i64>,
+    pub location_id: Option<i64>,
+    pub business_unit_id: Option<i64>,
+    pub job_type_id: Option<i64>,
+    pub campaign_id: i64,
+    pub follow_up_date: Option<Timestamp>,
+    pub summary: String,
+    pub tag_type_ids: Vec<i64>,
+    pub call_reason_id: Option<i64>,
+    pub booking_id: Option<i64>,
+    /// What the caller gave for the lead (`leadCustomerName`, `leadPhone`, ... `leadCountry`).
+    pub customer_name: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub street: Option<String>,
+    pub unit: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub zip: Option<String>,
+    pub country: Option<String>,
+    pub created_by_id: i64,
+    pub created_on: Timestamp,
+    pub modified_on: Timestamp,
+}
+
+/// Leads have no `active` flag (and the leads list no `active` filter).
+impl Rec for Lead {
+    fn id(&self) -> i64 {
+        self.id
+    }
+    fn created(&self) -> Timestamp {
+        self.created_on
+    }
+    fn modified(&self) -> Timestamp {
+        self.modified_on
+    }
+}
 
 /// A phone call (telecom `Telecom.V3.CallModelResponse` / `Telecom.V2.ExportCallResponse`).
 #[derive(Debug, Clone)]

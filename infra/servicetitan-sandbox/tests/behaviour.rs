@@ -857,3 +857,306 @@ async fn faults_inject_errors_and_outages() {
     assert!(t0.elapsed() >= std::time::Duration::from_millis(150));
     sb.stop().await;
 }
+
+#[tokio::test]
+async fn leads_are_created_open_checked_and_listed() {
+    let sb = start(true, None).await;
+    let api = Api::demo(&sb).await;
+    let (bu, job_type, campaign, _) = catalog(&api).await;
+    let (customer, location, _) = customer_and_job(&api, "Noor Haddad", "512-555-0171").await;
+
+    // A location implies its customer; the status starts Open, the priority Normal.
+    let lead = api
+        .post(
+            "crm",
+            "/leads",
+            &json!({ "locationId": location, "campaignId": campaign, "businessUnitId": bu, "jobTypeId": job_type,
+                     "summary": "Second opinion on a heat pump", "followUpDate": "2030-01-02T15:00:00Z",
+                     "leadPhone": "(512) 555-0171", "leadCustomerName": "Noor Haddad" }),
+        )
+        .await;
+    assert_eq!(lead.status, StatusCode::OK, "{}", lead.text);
+    let id = lead.json["id"].as_i64().unwrap();
+    assert_eq!(lead.json["status"], "Open");
+    assert_eq!(lead.json["priority"], "Normal");
+    assert_eq!(lead.json["customerId"], customer);
+    assert_eq!(lead.json["followUpDate"], "2030-01-02T15:00:00.0000000Z");
+    assert_eq!(api.get("crm", &format!("/leads/{id}")).await.json, lead.json);
+    let prospect = api
+        .post(
+            "crm",
+            "/leads",
+            &json!({ "campaignId": campaign, "summary": "Called about a water softener", "callReasonId": 3,
+                     "priority": "urgent", "leadPhone": "7375550199" }),
+        )
+        .await;
+    assert_eq!(prospect.status, StatusCode::OK, "{}", prospect.text);
+    assert_eq!(prospect.json["priority"], "Urgent");
+    let prospect_id = prospect.json["id"].as_i64().unwrap();
+
+    // Lists: customer, status, phone (any formatting), name, with or without a customer, prospects.
+    let ids = |q: &str| {
+        let api = &api;
+        let q = q.to_string();
+        async move {
+            let r = api.get("crm", &format!("/leads?{q}")).await;
+            assert_eq!(r.status, StatusCode::OK, "{q}: {}", r.text);
+            r.json["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["id"].as_i64().unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids(&format!("customerId={customer}")).await, vec![id]);
+    assert_eq!(ids("status=Open").await, vec![id, prospect_id]);
+    assert!(ids("status=Converted").await.is_empty());
+    assert_eq!(ids("leadPhone=%2B1%20512%20555%200171").await, vec![id]);
+    assert_eq!(ids("leadCustomerName=haddad").await, vec![id]);
+    assert_eq!(ids("withoutCustomer=true").await, vec![prospect_id]);
+    assert_eq!(ids("withoutCustomer=false").await, vec![id]);
+    assert_eq!(
+        ids("isProspect=true").await,
+        vec![prospect_id],
+        "the customer has a job"
+    );
+    assert_eq!(ids("customerZip=78704&customerCity=austin").await, vec![id]);
+    assert_eq!(ids("sort=-Id").await, vec![prospect_id, id]);
+    assert!(ids("createdOnOrAfter=2999-01-01T00:00:00Z").await.is_empty());
+    assert_eq!(ids(&format!("ids={prospect_id}")).await, vec![prospect_id]);
+
+    // Validation: required fields, FollowUpDate or CallReasonId, enums, dates, and every id must exist.
+    let r = api
+        .post("crm", "/leads", &json!({ "followUpDate": "2030-01-02" }))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.json["errors"]["CampaignId"].is_array() && r.json["errors"]["Summary"].is_array());
+    let r = api
+        .post(
+            "crm",
+            "/leads",
+            &json!({ "campaignId": campaign, "summary": "  " , "priority": "Asap" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    for key in ["Summary", "Priority", "FollowUpDate"] {
+        assert!(r.json["errors"][key].is_array(), "{key}: {}", r.text);
+    }
+    let r = api
+        .post(
+            "crm",
+            "/leads",
+            &json!({ "campaignId": campaign, "summary": "x", "followUpDate": "soon" }),
+        )
+        .await;
+    assert_eq!(
+        r.json["errors"]["FollowUpDate"][0],
+        "The value 'soon' is not a valid date-time."
+    );
+    let r = api
+        .post(
+            "crm",
+            "/leads",
+            &json!({ "campaignId": 1, "customerId": 2, "locationId": 3, "businessUnitId": 4, "jobTypeId": 5,
+                     "bookingId": 6, "summary": "x", "callReasonId": 1 }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let keys: Vec<&String> = r.json["errors"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "BookingId",
+            "BusinessUnitId",
+            "CampaignId",
+            "CustomerId",
+            "JobTypeId",
+            "LocationId"
+        ]
+    );
+    assert_eq!(r.json["errors"]["CampaignId"][0], "Campaign with ID=1 was not found.");
+    let (other, _, _) = customer_and_job(&api, "Someone Else", "512-555-0172").await;
+    let r = api
+        .post(
+            "crm",
+            "/leads",
+            &json!({ "campaignId": campaign, "customerId": other, "locationId": location, "summary": "x",
+                     "callReasonId": 1 }),
+        )
+        .await;
+    assert_eq!(
+        r.json["errors"]["LocationId"][0],
+        format!("Location {location} does not belong to customer {other}.")
+    );
+    let r = api
+        .post("crm", "/leads", &json!({ "campaignId": "five", "summary": "x" }))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.json["errors"]["$.campaignId"].is_array(), "{}", r.text);
+    assert_eq!(api.get("crm", "/leads/999999999").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.get("crm", "/leads?status=Pending").await.status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // A lead from a booking dismisses the booking; a dismissed booking cannot become another lead.
+    let booking = api
+        .post(
+            "crm",
+            "/booking-provider/9/bookings",
+            &json!({ "source": "AI Chat", "name": "Noor Haddad", "summary": "Heat pump", "isFirstTimeClient": false,
+                     "externalId": "conv-1" }),
+        )
+        .await;
+    let booking_id = booking.json["id"].as_i64().unwrap();
+    let body = json!({ "campaignId": campaign, "summary": "Heat pump", "callReasonId": 1, "bookingId": booking_id });
+    let from_booking = api.post("crm", "/leads", &body).await;
+    assert_eq!(from_booking.status, StatusCode::OK, "{}", from_booking.text);
+    assert_eq!(from_booking.json["bookingId"], booking_id);
+    let b = api
+        .get("crm", &format!("/booking-provider/9/bookings/{booking_id}"))
+        .await;
+    assert_eq!(b.json["status"], "Dismissed");
+    let again = api.post("crm", "/leads", &body).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert!(
+        again.json["errors"]["BookingId"][0]
+            .as_str()
+            .unwrap()
+            .contains("is Dismissed")
+    );
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn external_data_comes_back_only_for_the_application_asked_for() {
+    const OURS: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
+    const THEIRS: &str = "9a8b7c6d-0000-4000-8000-000000000001";
+    let sb = start(true, None).await;
+    let api = Api::demo(&sb).await;
+    let ext =
+        |guid: &str, v: &str| json!({ "applicationGuid": guid, "externalData": [{ "key": "leadId", "value": v }] });
+    let mut body = customer_body("Ada Brandt", "512-555-0181");
+    body["externalData"] = ext(OURS, "lead-1");
+    body["locations"][0]["externalData"] = ext(OURS, "lead-1");
+    let created = api.post("crm", "/customers", &body).await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text);
+    // A create answers with what it was given.
+    assert_eq!(
+        created.json["externalData"],
+        json!([{ "key": "leadId", "value": "lead-1" }])
+    );
+    assert_eq!(created.json["locations"][0]["externalData"][0]["value"], "lead-1");
+    let (customer, location) = (
+        created.json["id"].as_i64().unwrap(),
+        created.json["locations"][0]["id"].as_i64().unwrap(),
+    );
+    let other = api
+        .post(
+            "crm",
+            "/locations",
+            &json!({ "customerId": customer, "name": "Rental", "externalData": ext(THEIRS, "x-9"), "address": {
+                "street": "9 Elm St", "unit": "B", "city": "Austin", "state": "TX", "zip": "78702", "country": "USA" } }),
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::OK, "{}", other.text);
+    let other_id = other.json["id"].as_i64().unwrap();
+
+    // Reads without a GUID carry none; with one, only that application's.
+    let plain = api.get("crm", &format!("/customers?ids={customer}")).await;
+    assert_eq!(plain.json["data"][0]["externalData"], json!([]));
+    let ours = api
+        .get(
+            "crm",
+            &format!("/customers?ids={customer}&externalDataApplicationGuid={OURS}"),
+        )
+        .await;
+    assert_eq!(ours.json["data"][0]["externalData"][0]["value"], "lead-1");
+    assert_eq!(
+        api.get("crm", &format!("/locations/{location}")).await.json["externalData"],
+        json!([])
+    );
+    let locs = api
+        .get(
+            "crm",
+            &format!("/locations?customerId={customer}&externalDataApplicationGuid={THEIRS}"),
+        )
+        .await;
+    let by_id: HashSet<(i64, usize)> = locs.json["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["id"].as_i64().unwrap(), l["externalData"].as_array().unwrap().len()))
+        .collect();
+    assert_eq!(by_id, HashSet::from([(location, 0), (other_id, 1)]));
+
+    // Location lookups: by key and values (GUID optional), by address parts.
+    let found = api
+        .get(
+            "crm",
+            "/locations?externalDataKey=leadId&externalDataValues=lead-0,lead-1",
+        )
+        .await;
+    assert_eq!(found.json["data"].as_array().unwrap().len(), 1);
+    assert_eq!(found.json["data"][0]["id"], location);
+    let found = api
+        .get(
+            "crm",
+            &format!(
+                "/locations?externalDataApplicationGuid={THEIRS}&externalDataKey=leadId&externalDataValues=lead-1"
+            ),
+        )
+        .await;
+    assert!(
+        found.json["data"].as_array().unwrap().is_empty(),
+        "another application's key"
+    );
+    let found = api.get("crm", "/locations?street=elm%20st&unit=b&zip=78702").await;
+    assert_eq!(found.json["data"][0]["id"], other_id);
+
+    // Jobs: the same on create, GET by id, and the list's lookup, whose key and values come together.
+    let (bu, job_type, campaign, tech) = catalog(&api).await;
+    let mut jb = job_body(customer, location, bu, job_type, campaign, tech);
+    jb["externalData"] = ext(OURS, "lead-1");
+    let job = api.post("jpm", "/jobs", &jb).await;
+    assert_eq!(job.json["externalData"][0]["value"], "lead-1");
+    let job_id = job.json["id"].as_i64().unwrap();
+    assert_eq!(
+        api.get("jpm", &format!("/jobs/{job_id}")).await.json["externalData"],
+        json!([])
+    );
+    let with_guid = api
+        .get("jpm", &format!("/jobs/{job_id}?externalDataApplicationGuid={OURS}"))
+        .await;
+    assert_eq!(with_guid.json["externalData"][0]["value"], "lead-1");
+    let found = api
+        .get(
+            "jpm",
+            &format!("/jobs?externalDataApplicationGuid={OURS}&externalDataKey=leadId&externalDataValues=lead-1"),
+        )
+        .await;
+    assert_eq!(found.json["data"][0]["id"], job_id);
+    assert_eq!(found.json["data"][0]["externalData"][0]["key"], "leadId");
+    let r = api.get("jpm", "/jobs?externalDataKey=leadId").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.json["errors"]["externalDataValues"].is_array(), "{}", r.text);
+    let many = (0..51).map(|i| format!("v{i}")).collect::<Vec<_>>().join(",");
+    let r = api
+        .get(
+            "jpm",
+            &format!("/jobs?externalDataKey=leadId&externalDataValues={many}"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // jobStatus takes one status, as the spec's enum says.
+    let r = api
+        .get("jpm", &format!("/jobs?customerId={customer}&jobStatus=Scheduled"))
+        .await;
+    assert_eq!(r.json["data"][0]["id"], job_id);
+    assert_eq!(
+        api.get("jpm", "/jobs?jobStatus=Scheduled,Canceled").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    sb.stop().await;
+}

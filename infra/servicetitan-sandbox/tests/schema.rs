@@ -174,6 +174,43 @@ fn booking_without_external_id(c: &Ctx) -> Value {
     v
 }
 
+fn lead(c: &Ctx) -> Value {
+    json!({
+        "customerId": c["customer"],
+        "locationId": c["location"],
+        "campaignId": c["campaign"],
+        "businessUnitId": c["bu"],
+        "jobTypeId": c["jobtype"],
+        "summary": "AC blowing warm air; wants a quote for a new system.",
+        "tagTypeIds": [],
+        "priority": "High",
+        "followUpDate": "2030-06-02T15:00:00Z",
+        "leadCustomerName": "Schema Tester",
+        "leadPhone": "(512) 555-0136",
+        "leadEmail": "lead@example.com",
+        "leadStreet": "2100 S Lamar Blvd",
+        "leadUnit": "Apt 4",
+        "leadCity": "Austin",
+        "leadState": "TX",
+        "leadZip": "78704",
+        "leadCountry": "USA",
+    })
+}
+
+fn lead_from_booking(c: &Ctx) -> Value {
+    json!({ "campaignId": c["campaign"], "summary": "From the AI chat booking", "callReasonId": 1, "bookingId": c["booking"] })
+}
+
+fn lead_without_summary(c: &Ctx) -> Value {
+    json!({ "campaignId": c["campaign"], "followUpDate": "2030-06-02T15:00:00Z" })
+}
+
+fn lead_with_unknown_campaign(c: &Ctx) -> Value {
+    let mut v = lead(c);
+    v["campaignId"] = json!(c["missing"]);
+    v
+}
+
 fn cancel(_: &Ctx) -> Value {
     json!({ "reasonId": 1, "memo": "Customer canceled" })
 }
@@ -214,6 +251,12 @@ fn cases() -> Vec<Case> {
             .save(&[("booking", "/id")]),
         case("crm-v2", "get", "/tenant/{tenant}/booking-provider/{booking_provider}/bookings/{id}").id("booking"),
         case("crm-v2", "get", "/tenant/{tenant}/booking-provider/{booking_provider}/bookings").q("externalId=chat-42&includeTotal=true"),
+        case("crm-v2", "post", "/tenant/{tenant}/leads").body(lead).save(&[("lead", "/id")]),
+        case("crm-v2", "get", "/tenant/{tenant}/leads/{id}").id("lead"),
+        case("crm-v2", "post", "/tenant/{tenant}/leads").body(lead_from_booking),
+        case("crm-v2", "get", "/tenant/{tenant}/leads").q("customerId={customer}&status=Open&includeTotal=true"),
+        case("crm-v2", "get", "/tenant/{tenant}/leads")
+            .q("leadPhone=512-555-0136&createdOnOrAfter=2020-01-01T00:00:00Z&sort=-CreatedOn"),
         // telecom
         case("telecom", "get", "/v3/tenant/{tenant}/calls").q("pageSize=100&includeTotal=true"),
         case("telecom", "get", "/v3/tenant/{tenant}/calls").q("createdAfter=2020-01-01T00:00:00Z&minDuration=60&sort=-CreatedOn"),
@@ -269,6 +312,10 @@ fn cases() -> Vec<Case> {
             .expect(400),
         case("crm-v2", "get", "/tenant/{tenant}/booking-provider/{booking_provider}/bookings/{id}").id("missing").expect(404),
         case("telecom", "get", "/v3/tenant/{tenant}/calls").q("createdAfter=yesterday").expect(400),
+        case("crm-v2", "post", "/tenant/{tenant}/leads").body(lead_without_summary).expect(400),
+        case("crm-v2", "post", "/tenant/{tenant}/leads").body(lead_with_unknown_campaign).expect(400),
+        case("crm-v2", "get", "/tenant/{tenant}/leads/{id}").id("missing").expect(404),
+        case("crm-v2", "get", "/tenant/{tenant}/leads").q("status=Pending").expect(400),
         case("crm-v2", "post", "/tenant/{tenant}/locations").body(|_| json!({
             "customerId": 1, "name": "x", "address": address()
         })).expect(409),
@@ -327,6 +374,7 @@ async fn responses_and_requests_match_the_official_openapi_specs() {
     ctx.insert("missing", 999_999_999);
     let mut failures: Vec<String> = Vec::new();
     let mut covered = 0;
+    let mut operations: Vec<(&str, &str, &str)> = Vec::new();
 
     for c in cases() {
         let doc = specs.doc(c.file);
@@ -374,6 +422,7 @@ async fn responses_and_requests_match_the_official_openapi_specs() {
         let r = api.send_url(method, &url, body.as_ref()).await;
         assert_eq!(r.status, StatusCode::from_u16(c.expect).unwrap(), "{what}: {}", r.text);
         covered += 1;
+        operations.push((c.file, c.path, c.method));
         if c.expect == 200 {
             let resp_schema = &op["responses"]["200"]["content"]["application/json"]["schema"];
             if resp_schema.is_object() {
@@ -409,6 +458,15 @@ async fn responses_and_requests_match_the_official_openapi_specs() {
     let body: Value = unauth.json().await.unwrap();
     let err_schema = json!({ "$ref": "#/components/schemas/ApiErrorResponse" });
     failures.extend(validate("crm-v2", &err_schema, &body, "401"));
+
+    // The request log has every call, in order, and each concrete path maps back to the operation it was sent for.
+    let log = sb.requests();
+    assert_eq!(log.len(), operations.len() + 1, "the cases and the 401");
+    for (entry, want) in log.iter().zip(&operations) {
+        let (method, path) = (entry["method"].as_str().unwrap(), entry["path"].as_str().unwrap());
+        assert_eq!(specs.operation(method, path), Some(*want), "{method} {path}");
+    }
+    assert_eq!(log.last().unwrap()["status"], 401);
 
     sb.stop().await;
     assert!(covered >= 50, "covered {covered}");

@@ -92,9 +92,12 @@ pub fn appointment_facts(a: &Appointment, job: Option<&Job>, all: &[Appointment]
 }
 
 /// A missed call, from the event itself (a call's record does not change in a way that matters).
-pub fn call_facts(id: &str, from: Option<&str>, at: Timestamp) -> Facts {
+/// A missed call's facts: the caller, and the customer and location when a lead matched or made them (the profile
+/// then has the caller's name and time zone).
+pub fn call_facts(id: &str, from: Option<&str>, customer: (Option<i64>, Option<i64>), at: Timestamp) -> Facts {
     let mut f = Facts::new(EntityKind::Call, id, at, Status::Missed);
     f.phone = from.and_then(followups::recipient::e164);
+    (f.customer_id, f.location_id) = customer;
     f
 }
 

@@ -24,6 +24,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use serde_json::Value;
 use shared::clock::iso_millis;
+use shared::dynamo_item::{Item, flag, n, num, s, text, time};
 use shared::event::EntityKind;
 
 use crate::profile::Profile;
@@ -41,32 +42,6 @@ pub enum StoreError {
 
 fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
     StoreError::Unavailable(DisplayErrorContext(e).to_string())
-}
-
-type Item = HashMap<String, AttributeValue>;
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn text<'a>(item: &'a Item, k: &str) -> Option<&'a str> {
-    item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
-}
-
-fn num<T: std::str::FromStr>(item: &Item, k: &str) -> Option<T> {
-    item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
-}
-
-fn time(item: &Item, k: &str) -> Option<Timestamp> {
-    text(item, k).and_then(|t| t.parse().ok())
-}
-
-fn flag(item: &Item, k: &str) -> bool {
-    item.get(k).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false)
 }
 
 fn subject_part(subject: &Subject) -> String {

@@ -7,10 +7,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use servicetitan::client::{ClientOptions, Module};
 use servicetitan::models::crm::{
-    Address, BookingAddress, BookingStatus, ContactType, CreateBooking, CreateCustomer, CreateLocation, CreateNote,
-    CustomerFilter, CustomerType, NewContact, NewLocation, Priority,
+    Address, BookingAddress, BookingStatus, ContactType, CreateBooking, CreateCustomer, CreateLead, CreateLocation,
+    CreateNote, CustomerFilter, CustomerType, LeadFilter, LeadStatus, LocationFilter, NewContact, NewLocation,
+    Priority,
 };
-use servicetitan::models::jpm::{CancelJob, CreateJob, NewAppointment};
+use servicetitan::models::jpm::{CancelJob, CreateJob, JobFilter, JobStatus, NewAppointment};
 use servicetitan::models::sales::{CreateEstimate, EstimateStatus};
 use servicetitan::models::telecom::{CallDirection, CallFilter, CallType};
 use servicetitan::models::{ExternalDataCreate, ExternalDataItem};
@@ -222,6 +223,7 @@ async fn every_operation_round_trips() {
             summary: None,
             job_id: Some(job.id),
             location_id: None,
+            items: Vec::new(),
         })
         .await
         .unwrap();
@@ -239,6 +241,7 @@ async fn every_operation_round_trips() {
             summary: None,
             job_id: Some(job.id),
             location_id: None,
+            items: Vec::new(),
         })
         .await
         .unwrap();
@@ -352,8 +355,20 @@ async fn contacts_bookings_and_calls_round_trip() {
     )
     .await
     .unwrap();
-    assert_eq!(c.bookings(provider).await.unwrap().len(), 2);
-    assert!(c.bookings(provider + 1).await.unwrap().is_empty());
+    assert_eq!(c.bookings(provider, None).await.unwrap().len(), 2);
+    assert!(c.bookings(provider + 1, None).await.unwrap().is_empty());
+    // A retried create finds the first attempt's booking by its externalId, under its provider only.
+    assert_eq!(
+        c.bookings(provider, Some("conversation-7")).await.unwrap(),
+        vec![booking.clone()]
+    );
+    assert!(c.bookings(provider, Some("conversation-0")).await.unwrap().is_empty());
+    assert!(
+        c.bookings(provider + 1, Some("conversation-7"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let err = c.booking(provider + 1, booking.id).await.unwrap_err();
     assert!(matches!(err, Error::Api { status: 404, .. }), "{err:?}");
 
@@ -778,5 +793,356 @@ async fn every_export_feed_reads_to_its_end() {
     assert!(drain!(export_estimates) > 0);
     assert!(drain!(export_invoices) > 0);
     assert!(drain!(export_payments) > 0);
+    sb.stop().await;
+}
+
+fn lead_data(value: &str) -> ExternalDataCreate {
+    ExternalDataCreate {
+        application_guid: APP_GUID.into(),
+        external_data: vec![ExternalDataItem {
+            key: "leadId".into(),
+            value: value.into(),
+        }],
+    }
+}
+
+fn lead_item(value: &str) -> Vec<ExternalDataItem> {
+    vec![ExternalDataItem {
+        key: "leadId".into(),
+        value: value.into(),
+    }]
+}
+
+#[tokio::test]
+async fn leads_round_trip() {
+    let sb = sandbox().await;
+    let c = client(&sb);
+    let campaign = c.campaigns().await.unwrap()[0].id;
+    let unit = c.business_units().await.unwrap()[0].id;
+    let created = c
+        .create_customer(&new_customer("Omar Farah", "6025550190", "lead-20"))
+        .await
+        .unwrap();
+    let (customer, location) = (created.customer.id, created.locations[0].id);
+    let follow_up: jiff::Timestamp = "2030-06-03T16:00:00Z".parse().unwrap();
+
+    let request = CreateLead {
+        campaign_id: campaign,
+        summary: "AI call: furnace short-cycling, wants a visit next week.".into(),
+        customer_id: Some(customer),
+        location_id: Some(location),
+        business_unit_id: Some(unit),
+        priority: Some(Priority::High),
+        follow_up_date: Some(follow_up),
+        lead_customer_name: Some("Omar Farah".into()),
+        lead_phone: Some("(602) 555-0190".into()),
+        lead_email: Some("omar@example.com".into()),
+        ..CreateLead::default()
+    };
+    let lead = c.create_lead(&request).await.unwrap();
+    assert_eq!(lead.status, LeadStatus::Open);
+    assert_eq!(lead.priority, Priority::High);
+    assert_eq!(
+        (lead.customer_id, lead.location_id, lead.campaign_id),
+        (Some(customer), Some(location), campaign)
+    );
+    assert_eq!(lead.follow_up_date, Some(follow_up));
+    assert_eq!(lead.summary.as_deref(), Some(request.summary.as_str()));
+    assert_eq!(lead.lead_phone.as_deref(), Some("(602) 555-0190"));
+    assert_eq!(c.lead(lead.id).await.unwrap(), lead);
+
+    // Without a customer: a prospect, with the caller's details on the lead.
+    let prospect = c
+        .create_lead(&CreateLead {
+            campaign_id: campaign,
+            summary: "Missed call, asked for a water heater quote.".into(),
+            call_reason_id: Some(1),
+            lead_phone: Some("6025550191".into()),
+            ..CreateLead::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!((prospect.customer_id, prospect.priority), (None, Priority::Normal));
+
+    let ids = |leads: Vec<servicetitan::models::crm::Lead>| leads.into_iter().map(|l| l.id).collect::<Vec<_>>();
+    let by_customer = c
+        .find_leads(&LeadFilter {
+            customer_id: Some(customer),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(by_customer), vec![lead.id]);
+    let by_phone = c
+        .find_leads(&LeadFilter {
+            phone: Some("+1 602 555 0191".into()),
+            status: Some(LeadStatus::Open),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(by_phone), vec![prospect.id]);
+    let since = c
+        .find_leads(&LeadFilter {
+            created_on_or_after: Some(lead.created_on),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(since), vec![lead.id, prospect.id]);
+    assert!(
+        c.find_leads(&LeadFilter {
+            status: Some(LeadStatus::Converted),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .is_empty()
+    );
+
+    // ServiceTitan-style validation errors, by field; never retried.
+    let err = c
+        .create_lead(&CreateLead {
+            campaign_id: 999_999_999,
+            summary: "x".into(),
+            job_type_id: Some(999_999_998),
+            call_reason_id: Some(1),
+            ..CreateLead::default()
+        })
+        .await
+        .unwrap_err();
+    let fields = err.field_errors().expect("field errors");
+    assert_eq!(
+        fields.keys().collect::<Vec<_>>(),
+        ["CampaignId", "JobTypeId"],
+        "{fields:?}"
+    );
+    let err = c
+        .create_lead(&CreateLead {
+            campaign_id: campaign,
+            summary: "No follow-up date, no call reason".into(),
+            ..CreateLead::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(err.field_errors().unwrap().contains_key("FollowUpDate"), "{err:?}");
+    let err = c.lead(999_999_999).await.unwrap_err();
+    assert!(matches!(err, Error::Api { status: 404, .. }), "{err:?}");
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn location_job_and_external_data_lookups() {
+    let sb = sandbox().await;
+    let c = client(&sb);
+    let created = c
+        .create_customer(&new_customer("Mei Tanaka", "6025550192", "lead-30"))
+        .await
+        .unwrap();
+    let customer = created.customer.id;
+    let home = created.locations[0].id;
+    let mut rental_address = address("77 W Roosevelt St");
+    rental_address.unit = Some("Unit 5".into());
+    rental_address.zip = "85003".into();
+    let rental = c
+        .create_location(&CreateLocation {
+            customer_id: customer,
+            name: "Rental".into(),
+            address: rental_address,
+            contacts: vec![],
+            external_data: Some(lead_data("lead-31")),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        rental.external_data,
+        Some(lead_item("lead-31")),
+        "a create answers with its data"
+    );
+
+    // Locations: by customer, by address parts, by our externalData (which they then carry).
+    let ids =
+        |locations: Vec<servicetitan::models::crm::Location>| locations.into_iter().map(|l| l.id).collect::<Vec<_>>();
+    let of_customer = c
+        .find_locations(&LocationFilter {
+            customer_id: Some(customer),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(of_customer), vec![home, rental.id]);
+    let by_address = c
+        .find_locations(&LocationFilter {
+            street: Some("roosevelt".into()),
+            unit: Some("unit 5".into()),
+            zip: Some("85003".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(by_address), vec![rental.id]);
+    let by_lead = c
+        .find_locations(&LocationFilter {
+            external_data: Some((
+                APP_GUID.into(),
+                "leadId".into(),
+                vec!["lead-31".into(), "lead-99".into()],
+            )),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_lead.len(), 1);
+    assert_eq!(
+        (by_lead[0].id, by_lead[0].external_data.clone()),
+        (rental.id, Some(lead_item("lead-31")))
+    );
+
+    // A record's externalData comes back for the application asked for, and not without it.
+    assert_eq!(c.location(rental.id).await.unwrap().external_data, Some(vec![]));
+    let with_ours = c
+        .location_with_external_data(rental.id, APP_GUID)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(with_ours.external_data, Some(lead_item("lead-31")));
+    let with_other = c
+        .location_with_external_data(rental.id, "00000000-0000-4000-8000-000000000000")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(with_other.external_data, Some(vec![]));
+    assert!(
+        c.location_with_external_data(999_999_999, APP_GUID)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(c.customer(customer).await.unwrap().external_data, Some(vec![]));
+    let customer_ours = c
+        .customer_with_external_data(customer, APP_GUID)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(customer_ours.external_data, Some(lead_item("lead-30")));
+    assert!(
+        c.customer_with_external_data(999_999_999, APP_GUID)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Jobs: one with our externalData at the rental, one plain at home; then the home one is canceled.
+    let units = c.business_units().await.unwrap();
+    let job_type = c
+        .job_types()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.business_unit_ids.contains(&units[0].id))
+        .unwrap();
+    let campaign = c.campaigns().await.unwrap()[0].id;
+    let start = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(30);
+    let job = |location_id: i64, external_data: Option<ExternalDataCreate>| CreateJob {
+        customer_id: customer,
+        location_id,
+        business_unit_id: units[0].id,
+        job_type_id: job_type.id,
+        priority: "Normal".into(),
+        campaign_id: campaign,
+        appointments: vec![NewAppointment {
+            start,
+            end: start + jiff::SignedDuration::from_hours(2),
+            arrival_window_start: None,
+            arrival_window_end: None,
+            technician_ids: vec![],
+        }],
+        summary: Some("<p>From the AI chat.</p>".into()),
+        external_data,
+    };
+    let before = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(1);
+    let ours = c.create_job(&job(rental.id, Some(lead_data("lead-31")))).await.unwrap();
+    assert_eq!(ours.external_data, Some(lead_item("lead-31")));
+    let plain = c.create_job(&job(home, None)).await.unwrap();
+    c.cancel_job(
+        plain.id,
+        &CancelJob {
+            reason_id: 1,
+            memo: "Duplicate".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.job(ours.id).await.unwrap().external_data, Some(vec![]));
+    assert_eq!(
+        c.job_with_external_data(ours.id, APP_GUID).await.unwrap().external_data,
+        Some(lead_item("lead-31"))
+    );
+
+    let job_ids = |jobs: Vec<servicetitan::models::jpm::Job>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
+    let find = |f: JobFilter| {
+        let c = &c;
+        async move { job_ids(c.find_jobs(&f).await.unwrap()) }
+    };
+    assert_eq!(
+        find(JobFilter {
+            customer_id: Some(customer),
+            ..Default::default()
+        })
+        .await,
+        vec![ours.id, plain.id]
+    );
+    assert_eq!(
+        find(JobFilter {
+            location_id: Some(home),
+            ..Default::default()
+        })
+        .await,
+        vec![plain.id]
+    );
+    assert_eq!(
+        find(JobFilter {
+            customer_id: Some(customer),
+            job_statuses: vec![JobStatus::Scheduled],
+            ..Default::default()
+        })
+        .await,
+        vec![ours.id]
+    );
+    let by_lead = c
+        .find_jobs(&JobFilter {
+            external_data: Some((APP_GUID.into(), "leadId".into(), vec!["lead-31".into()])),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(job_ids(by_lead.clone()), vec![ours.id]);
+    assert_eq!(by_lead[0].external_data, Some(lead_item("lead-31")));
+    assert_eq!(
+        find(JobFilter {
+            created_on_or_after: Some(before),
+            ..Default::default()
+        })
+        .await,
+        vec![ours.id, plain.id],
+        "only the jobs made here are that new"
+    );
+
+    // Several statuses: one listing each (jobStatus takes one), merged in id order.
+    sb.clear_requests();
+    let either = find(JobFilter {
+        customer_id: Some(customer),
+        job_statuses: vec![JobStatus::Canceled, JobStatus::Scheduled, JobStatus::Canceled],
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(either, vec![ours.id, plain.id]);
+    let queries: Vec<String> = sb
+        .requests()
+        .iter()
+        .map(|r| r["query"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(queries.len(), 2, "{queries:?}");
+    assert!(queries[0].contains("jobStatus=Canceled") && queries[1].contains("jobStatus=Scheduled"));
     sb.stop().await;
 }

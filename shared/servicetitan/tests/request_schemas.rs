@@ -4,8 +4,8 @@
 use openapi_check::Specs;
 use serde_json::Value;
 use servicetitan::models::crm::{
-    Address, BookingAddress, ContactType, CreateBooking, CreateCustomer, CreateLocation, CreateNote, CustomerType,
-    NewContact, NewLocation, Priority,
+    Address, BookingAddress, ContactType, CreateBooking, CreateCustomer, CreateLead, CreateLocation, CreateNote,
+    CustomerType, NewContact, NewLocation, Priority,
 };
 use servicetitan::models::jpm::{AddAppointment, CancelJob, CreateJob, NewAppointment, RescheduleAppointment};
 use servicetitan::models::sales::{CreateEstimate, SellEstimate};
@@ -137,6 +137,44 @@ fn requests() -> Vec<(&'static str, &'static str, &'static str, Value)> {
         ),
         (
             "crm-v2",
+            "/tenant/{tenant}/leads",
+            "post",
+            to_json(&CreateLead {
+                campaign_id: 5,
+                summary: "AI call: AC blowing warm air.".into(),
+                customer_id: Some(1),
+                location_id: Some(2),
+                business_unit_id: Some(3),
+                job_type_id: Some(4),
+                priority: Some(Priority::High),
+                call_reason_id: Some(8),
+                follow_up_date: Some(start),
+                booking_id: Some(9),
+                tag_type_ids: vec![10],
+                lead_customer_name: Some("Dana Whitfield".into()),
+                lead_phone: Some("6025550148".into()),
+                lead_email: Some("dana@example.com".into()),
+                lead_street: Some("4120 N 7th St".into()),
+                lead_unit: Some("Apt 2".into()),
+                lead_city: Some("Phoenix".into()),
+                lead_state: Some("AZ".into()),
+                lead_zip: Some("85004".into()),
+                lead_country: Some("USA".into()),
+            }),
+        ),
+        (
+            "crm-v2",
+            "/tenant/{tenant}/leads",
+            "post",
+            to_json(&CreateLead {
+                campaign_id: 5,
+                summary: "Missed call.".into(),
+                follow_up_date: Some(start),
+                ..CreateLead::default()
+            }),
+        ),
+        (
+            "crm-v2",
             "/tenant/{tenant}/customers/{id}/notes",
             "post",
             to_json(&CreateNote {
@@ -193,6 +231,7 @@ fn requests() -> Vec<(&'static str, &'static str, &'static str, Value)> {
                 summary: Some("s".into()),
                 job_id: Some(1),
                 location_id: Some(2),
+                items: Vec::new(),
             }),
         ),
         (

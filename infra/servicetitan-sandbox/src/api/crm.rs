@@ -1,4 +1,4 @@
-//! crm-v2: customers, locations, their contacts and notes, and the customer/location export feeds.
+//! crm-v2: customers, locations, their contacts and notes, the customer/location export feeds, bookings and leads.
 
 use std::collections::HashSet;
 
@@ -9,10 +9,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::model::{Address, Booking, Contact, Customer, ExtData, Location, Note, Tenant};
+use crate::model::{Address, Booking, Contact, Customer, ExtData, Lead, Location, Note, Tenant};
 use crate::util::{
     ApiError, ApiResult, Check, ListOpts, P, Q, body_value, contains_ci, export, list, list_plain, ok, parse_time,
-    phone_matches, ts, typed,
+    phone_matches, ts, ts_opt, typed,
 };
 
 pub const CONTACT_TYPES: [&str; 4] = ["Phone", "Email", "Fax", "MobilePhone"];
@@ -199,13 +199,20 @@ pub(crate) fn custom_fields(r: Option<Vec<CustomFieldReq>>) -> Vec<(i64, String)
 // ----------------------------------------------------------------------------------------------------------------
 // Rendering
 
-fn ext_json(data: &[ExtData], guid: Option<&str>) -> Value {
+/// `externalData` of a response: only the entries of the application GUID given in the request, none without one
+/// (the spec: "external data ... which corresponds to the application GUID provided in the request").
+pub(crate) fn ext_json(data: &[ExtData], guid: Option<&str>) -> Value {
     let v: Vec<Value> = data
         .iter()
-        .filter(|e| guid.is_none_or(|g| e.application_guid.eq_ignore_ascii_case(g)))
+        .filter(|e| guid.is_some_and(|g| e.application_guid.eq_ignore_ascii_case(g)))
         .map(|e| json!({ "key": e.key, "value": e.value }))
         .collect();
     json!(v)
+}
+
+/// The GUID a record's externalData was created under: a create answers with the data it was given.
+pub(crate) fn own_guid(data: &[ExtData]) -> Option<&str> {
+    data.first().map(|e| e.application_guid.as_str())
 }
 
 fn custom_fields_json(cf: &[(i64, String)]) -> Value {
@@ -286,7 +293,7 @@ pub fn location_json(l: &Location, guid: Option<&str>) -> Value {
 }
 
 fn created_location_json(l: &Location) -> Value {
-    let mut v = location_json(l, None);
+    let mut v = location_json(l, own_guid(&l.external_data));
     v["contacts"] = json!(l.contacts.iter().map(contact_json).collect::<Vec<_>>());
     v
 }
@@ -372,7 +379,7 @@ pub fn insert_customer(t: &mut Tenant, r: CreateCustomerReq, now: Timestamp) -> 
 
 fn created_customer_json(t: &Tenant, id: i64, locs: &[i64]) -> Value {
     let c = &t.customers[&id];
-    let mut v = customer_json(t, c, None);
+    let mut v = customer_json(t, c, own_guid(&c.external_data));
     v["locations"] = json!(
         locs.iter()
             .filter_map(|l| t.locations.get(l))
@@ -428,14 +435,14 @@ pub async fn get_customer(State(st): State<AppState>, p: P, q: Q) -> ApiResult {
 }
 
 /// `externalDataApplicationGuid` (optional) + `externalDataKey` + `externalDataValues`.
-struct ExtFilter {
+pub(crate) struct ExtFilter {
     guid: Option<String>,
     key: String,
     values: Vec<String>,
 }
 
 /// externalDataKey + externalDataValues must come together; values ≤ 50.
-fn ext_filter(q: &Q) -> ApiResult<Option<ExtFilter>> {
+pub(crate) fn ext_filter(q: &Q) -> ApiResult<Option<ExtFilter>> {
     let guid = q.str("externalDataApplicationGuid").map(str::to_string);
     match (q.str("externalDataKey"), q.str("externalDataValues")) {
         (None, None) => Ok(None),
@@ -469,7 +476,7 @@ fn ext_filter(q: &Q) -> ApiResult<Option<ExtFilter>> {
     }
 }
 
-fn ext_matches(data: &[ExtData], f: &ExtFilter) -> bool {
+pub(crate) fn ext_matches(data: &[ExtData], f: &ExtFilter) -> bool {
     data.iter().any(|e| {
         f.guid
             .as_deref()
@@ -886,6 +893,253 @@ pub async fn list_bookings(State(st): State<AppState>, p: P, q: Q) -> ApiResult 
             ListOpts { active: false },
             |b| b.provider_id == p.provider && external_id.as_deref().is_none_or(|e| b.external_id == e),
             booking_json,
+        )
+    })
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// Handlers: leads
+
+pub const LEAD_STATUSES: [&str; 3] = ["Open", "Dismissed", "Converted"];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateLeadReq {
+    pub customer_id: Option<i64>,
+    pub location_id: Option<i64>,
+    pub campaign_id: Option<i64>,
+    pub business_unit_id: Option<i64>,
+    pub job_type_id: Option<i64>,
+    pub summary: Option<String>,
+    pub tag_type_ids: Option<Vec<i64>>,
+    pub priority: Option<String>,
+    pub call_reason_id: Option<i64>,
+    pub follow_up_date: Option<String>,
+    pub booking_id: Option<i64>,
+    pub lead_customer_name: Option<String>,
+    pub lead_phone: Option<String>,
+    pub lead_email: Option<String>,
+    pub lead_street: Option<String>,
+    pub lead_unit: Option<String>,
+    pub lead_city: Option<String>,
+    pub lead_state: Option<String>,
+    pub lead_zip: Option<String>,
+    pub lead_country: Option<String>,
+}
+
+/// `Crm.V2.LeadResponse`.
+pub fn lead_json(l: &Lead) -> Value {
+    json!({
+        "id": l.id,
+        "status": l.status,
+        "priority": l.priority,
+        "customerId": l.customer_id,
+        "locationId": l.location_id,
+        "businessUnitId": l.business_unit_id,
+        "jobTypeId": l.job_type_id,
+        "campaignId": l.campaign_id,
+        "followUpDate": ts_opt(l.follow_up_date),
+        "createdById": l.created_by_id,
+        "createdOn": ts(l.created_on),
+        "modifiedOn": ts(l.modified_on),
+        "tagTypeIds": l.tag_type_ids,
+        "dismissingReasonId": null,
+        "summary": l.summary,
+        "callReasonId": l.call_reason_id,
+        "callId": null,
+        "bookingId": l.booking_id,
+        "manualCallId": null,
+        "leadUrl": null,
+        "leadCustomerName": l.customer_name,
+        "leadPhone": l.phone,
+        "leadEmail": l.email,
+        "leadStreet": l.street,
+        "leadUnit": l.unit,
+        "leadCity": l.city,
+        "leadState": l.state,
+        "leadZip": l.zip,
+        "leadCountry": l.country,
+        "captureSource": null,
+    })
+}
+
+/// Referential checks of a lead, keyed by field like a job's. Returns the customer, which a location alone implies.
+fn check_lead_refs(t: &Tenant, r: &CreateLeadReq) -> ApiResult<Option<i64>> {
+    let mut c = Check::default();
+    let campaign_id = r.campaign_id.unwrap_or_default();
+    if !t.campaigns.contains_key(&campaign_id) {
+        c.add("CampaignId", format!("Campaign with ID={campaign_id} was not found."));
+    }
+    if let Some(id) = r.customer_id
+        && !t.customers.contains_key(&id)
+    {
+        c.add("CustomerId", format!("Customer with ID={id} was not found."));
+    }
+    let mut customer_id = r.customer_id;
+    if let Some(id) = r.location_id {
+        match t.locations.get(&id) {
+            None => c.add("LocationId", format!("Location with ID={id} was not found.")),
+            Some(l) if r.customer_id.is_some_and(|cid| cid != l.customer_id) => c.add(
+                "LocationId",
+                format!(
+                    "Location {id} does not belong to customer {}.",
+                    r.customer_id.unwrap_or_default()
+                ),
+            ),
+            Some(l) => customer_id = Some(l.customer_id),
+        }
+    }
+    if let Some(id) = r.business_unit_id
+        && !t.business_units.contains_key(&id)
+    {
+        c.add("BusinessUnitId", format!("Business unit with ID={id} was not found."));
+    }
+    if let Some(id) = r.job_type_id
+        && !t.job_types.contains_key(&id)
+    {
+        c.add("JobTypeId", format!("Job type with ID={id} was not found."));
+    }
+    if let Some(id) = r.booking_id {
+        match t.bookings.get(&id) {
+            None => c.add("BookingId", format!("Booking with ID={id} was not found.")),
+            Some(b) if b.status == "Dismissed" || b.status == "Converted" => c.add(
+                "BookingId",
+                format!("Booking {id} is {}; only an open booking can become a lead.", b.status),
+            ),
+            Some(_) => {}
+        }
+    }
+    c.finish()?;
+    Ok(customer_id)
+}
+
+/// `POST /leads` (`Crm.V2.LeadCreateRequest`): an Open lead. A `bookingId` booking is dismissed, as the spec says.
+pub async fn create_lead(State(st): State<AppState>, p: P, body: Bytes) -> ApiResult {
+    let v = body_value(&body, &["campaignId", "summary"])?;
+    let req: CreateLeadReq = typed(&v)?;
+    let mut c = Check::default();
+    if req.summary.as_deref().is_some_and(|s| s.trim().is_empty()) {
+        c.add("Summary", "The Summary field is required.");
+    }
+    let priority = req
+        .priority
+        .as_deref()
+        .map_or(Some("Normal"), |x| canonical(&PRIORITIES, x));
+    if let (None, Some(x)) = (priority, req.priority.as_deref()) {
+        c.add(
+            "Priority",
+            format!("The value '{x}' is not valid. Values: [{}]", PRIORITIES.join(", ")),
+        );
+    }
+    let follow_up = match req.follow_up_date.as_deref() {
+        None => None,
+        Some(s) => {
+            let t = parse_time(s);
+            if t.is_none() {
+                c.add("FollowUpDate", format!("The value '{s}' is not a valid date-time."));
+            }
+            t
+        }
+    };
+    if req.follow_up_date.is_none() && req.call_reason_id.is_none() {
+        c.add("FollowUpDate", "Either FollowUpDate or CallReasonId is required.");
+    }
+    c.finish()?;
+    st.tenant(p.tenant, |t, now| {
+        let customer_id = check_lead_refs(t, &req)?;
+        let id = t.next_id();
+        if let Some(b) = req.booking_id.and_then(|b| t.bookings.get_mut(&b)) {
+            b.status = "Dismissed".into();
+            b.modified_on = now;
+        }
+        let lead = Lead {
+            id,
+            status: "Open".into(),
+            priority: priority.expect("checked").into(),
+            customer_id,
+            location_id: req.location_id,
+            business_unit_id: req.business_unit_id,
+            job_type_id: req.job_type_id,
+            campaign_id: req.campaign_id.unwrap_or_default(),
+            follow_up_date: follow_up,
+            summary: req.summary.unwrap_or_default(),
+            tag_type_ids: req.tag_type_ids.unwrap_or_default(),
+            call_reason_id: req.call_reason_id,
+            booking_id: req.booking_id,
+            customer_name: req.lead_customer_name,
+            phone: req.lead_phone,
+            email: req.lead_email,
+            street: req.lead_street,
+            unit: req.lead_unit,
+            city: req.lead_city,
+            state: req.lead_state,
+            zip: req.lead_zip,
+            country: req.lead_country,
+            created_by_id: t.api_user_id,
+            created_on: now,
+            modified_on: now,
+        };
+        let out = lead_json(&lead);
+        t.leads.insert(id, lead);
+        ok(out)
+    })
+}
+
+pub async fn get_lead(State(st): State<AppState>, p: P) -> ApiResult {
+    st.tenant(p.tenant, |t, _| {
+        let l = t.leads.get(&p.id).ok_or_else(|| ApiError::not_found("Lead", p.id))?;
+        ok(lead_json(l))
+    })
+}
+
+/// `GET /leads`: the shared filters plus customerId, status, leadPhone (digits, as the customer phone search),
+/// leadCustomerName, withoutCustomer, isProspect and the customer's city, state and zip.
+pub async fn list_leads(State(st): State<AppState>, p: P, q: Q) -> ApiResult {
+    let customer_id = q.i64("customerId")?;
+    let status = q.enumerated("status", &LEAD_STATUSES)?;
+    let phone = q.str("leadPhone").map(str::to_string);
+    let name = q.str("leadCustomerName").map(str::to_string);
+    let without_customer = q.bool("withoutCustomer")?;
+    let is_prospect = q.bool("isProspect")?;
+    let city = q.str("customerCity").map(str::to_string);
+    let state = q.str("customerState").map(str::to_string);
+    let zip = q.str("customerZip").map(str::to_string);
+    let _ = q.bool("genPermUrl")?;
+    st.tenant(p.tenant, |t, _| {
+        let address_ok = |l: &Lead| {
+            if city.is_none() && state.is_none() && zip.is_none() {
+                return true;
+            }
+            let Some(a) = l.customer_id.and_then(|c| t.customers.get(&c)).map(|c| &c.address) else {
+                return false;
+            };
+            [(&city, &a.city), (&state, &a.state), (&zip, &a.zip)]
+                .iter()
+                .all(|(want, have)| want.as_deref().is_none_or(|w| contains_ci(have, w)))
+        };
+        // A prospect: no customer, or a customer without jobs.
+        let prospect = |l: &Lead| {
+            l.customer_id
+                .is_none_or(|c| !t.jobs.values().any(|j| j.customer_id == c))
+        };
+        list(
+            &q,
+            t.leads.values(),
+            ListOpts { active: false },
+            |l| {
+                customer_id.is_none_or(|c| l.customer_id == Some(c))
+                    && status.is_none_or(|s| l.status == s)
+                    && phone
+                        .as_deref()
+                        .is_none_or(|ph| l.phone.as_deref().is_some_and(|x| phone_matches(ph, x)))
+                    && name
+                        .as_deref()
+                        .is_none_or(|n| l.customer_name.as_deref().is_some_and(|x| contains_ci(x, n)))
+                    && without_customer.is_none_or(|w| w == (l.customer_id.is_none() && l.location_id.is_none()))
+                    && is_prospect.is_none_or(|want| want == prospect(l))
+                    && address_ok(l)
+            },
+            lead_json,
         )
     })
 }

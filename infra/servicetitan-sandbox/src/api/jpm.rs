@@ -7,7 +7,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::api::crm::{CustomFieldReq, ExtDataReq, custom_fields, ext_data};
+use crate::api::crm::{
+    CustomFieldReq, ExtDataReq, custom_fields, ext_data, ext_filter, ext_json, ext_matches, own_guid,
+};
 use crate::model::{Appointment, ExtData, Invoice, InvoiceItem, Job, JobType, Note, Tenant};
 use crate::util::{
     ApiError, ApiResult, Check, ListOpts, P, Q, body_value, contains_ci, day_start, export, list, list_plain,
@@ -125,15 +127,6 @@ pub fn job_type_json(j: &JobType) -> Value {
         "defaultEstimateSoldAction": "None",
         "customFieldTypeIds": [],
     })
-}
-
-fn ext_json(data: &[ExtData], guid: Option<&str>) -> Value {
-    json!(
-        data.iter()
-            .filter(|e| guid.is_none_or(|g| e.application_guid.eq_ignore_ascii_case(g)))
-            .map(|e| json!({ "key": e.key, "value": e.value }))
-            .collect::<Vec<_>>()
-    )
 }
 
 pub fn job_json(t: &Tenant, j: &Job, guid: Option<&str>) -> Value {
@@ -637,9 +630,9 @@ pub async fn create_job(State(st): State<AppState>, p: P, body: Bytes) -> ApiRes
     st.tenant(p.tenant, |t, now| {
         check_refs(t, &new_job)?;
         let id = insert_job(t, new_job, now);
-        let out = job_json(t, &t.jobs[&id], None);
-        st.emit(t, "job.scheduled", &out, now);
-        ok(out)
+        let job = &t.jobs[&id];
+        st.emit(t, "job.scheduled", &job_json(t, job, None), now);
+        ok(job_json(t, job, own_guid(&job.external_data)))
     })
 }
 
@@ -671,19 +664,7 @@ pub async fn list_jobs(State(st): State<AppState>, p: P, q: Q) -> ApiResult {
     let completed_from = q.time("completedOnOrAfter")?;
     let completed_before = q.time("completedBefore")?;
     let guid = q.str("externalDataApplicationGuid").map(str::to_string);
-    let ext = match (q.str("externalDataKey"), q.str("externalDataValues")) {
-        (Some(k), Some(v)) => Some((
-            k.to_string(),
-            v.split(',').map(|s| s.trim().to_string()).collect::<Vec<_>>(),
-        )),
-        (None, None) => None,
-        _ => {
-            return Err(ApiError::field(
-                "externalDataKey",
-                "'externalDataKey' and 'externalDataValues' must be provided together.",
-            ));
-        }
-    };
+    let ext = ext_filter(&q)?;
     st.tenant(p.tenant, |t, _| {
         let appts = |j: &Job| {
             j.appointment_ids
@@ -715,14 +696,7 @@ pub async fn list_jobs(State(st): State<AppState>, p: P, q: Q) -> ApiResult {
                     && any_before.is_none_or(|x| a.iter().any(|ap| ap.start < x))
                     && completed_from.is_none_or(|x| j.completed_on.is_some_and(|c| c >= x))
                     && completed_before.is_none_or(|x| j.completed_on.is_some_and(|c| c < x))
-                    && ext.as_ref().is_none_or(|(k, vals)| {
-                        j.external_data.iter().any(|e| {
-                            guid.as_deref()
-                                .is_none_or(|g| e.application_guid.eq_ignore_ascii_case(g))
-                                && &e.key == k
-                                && vals.contains(&e.value)
-                        })
-                    })
+                    && ext.as_ref().is_none_or(|f| ext_matches(&j.external_data, f))
             },
             |j| job_json(t, j, guid.as_deref()),
         )

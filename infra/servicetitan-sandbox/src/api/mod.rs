@@ -93,6 +93,11 @@ pub fn routes() -> Router<AppState> {
             "/crm/v2/tenant/{tenant}/booking-provider/{booking_provider}/bookings/{id}",
             get(crm::get_booking),
         )
+        .route(
+            "/crm/v2/tenant/{tenant}/leads",
+            get(crm::list_leads).post(crm::create_lead),
+        )
+        .route("/crm/v2/tenant/{tenant}/leads/{id}", get(crm::get_lead))
         // telecom (no `/v2` in the server URL; each path carries its version)
         .route("/telecom/v3/tenant/{tenant}/calls", get(telecom::list_calls))
         .route("/telecom/v2/tenant/{tenant}/export/calls", get(telecom::export_calls))

@@ -1,9 +1,9 @@
-//! CRM: customers, locations, contacts, notes, bookings.
+//! CRM: customers, locations, contacts, notes, bookings, leads.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::{ExternalDataCreate, ExternalDataItem, datetime};
+use super::{ExternalDataCreate, ExternalDataItem, datetime, push_external_data};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CustomerType {
@@ -96,6 +96,7 @@ pub struct Customer {
     pub modified_on: Timestamp,
     #[serde(default)]
     pub merged_to_id: Option<i64>,
+    /// Only the entries of the application GUID the request named (none without one).
     #[serde(default)]
     pub external_data: Option<Vec<ExternalDataItem>>,
 }
@@ -173,6 +174,9 @@ pub struct Location {
     pub name: String,
     pub active: bool,
     pub address: Address,
+    /// Only the entries of the application GUID the request named (none without one).
+    #[serde(default)]
+    pub external_data: Option<Vec<ExternalDataItem>>,
 }
 
 /// `Crm.V2.Customers.CustomerNoteCreateRequest` / `Crm.V2.Locations.LocationNoteCreateRequest`.
@@ -293,6 +297,179 @@ pub struct Booking {
     pub modified_on: Timestamp,
 }
 
+/// `Crm.V2.LeadStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LeadStatus {
+    Open,
+    Dismissed,
+    Converted,
+}
+
+impl LeadStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "Open",
+            Self::Dismissed => "Dismissed",
+            Self::Converted => "Converted",
+        }
+    }
+}
+
+/// `Crm.V2.LeadCreateRequest`: a request for service for the office to follow up, before there is a job.
+/// ServiceTitan needs `follow_up_date` or `call_reason_id`. A `booking_id` booking is dismissed and becomes the lead.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateLead {
+    pub campaign_id: i64,
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business_unit_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_type_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Priority>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_reason_id: Option<i64>,
+    #[serde(default, with = "datetime::option", skip_serializing_if = "Option::is_none")]
+    pub follow_up_date: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub booking_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tag_type_ids: Vec<i64>,
+    /// What the caller gave, kept on the lead as written (useful when there is no customer yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_customer_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_street: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_unit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_city: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_zip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_country: Option<String>,
+}
+
+/// `Crm.V2.LeadResponse` (subset).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lead {
+    pub id: i64,
+    pub status: LeadStatus,
+    pub priority: Priority,
+    #[serde(default)]
+    pub customer_id: Option<i64>,
+    #[serde(default)]
+    pub location_id: Option<i64>,
+    #[serde(default)]
+    pub business_unit_id: Option<i64>,
+    #[serde(default)]
+    pub job_type_id: Option<i64>,
+    pub campaign_id: i64,
+    #[serde(default, with = "datetime::option")]
+    pub follow_up_date: Option<Timestamp>,
+    #[serde(default)]
+    pub summary: Option<String>,
+    #[serde(default)]
+    pub call_reason_id: Option<i64>,
+    #[serde(default)]
+    pub booking_id: Option<i64>,
+    #[serde(default)]
+    pub lead_customer_name: Option<String>,
+    #[serde(default)]
+    pub lead_phone: Option<String>,
+    #[serde(default)]
+    pub lead_email: Option<String>,
+    #[serde(default)]
+    pub lead_street: Option<String>,
+    #[serde(default)]
+    pub lead_unit: Option<String>,
+    #[serde(default)]
+    pub lead_city: Option<String>,
+    #[serde(default)]
+    pub lead_state: Option<String>,
+    #[serde(default)]
+    pub lead_zip: Option<String>,
+    #[serde(default)]
+    pub lead_country: Option<String>,
+    #[serde(with = "datetime")]
+    pub created_on: Timestamp,
+    #[serde(with = "datetime")]
+    pub modified_on: Timestamp,
+}
+
+/// Filters of `GET /leads`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeadFilter {
+    pub customer_id: Option<i64>,
+    pub status: Option<LeadStatus>,
+    /// `leadPhone`: the phone given for the lead.
+    pub phone: Option<String>,
+    pub created_on_or_after: Option<Timestamp>,
+    pub created_before: Option<Timestamp>,
+}
+
+impl LeadFilter {
+    pub fn query(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        if let Some(c) = self.customer_id {
+            q.push(("customerId", c.to_string()));
+        }
+        if let Some(s) = self.status {
+            q.push(("status", s.as_str().to_owned()));
+        }
+        if let Some(p) = &self.phone {
+            q.push(("leadPhone", p.clone()));
+        }
+        if let Some(t) = self.created_on_or_after {
+            q.push(("createdOnOrAfter", t.to_string()));
+        }
+        if let Some(t) = self.created_before {
+            q.push(("createdBefore", t.to_string()));
+        }
+        q
+    }
+}
+
+/// Filters of `GET /locations` the lead worker uses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocationFilter {
+    pub customer_id: Option<i64>,
+    pub street: Option<String>,
+    pub unit: Option<String>,
+    pub zip: Option<String>,
+    /// `externalDataApplicationGuid`, `externalDataKey`, `externalDataValues` (at most 50 values). The locations
+    /// found carry that application's externalData.
+    pub external_data: Option<(String, String, Vec<String>)>,
+}
+
+impl LocationFilter {
+    pub fn query(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        if let Some(c) = self.customer_id {
+            q.push(("customerId", c.to_string()));
+        }
+        for (k, v) in [("street", &self.street), ("unit", &self.unit), ("zip", &self.zip)] {
+            if let Some(v) = v {
+                q.push((k, v.clone()));
+            }
+        }
+        push_external_data(&mut q, &self.external_data);
+        q
+    }
+}
+
 /// Filters of `GET /customers` the product relies on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CustomerFilter {
@@ -317,11 +494,7 @@ impl CustomerFilter {
         push("name", &self.name);
         push("street", &self.street);
         push("zip", &self.zip);
-        if let Some((guid, key, values)) = &self.external_data {
-            q.push(("externalDataApplicationGuid", guid.clone()));
-            q.push(("externalDataKey", key.clone()));
-            q.push(("externalDataValues", values.join(",")));
-        }
+        push_external_data(&mut q, &self.external_data);
         if let Some(t) = self.modified_on_or_after {
             q.push(("modifiedOnOrAfter", t.to_string()));
         }

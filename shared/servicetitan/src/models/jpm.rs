@@ -3,7 +3,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::{ExternalDataCreate, datetime};
+use super::{ExternalDataCreate, ExternalDataItem, datetime, push_external_data};
 
 /// `Jpm.V2.JobTypeResponse` (subset).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,8 +84,69 @@ pub struct Job {
     pub estimate_ids: Vec<i64>,
     #[serde(default)]
     pub summary: Option<String>,
+    #[serde(default, with = "datetime::option")]
+    pub created_on: Option<Timestamp>,
     #[serde(with = "datetime")]
     pub modified_on: Timestamp,
+    /// Only the entries of the application GUID the request named (none without one).
+    #[serde(default)]
+    pub external_data: Option<Vec<ExternalDataItem>>,
+}
+
+/// `Jpm.V2.JobStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobStatus {
+    Scheduled,
+    Dispatched,
+    InProgress,
+    Hold,
+    Completed,
+    Canceled,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "Scheduled",
+            Self::Dispatched => "Dispatched",
+            Self::InProgress => "InProgress",
+            Self::Hold => "Hold",
+            Self::Completed => "Completed",
+            Self::Canceled => "Canceled",
+        }
+    }
+}
+
+/// Filters of `GET /jobs` the lead worker uses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    pub customer_id: Option<i64>,
+    pub location_id: Option<i64>,
+    /// Any of these statuses (all when empty). `jobStatus` takes one status, so
+    /// [`Client::find_jobs`](crate::Client::find_jobs) asks once per status.
+    pub job_statuses: Vec<JobStatus>,
+    pub created_on_or_after: Option<Timestamp>,
+    /// `externalDataApplicationGuid`, `externalDataKey`, `externalDataValues` (at most 50 values). The jobs found
+    /// carry that application's externalData.
+    pub external_data: Option<(String, String, Vec<String>)>,
+}
+
+impl JobFilter {
+    /// The query for one request, without `jobStatus`.
+    pub fn query(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        if let Some(c) = self.customer_id {
+            q.push(("customerId", c.to_string()));
+        }
+        if let Some(l) = self.location_id {
+            q.push(("locationId", l.to_string()));
+        }
+        if let Some(t) = self.created_on_or_after {
+            q.push(("createdOnOrAfter", t.to_string()));
+        }
+        push_external_data(&mut q, &self.external_data);
+        q
+    }
 }
 
 /// `Jpm.V2.AppointmentResponse` (subset).

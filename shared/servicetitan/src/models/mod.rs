@@ -70,6 +70,15 @@ pub struct ExternalDataItem {
     pub value: String,
 }
 
+/// The externalData lookup of a list: `externalDataApplicationGuid`, `externalDataKey`, `externalDataValues`.
+pub(crate) fn push_external_data(q: &mut Vec<(&'static str, String)>, f: &Option<(String, String, Vec<String>)>) {
+    if let Some((guid, key, values)) = f {
+        q.push(("externalDataApplicationGuid", guid.clone()));
+        q.push(("externalDataKey", key.clone()));
+        q.push(("externalDataValues", values.join(",")));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,6 +79,24 @@ pub struct CreateEstimate {
     pub job_id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<EstimateItem>,
+}
+
+/// `Estimates.V2.EstimateItemCreateUpdateRequest` (subset): a line of a new estimate, by SKU or as free text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EstimateItem {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_price: Option<f64>,
 }
 
 /// `Estimates.V2.SellRequest`.

@@ -1,7 +1,9 @@
 use crate::client::{Client, Module};
 use crate::error::Error;
 use crate::models::crm::{CreateNote, Note};
-use crate::models::jpm::{AddAppointment, Appointment, CancelJob, CreateJob, Job, JobType, RescheduleAppointment};
+use crate::models::jpm::{
+    AddAppointment, Appointment, CancelJob, CreateJob, Job, JobFilter, JobType, RescheduleAppointment,
+};
 use crate::paging::ExportPage;
 
 impl Client {
@@ -18,6 +20,37 @@ impl Client {
         self.get(Module::Jpm, &format!("/jobs/{id}"), &[]).await
     }
 
+    /// The job with the externalData it holds for `application_guid` (`GET /jobs/{id}?externalDataApplicationGuid=`).
+    pub async fn job_with_external_data(&self, id: i64, application_guid: &str) -> Result<Job, Error> {
+        let q = [("externalDataApplicationGuid", application_guid.to_owned())];
+        self.get(Module::Jpm, &format!("/jobs/{id}"), &q).await
+    }
+
+    /// Jobs matching the filter, across all pages, in id order. `jobStatus` takes one status, so several statuses
+    /// cost one listing each.
+    pub async fn find_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, Error> {
+        let query = filter.query();
+        let mut statuses = Vec::new();
+        for s in &filter.job_statuses {
+            if !statuses.contains(s) {
+                statuses.push(*s);
+            }
+        }
+        let mut jobs: Vec<Job> = Vec::new();
+        if statuses.is_empty() {
+            jobs = self.list_all(Module::Jpm, "/jobs", &query).await?;
+        }
+        for status in statuses {
+            let mut q = query.clone();
+            q.push(("jobStatus", status.as_str().to_owned()));
+            jobs.extend(self.list_all::<Job>(Module::Jpm, "/jobs", &q).await?);
+        }
+        // A job whose status changed between two listings can be in both.
+        jobs.sort_by_key(|j| j.id);
+        jobs.dedup_by_key(|j| j.id);
+        Ok(jobs)
+    }
+
     pub async fn jobs_by_ids(&self, ids: &[i64]) -> Result<Vec<Job>, Error> {
         self.list_by_ids(Module::Jpm, "/jobs", ids, &[]).await
     }
@@ -29,6 +62,10 @@ impl Client {
 
     pub async fn add_job_note(&self, job_id: i64, note: &CreateNote) -> Result<Note, Error> {
         self.post(Module::Jpm, &format!("/jobs/{job_id}/notes"), note).await
+    }
+
+    pub async fn job_notes(&self, job_id: i64) -> Result<Vec<Note>, Error> {
+        self.list_all(Module::Jpm, &format!("/jobs/{job_id}/notes"), &[]).await
     }
 
     pub async fn job_appointments(&self, job_id: i64) -> Result<Vec<Appointment>, Error> {

@@ -1,0 +1,24 @@
+//! Lambda bootstrap for the lead creator (SQS event source with ReportBatchItemFailures).
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent, service_fn, tracing};
+use lead_creator::{CreatorClients, CreatorConfig, LeadCreator};
+use shared::config::ProcessEnv;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let config = CreatorConfig::from_env(&ProcessEnv)?;
+    let sdk = shared::aws::load_sdk_config().await;
+    let clients = CreatorClients {
+        dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+        secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+        sqs: aws_sdk_sqs::Client::new(&sdk),
+    };
+    let creator = LeadCreator::new(config, clients, shared::clock::system());
+    let creator = &creator;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<SqsBatchResponse, Error>(creator.handle_batch(event.payload).await)
+    }))
+    .await
+}

@@ -1,0 +1,395 @@
+//! Leads from the AI platform (chat widget, voice agent, phone system), on the HTTP API with AWS_IAM:
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /leads` | a lead: checked, stored, queued for the creator; 202 with its id |
+//! | `GET /leads/{leadId}?tenantId=` | its status, the match decision and evidence, the ServiceTitan ids |
+//! | `POST /leads/{leadId}/transcript` | a later summary, transcript or recording, for the lead's customer and job |
+//! | `POST /leads/{leadId}/retry` | a failed lead tried again (after the settings were fixed, say) |
+//!
+//! The caller's `leadId` is the idempotency key: the same lead twice is one lead (200 with its status), another
+//! lead under a used id is a 409. A lead is stored before it is queued and the queueing is recorded, so a repeat
+//! of a request that failed between the two queues it then.
+
+use http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use lead_runtime::messages::LeadMessage;
+use lead_runtime::store::{Accepted, Attachment, LeadRecord, LeadStatus, LeadStore};
+use leads::lead::{self, MAX_SUMMARY, MAX_TRANSCRIPT};
+use serde_json::{Value, json};
+use shared::api_error::{ApiError, FieldError, json_response};
+use shared::clock::{SharedClock, iso_millis};
+use shared::config::{ConfigError, EnvSource};
+use shared::tenant_settings::TenantSettings;
+use shared::tenants::{TenantRecord, TenantRegistry, TenantStatus};
+use tracing::{Instrument, info, info_span, warn};
+
+/// Transcripts make leads large; the queue message only names the lead.
+const MAX_BODY: usize = 256 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct LeadIntakeConfig {
+    pub tenants_table: String,
+    pub leads_table: String,
+    pub leads_queue_url: String,
+}
+
+impl LeadIntakeConfig {
+    pub fn from_env(env: &impl EnvSource) -> Result<Self, ConfigError> {
+        Ok(Self {
+            tenants_table: env.required("TENANTS_TABLE")?,
+            leads_table: env.required("LEADS_TABLE")?,
+            leads_queue_url: env.required("LEADS_QUEUE_URL")?,
+        })
+    }
+}
+
+pub struct LeadIntake {
+    tenants: TenantRegistry,
+    store: LeadStore,
+    sqs: aws_sdk_sqs::Client,
+    config: LeadIntakeConfig,
+    clock: SharedClock,
+}
+
+type Handled = Result<Response<Body>, ApiError>;
+
+fn unavailable(e: &dyn std::fmt::Display) -> ApiError {
+    warn!(error = %e, "a dependency failed");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "try again shortly; a lead already accepted is kept",
+    )
+    .with_header(http::header::RETRY_AFTER, "5")
+}
+
+/// The lead's answer: what `GET /leads/{id}` shows.
+pub fn view(rec: &LeadRecord, attachments: &[Attachment]) -> Value {
+    json!({
+        "leadId": rec.lead.lead_id,
+        "tenantId": rec.lead.tenant_id,
+        "source": rec.lead.source,
+        "status": rec.status,
+        "receivedAt": iso_millis(rec.received_at),
+        "updatedAt": iso_millis(rec.updated_at),
+        "attempts": rec.attempts,
+        "outcome": rec.outcome,
+        "decision": rec.decision,
+        "servicetitan": rec.ids,
+        "notes": rec.notes,
+        "error": rec.error,
+        "attachments": attachments.iter().map(|a| json!({
+            "id": a.fingerprint, "receivedAt": iso_millis(a.received_at), "attached": a.attached,
+        })).collect::<Vec<_>>(),
+        "links": {"self": format!("/leads/{}?tenantId={}", rec.lead.lead_id, rec.lead.tenant_id)},
+    })
+}
+
+impl LeadIntake {
+    pub fn new(
+        config: LeadIntakeConfig,
+        dynamodb: aws_sdk_dynamodb::Client,
+        sqs: aws_sdk_sqs::Client,
+        clock: SharedClock,
+    ) -> Self {
+        Self {
+            tenants: TenantRegistry::new(dynamodb.clone(), config.tenants_table.clone()),
+            store: LeadStore::new(dynamodb, config.leads_table.clone()),
+            sqs,
+            config,
+            clock,
+        }
+    }
+
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        let span = info_span!("leads", method = %req.method(), path = %req.uri().path());
+        async move {
+            let response = self.route(&req).await.unwrap_or_else(ApiError::into_response);
+            info!(status = response.status().as_u16(), "lead request");
+            response
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn route(&self, req: &Request) -> Handled {
+        let path = req.uri().path().trim_end_matches('/');
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let method = req.method().clone();
+        let not_allowed = |allow: &str| {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("this route accepts {allow}"),
+            )
+            .with_header(http::header::ALLOW, allow.to_owned())
+        };
+        match parts.as_slice() {
+            ["leads"] if method == Method::POST => self.accept(&shared::http_request::json(req, MAX_BODY)?).await,
+            ["leads"] => Err(not_allowed("POST")),
+            ["leads", id] if method == Method::GET => {
+                let query = shared::http_request::query(req);
+                self.status(id, query.get("tenantId").map(String::as_str)).await
+            }
+            ["leads", _] => Err(not_allowed("GET")),
+            ["leads", id, "transcript"] if method == Method::POST => {
+                self.transcript(id, &shared::http_request::json(req, MAX_BODY)?).await
+            }
+            ["leads", id, "retry"] if method == Method::POST => {
+                self.retry(id, &shared::http_request::json(req, 4096)?).await
+            }
+            ["leads", _, "transcript" | "retry"] => Err(not_allowed("POST")),
+            _ => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")),
+        }
+    }
+
+    /// The tenant the request names, connected (the same answers as the webhook intake's).
+    async fn tenant(&self, tenant_id: &str) -> Result<TenantRecord, ApiError> {
+        let record = self
+            .tenants
+            .get_record(tenant_id)
+            .await
+            .map_err(|e| unavailable(&e))?
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "unknown_tenant",
+                    "this tenant is not connected to this app",
+                )
+                .with_field("/tenantId", format!("no tenant {tenant_id}"))
+            })?;
+        if record.tenant.status != TenantStatus::Connected {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "tenant_disconnected",
+                "this tenant disconnected; reconnect it before sending leads",
+            ));
+        }
+        Ok(record)
+    }
+
+    async fn enqueue(&self, message: &LeadMessage) -> Result<(), ApiError> {
+        self.sqs
+            .send_message()
+            .queue_url(&self.config.leads_queue_url)
+            .message_body(serde_json::to_string(message).expect("messages serialise"))
+            .send()
+            .await
+            .map_err(|e| unavailable(&aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    async fn accept(&self, body: &Value) -> Handled {
+        let now = self.clock.now();
+        // The tenant first (its country reads the phone numbers); a malformed id is reported with the rest.
+        let tenant_id = body
+            .get("tenantId")
+            .and_then(Value::as_str)
+            .filter(|t| t.chars().all(|c| c.is_ascii_digit()));
+        let record = match tenant_id {
+            Some(t) if !t.is_empty() => Some(self.tenant(t).await?),
+            _ => None,
+        };
+        let region = record
+            .as_ref()
+            .and_then(|r| r.settings.as_ref())
+            .and_then(|s| serde_json::from_value::<TenantSettings>(s.clone()).ok())
+            .map_or_else(|| "US".to_owned(), |s| s.leads.country);
+        let lead = lead::parse(body, &region, now).map_err(|fields| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_lead", "the lead is invalid").with_fields(fields)
+        })?;
+        let span =
+            info_span!("lead", tenant_id = %lead.tenant_id, lead_id = %lead.lead_id, source = lead.source.as_str());
+        async {
+            let fingerprint = lead::fingerprint(body);
+            let message = LeadMessage::Create {
+                tenant_id: lead.tenant_id.clone(),
+                lead_id: lead.lead_id.clone(),
+            };
+            match self
+                .store
+                .accept(&lead, &fingerprint, now)
+                .await
+                .map_err(|e| unavailable(&e))?
+            {
+                Accepted::New => {
+                    self.enqueue(&message).await?;
+                    self.store
+                        .mark_queued(&lead.tenant_id, &lead.lead_id)
+                        .await
+                        .map_err(|e| unavailable(&e))?;
+                    info!("lead accepted");
+                    Ok(json_response(
+                        StatusCode::ACCEPTED,
+                        &json!({
+                            "leadId": lead.lead_id, "tenantId": lead.tenant_id, "status": LeadStatus::Accepted,
+                            "links": {"self": format!("/leads/{}?tenantId={}", lead.lead_id, lead.tenant_id)},
+                        }),
+                    ))
+                }
+                Accepted::Repeat(existing) => {
+                    // Stored by a request that failed before queueing it: queue it now.
+                    if !existing.queued && existing.status == LeadStatus::Accepted {
+                        self.enqueue(&message).await?;
+                        self.store
+                            .mark_queued(&lead.tenant_id, &lead.lead_id)
+                            .await
+                            .map_err(|e| unavailable(&e))?;
+                    }
+                    let mut answer = view(&existing, &[]);
+                    answer["duplicate"] = json!(true);
+                    Ok(json_response(StatusCode::OK, &answer))
+                }
+                Accepted::Conflict => Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "lead_conflict",
+                    "another lead was sent with this leadId; use a new leadId for a new lead",
+                )
+                .with_field("/leadId", "already used for a lead with different content")),
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn existing(&self, lead_id: &str, tenant_id: Option<&str>) -> Result<LeadRecord, ApiError> {
+        let Some(tenant_id) = tenant_id.filter(|t| !t.is_empty()) else {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "name the tenant the lead was sent for",
+            )
+            .with_field("tenantId", "is required"));
+        };
+        self.tenant(tenant_id).await?;
+        self.store
+            .get(tenant_id, lead_id)
+            .await
+            .map_err(|e| unavailable(&e))?
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "lead_not_found",
+                    format!("tenant {tenant_id} has no lead {lead_id}"),
+                )
+            })
+    }
+
+    async fn status(&self, lead_id: &str, tenant_id: Option<&str>) -> Handled {
+        let rec = self.existing(lead_id, tenant_id).await?;
+        let attachments = self
+            .store
+            .attachments(&rec.lead.tenant_id, lead_id)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(json_response(StatusCode::OK, &view(&rec, &attachments)))
+    }
+
+    async fn transcript(&self, lead_id: &str, body: &Value) -> Handled {
+        let mut errors = Vec::new();
+        let obj = body.as_object().expect("http_request::json gives objects");
+        for k in obj
+            .keys()
+            .filter(|k| !["tenantId", "summary", "transcript", "recordingUrl"].contains(&k.as_str()))
+        {
+            errors.push(FieldError::new(
+                format!("/{k}"),
+                "unknown field; expected tenantId, summary, transcript, recordingUrl",
+            ));
+        }
+        let text = |k: &str, max: usize, errors: &mut Vec<FieldError>| match obj.get(k) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.chars().count() <= max => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
+            Some(_) => {
+                errors.push(FieldError::new(
+                    format!("/{k}"),
+                    format!("must be a string of at most {max} characters"),
+                ));
+                None
+            }
+        };
+        let summary = text("summary", MAX_SUMMARY, &mut errors);
+        let transcript = text("transcript", MAX_TRANSCRIPT, &mut errors);
+        let recording_url = text("recordingUrl", 2000, &mut errors);
+        if recording_url.as_deref().is_some_and(|u| !u.starts_with("https://")) {
+            errors.push(FieldError::new("/recordingUrl", "must be an https URL"));
+        }
+        if summary.is_none() && transcript.is_none() && recording_url.is_none() && errors.is_empty() {
+            errors.push(FieldError::new(
+                "",
+                "send at least one of summary, transcript, recordingUrl",
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_transcript",
+                "the transcript is invalid",
+            )
+            .with_fields(errors));
+        }
+        let rec = self
+            .existing(lead_id, obj.get("tenantId").and_then(Value::as_str))
+            .await?;
+        let attachment = Attachment {
+            fingerprint: lead::fingerprint(body),
+            summary,
+            transcript,
+            recording_url,
+            received_at: self.clock.now(),
+            attached: false,
+        };
+        let tenant_id = rec.lead.tenant_id.clone();
+        let new = self
+            .store
+            .add_attachment(&tenant_id, lead_id, &attachment)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        // Queued every time (a repeat after a failure between the two steps queues it then); attaching is idempotent.
+        self.enqueue(&LeadMessage::Attachment {
+            tenant_id: tenant_id.clone(),
+            lead_id: lead_id.to_owned(),
+            fingerprint: attachment.fingerprint.clone(),
+        })
+        .await?;
+        Ok(json_response(
+            if new { StatusCode::ACCEPTED } else { StatusCode::OK },
+            &json!({"leadId": lead_id, "tenantId": tenant_id, "attachment": attachment.fingerprint, "duplicate": !new}),
+        ))
+    }
+
+    async fn retry(&self, lead_id: &str, body: &Value) -> Handled {
+        let rec = self
+            .existing(lead_id, body.get("tenantId").and_then(Value::as_str))
+            .await?;
+        let tenant_id = rec.lead.tenant_id.clone();
+        let retried = self
+            .store
+            .retry(&tenant_id, lead_id, self.clock.now())
+            .await
+            .map_err(|e| unavailable(&e))?;
+        // A retry whose queueing failed last time is accepted and not queued: queue it now.
+        let unqueued = rec.status == LeadStatus::Accepted && !rec.queued;
+        if !retried && !unqueued {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "not_failed",
+                format!("the lead is {}; only a failed lead is retried", rec.status.as_str()),
+            ));
+        }
+        self.enqueue(&LeadMessage::Create {
+            tenant_id: tenant_id.clone(),
+            lead_id: lead_id.to_owned(),
+        })
+        .await?;
+        self.store
+            .mark_queued(&tenant_id, lead_id)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(json_response(
+            StatusCode::ACCEPTED,
+            &json!({"leadId": lead_id, "tenantId": tenant_id, "status": LeadStatus::Accepted}),
+        ))
+    }
+}

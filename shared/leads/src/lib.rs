@@ -1,0 +1,13 @@
+//! Leads into ServiceTitan, without I/O.
+//!
+//! - [`lead`]: a lead as the AI platform posts it, checked field by field and normalised;
+//! - [`phone`], [`address`], [`names`]: the forms people write them in, compared;
+//! - [`matching`]: which existing customer a lead is, if any, with the evidence;
+//! - [`plan`]: the job, appointment and notes to create for it.
+
+pub mod address;
+pub mod lead;
+pub mod matching;
+pub mod names;
+pub mod phone;
+pub mod plan;
