@@ -10,7 +10,8 @@ SigV4 signature checks out (fake values); the connect sample carries the local S
 credentials (infra/servicetitan-sandbox/src/lib.rs), not real ones. The token-refresh sample is the Input its
 EventBridge Scheduler schedule passes (template.yaml), which the function receives as is. The follow-up runner's
 sample is a step message on the follow-ups queue; the inbound-messages sample is a customer's reply relayed by the AI
-platform to POST /inbound.
+platform to POST /inbound. The lead-intake sample is a chat lead from the AI widget (POST /leads, AWS_IAM); the
+lead-creator sample is that lead's message on the leads queue.
 """
 
 import base64
@@ -172,4 +173,31 @@ reply = json.dumps({"tenantId": TENANT, "channel": "sms", "from": "+15125550181"
                     "text": "Can you come Tuesday instead?"}, separators=(",", ":"))
 inbound = admin("POST", "/inbound", "/inbound", None, reply)
 write("inbound-messages.json", inbound)
+# A chat lead from the AI widget (SigV4-signed, AWS_IAM route). Fake person, 555 number, the demo tenant.
+chat_lead = json.dumps({
+    "leadId": "sample-chat-lead-0001", "tenantId": TENANT, "source": "chat",
+    "name": "Dana Whitfield", "phone": "(512) 555-0142", "email": "dana.whitfield@example.com",
+    "address": {"street": "1407 Barton Hills Drive", "unit": "Apt 2", "city": "Austin", "state": "TX",
+                "zip": "78704"},
+    "service": "AC not cooling", "priority": "high",
+    "summary": "Upstairs AC blowing warm air since last night; thermostat set to 72, house at 84.",
+    "transcript": "Visitor: my upstairs AC is blowing warm air\nAI: sorry to hear that, when did it start?",
+    "consent": {"sms": True, "email": True},
+}, separators=(",", ":"))
+write("lead-intake.json", admin("POST", "/leads", "/leads", None, chat_lead))
+
+create = json.dumps({"kind": "lead.create", "tenantId": TENANT, "leadId": "sample-chat-lead-0001"},
+                    separators=(",", ":"))
+write("lead-creator.json", {"Records": [{
+    "messageId": "6f1c2c0e-6f0a-4a57-9d3c-3f4b1e1c0003",
+    "receiptHandle": "sample-receipt-handle",
+    "body": create,
+    "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795860001000", "SenderId": "AIDASAMPLE",
+                   "ApproximateFirstReceiveTimestamp": "1795860001050"},
+    "messageAttributes": {},
+    "md5OfBody": hashlib.md5(create.encode()).hexdigest(),
+    "eventSource": "aws:sqs",
+    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:local-LeadsQueue",
+    "awsRegion": "us-east-1",
+}]})
 print("wrote", ", ".join(sorted(p.name for p in HERE.glob("*.json"))))

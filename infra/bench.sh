@@ -5,30 +5,35 @@
 #   3. token sources (in-memory, DynamoDB, token endpoint) side by side, and the connect route, on the local stack
 #   4. the follow-up engine's CPU per decision and per check before send, vs parsing one ServiceTitan response
 #   5. the follow-up engine on the local stack: events, follow-ups and stops per second, ServiceTitan calls each
-#   6. the stripped arm64 release bootstrap size of each function (cargo-lambda, as SAM builds them)
-#   7. the cold start to the first Runtime API `next` request against a local stub (host release build)
+#   6. leads on the local stack: new customer, matched customer and booking; leads per second, ServiceTitan calls each
+#   7. the stripped arm64 release bootstrap size of each function (cargo-lambda, as SAM builds them)
+#   8. the cold start to the first Runtime API `next` request against a local stub (host release build)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 export PATH="$root/.local/venv/bin:$PATH"
-functions=(webhook-intake event-processor followup-runner inbound-messages tenant-admin token-refresh)
+functions=(webhook-intake event-processor followup-runner inbound-messages lead-intake lead-creator tenant-admin
+  token-refresh)
 
-echo "== 1/7 intake hot path" >&2
+echo "== 1/8 intake hot path" >&2
 cargo bench -q -p webhook-intake --bench intake_hot_path 2>/dev/null
 
-echo "== 2/7 ServiceTitan client against the sandbox" >&2
+echo "== 2/8 ServiceTitan client against the sandbox" >&2
 cargo bench -q -p servicetitan --bench client_calls 2>/dev/null
 
-echo "== 3/7 token sources (memory, DynamoDB, token endpoint) and connect, on the local stack" >&2
+echo "== 3/8 token sources (memory, DynamoDB, token endpoint) and connect, on the local stack" >&2
 cargo bench -q -p integration-tests --bench token_paths 2>/dev/null
 
-echo "== 4/7 follow-up engine CPU" >&2
+echo "== 4/8 follow-up engine CPU" >&2
 cargo bench -q -p followups --bench engine 2>/dev/null
 
-echo "== 5/7 follow-up engine on the local stack (events, follow-ups, stops)" >&2
+echo "== 5/8 follow-up engine on the local stack (events, follow-ups, stops)" >&2
 cargo bench -q -p integration-tests --bench followup_paths 2>/dev/null
 
-echo "== 6/7 arm64 release bootstrap sizes (cargo lambda build --release --arm64; takes minutes on 2 cores)" >&2
+echo "== 6/8 leads on the local stack (new customer, matched, booking)" >&2
+cargo bench -q -p integration-tests --bench lead_paths 2>/dev/null
+
+echo "== 7/8 arm64 release bootstrap sizes (cargo lambda build --release --arm64; takes minutes on 2 cores)" >&2
 # One build per function, as SAM does: features are unified across the packages of one build, and only
 # the functions that reason about local time (processor, runner, admin) embed the time zone database.
 bins=(); for f in "${functions[@]}"; do bins+=(--bin "$f"); cargo-lambda lambda build --release --arm64 --bin "$f" >&2; done
@@ -38,6 +43,6 @@ for f in "${functions[@]}"; do
   awk -v f="$f" -v s="$size" 'BEGIN { printf "  %-20s %10d bytes  %6.2f MB\n", f, s, s / 1000000 }'
 done
 
-echo "== 7/7 cold start (host release build)" >&2
+echo "== 8/8 cold start (host release build)" >&2
 cargo build -q --release "${bins[@]}" --bin coldstart
 target/release/coldstart --runs 30 "${functions[@]/#/target/release/}"

@@ -109,13 +109,13 @@ async fn an_invoice_overdue_a_week_is_dunned_by_sms_and_email_until_a_payment_st
     let all = f.delivered(None);
     assert_eq!(all.len(), 4);
     assert_eq!(all[2]["data"]["attempt"], 2);
-    // The customer pays; the rest of round two and round three never go.
+    // The customer pays in full; the rest of round two and round three never go.
     f.control("payments", json!({"invoiceId": invoice_id, "amount": "480.00"}))
         .await;
     let run = f.run(&entity, "invoice_dunning").await;
     assert_eq!(
         (run["status"].as_str(), run["reason"].as_str()),
-        (Some("halted"), Some("payment.posted"))
+        (Some("halted"), Some("invoice.paid"))
     );
     assert_eq!(run["goal"], json!({"label": "paid", "amountCents": 48000}));
     f.advance(hours(24 * 20)).await;

@@ -137,6 +137,7 @@ async fn the_tenant_admin_and_token_refresh_samples_are_handled() {
             dynamodb: aws.dynamodb.clone(),
             secrets: aws.secrets.clone(),
             scheduler: aws.scheduler.clone(),
+            sqs: aws.sqs.clone(),
         },
         t.stack.clock(),
     )
@@ -180,4 +181,47 @@ async fn the_tenant_admin_and_token_refresh_samples_are_handled() {
         "{summary}"
     );
     t.stop().await;
+}
+
+#[tokio::test]
+async fn the_lead_samples_accept_a_chat_lead_and_create_its_records() {
+    // The demo tenant connected with a business unit, job type and campaign chosen, as `make demo` leaves it.
+    let f = integration_tests::followups::FollowUps::start(&[], serde_json::json!({})).await;
+    let aws = AwsClients::new(&local_sdk_config(f.t.stack.aws_endpoint(), f.t.stack.region()));
+    let env = &f.t.stack.function("LeadIntakeFunction").unwrap().env;
+    let intake = lead_intake::LeadIntake::new(
+        lead_intake::LeadIntakeConfig::from_env(env).unwrap(),
+        aws.dynamodb.clone(),
+        aws.sqs.clone(),
+        f.t.stack.clock(),
+    );
+    let request = lambda_http::request::from_str(&read("lead-intake.json")).unwrap();
+    let response = intake.handle(request).await;
+    let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+    assert_eq!(response.status().as_u16(), 202, "lead-intake.json: {body}");
+    assert_eq!(body["leadId"], "sample-chat-lead-0001");
+    assert_eq!(f.t.queue_depth("LeadsQueue").await.0, 1, "the lead is queued");
+
+    let env = &f.t.stack.function("LeadCreatorFunction").unwrap().env;
+    let creator = lead_creator::LeadCreator::new(
+        lead_creator::CreatorConfig::from_env(env).unwrap(),
+        lead_creator::CreatorClients {
+            dynamodb: aws.dynamodb.clone(),
+            secrets: aws.secrets.clone(),
+            sqs: aws.sqs.clone(),
+        },
+        f.t.stack.clock(),
+    );
+    let batch: SqsEvent = serde_json::from_str(&read("lead-creator.json")).unwrap();
+    assert_eq!(
+        creator.handle_message(&batch.records[0]).await.unwrap(),
+        lead_creator::Outcome::Lead(lead_runtime::create::Done::Created("new_customer".into()))
+    );
+    // The same message again (SQS delivers at least once) does nothing more.
+    assert!(creator.handle_batch(batch).await.batch_item_failures.is_empty());
+    let lead = f.created("sample-chat-lead-0001").await;
+    let customer = lead["servicetitan"]["customerId"].as_i64().unwrap();
+    assert_eq!(f.jobs_of(customer).await.len(), 1, "{lead:#}");
+    assert_eq!(f.customers_with_phone("5125550142").await, vec![customer]);
+    f.stop().await;
 }

@@ -85,7 +85,8 @@ impl Engine<'_> {
         let mut profile = cached;
         if profile.is_none() && actions.iter().any(|a| matches!(a, Action::Enroll(_))) {
             let p = match subject.kind {
-                EntityKind::Call => {
+                // A caller a lead matched or made has a customer: read it like any other's.
+                EntityKind::Call if facts.customer_id.is_none() => {
                     let mut p = Profile {
                         phone: facts.phone.clone(),
                         ..Profile::default()

@@ -413,7 +413,12 @@ impl Runner {
             recipe_window: recipe.window,
         };
         let tenant_channels: Vec<Channel> = settings.as_ref().map(|s| s.channels.clone()).unwrap_or_default();
+        let after_hours_notice = settings
+            .as_ref()
+            .is_some_and(|s| s.leads.missed_call_after_hours == shared::tenant_settings::AfterHours::ClosedNotice);
         let verdict = gate::check(&SendInput {
+            anchor: run.anchor,
+            after_hours_notice,
             now,
             recipe: &recipe,
             position: run.position,
@@ -452,7 +457,7 @@ impl Runner {
                 self.defer(tenant_id, run, &step.id, until, &code, kind, None, now)
                     .await
             }
-            Verdict::Send => {
+            verdict @ (Verdict::Send | Verdict::SendAfterHours) => {
                 let address = address.expect("the gate sends only with a recipient");
                 let webhook_id =
                     followups::ids::webhook_id(tenant_id, &run.run_id, run.position.step, run.position.round);
@@ -467,11 +472,26 @@ impl Runner {
                         .defer(tenant_id, run, &step.id, opening, "cap", Deferral::Wait, None, now)
                         .await;
                 }
-                let text = text.expect("the gate sends only with a message");
+                // The after-hours notice says the business is closed; its own template, the same variables.
+                let template = match (&verdict, &step.after_hours) {
+                    (Verdict::SendAfterHours, Some(a)) => &a.template,
+                    _ => &step.template,
+                };
+                let text = match &verdict {
+                    Verdict::SendAfterHours => template.render(&vars),
+                    _ => text,
+                };
+                let Ok(text) = text else {
+                    let outcome = StepOutcome::Skipped {
+                        reason: "missing_value".into(),
+                        detail: json!({"channel": channel_name}),
+                    };
+                    return self.finish_step(tenant_id, run, &recipe, &step.id, outcome, now).await;
+                };
                 let booking = settings
                     .as_ref()
                     .and_then(|s| s.booking_url.clone())
-                    .filter(|_| step.template.uses("bookingUrl"));
+                    .filter(|_| template.uses("bookingUrl"));
                 let body = payload::body(&payload::Followup {
                     tenant_id,
                     run_id: &run.run_id,

@@ -18,7 +18,7 @@ use lead_runtime::store::{Accepted, Attachment, LeadRecord, LeadStatus, LeadStor
 use leads::lead::{self, MAX_SUMMARY, MAX_TRANSCRIPT};
 use serde_json::{Value, json};
 use shared::api_error::{ApiError, FieldError, json_response};
-use shared::clock::{SharedClock, iso_millis};
+use shared::clock::SharedClock;
 use shared::config::{ConfigError, EnvSource};
 use shared::tenant_settings::TenantSettings;
 use shared::tenants::{TenantRecord, TenantRegistry, TenantStatus};
@@ -62,28 +62,6 @@ fn unavailable(e: &dyn std::fmt::Display) -> ApiError {
         "try again shortly; a lead already accepted is kept",
     )
     .with_header(http::header::RETRY_AFTER, "5")
-}
-
-/// The lead's answer: what `GET /leads/{id}` shows.
-pub fn view(rec: &LeadRecord, attachments: &[Attachment]) -> Value {
-    json!({
-        "leadId": rec.lead.lead_id,
-        "tenantId": rec.lead.tenant_id,
-        "source": rec.lead.source,
-        "status": rec.status,
-        "receivedAt": iso_millis(rec.received_at),
-        "updatedAt": iso_millis(rec.updated_at),
-        "attempts": rec.attempts,
-        "outcome": rec.outcome,
-        "decision": rec.decision,
-        "servicetitan": rec.ids,
-        "notes": rec.notes,
-        "error": rec.error,
-        "attachments": attachments.iter().map(|a| json!({
-            "id": a.fingerprint, "receivedAt": iso_millis(a.received_at), "attached": a.attached,
-        })).collect::<Vec<_>>(),
-        "links": {"self": format!("/leads/{}?tenantId={}", rec.lead.lead_id, rec.lead.tenant_id)},
-    })
 }
 
 impl LeadIntake {
@@ -237,7 +215,7 @@ impl LeadIntake {
                             .await
                             .map_err(|e| unavailable(&e))?;
                     }
-                    let mut answer = view(&existing, &[]);
+                    let mut answer = existing.view(&[]);
                     answer["duplicate"] = json!(true);
                     Ok(json_response(StatusCode::OK, &answer))
                 }
@@ -283,7 +261,7 @@ impl LeadIntake {
             .attachments(&rec.lead.tenant_id, lead_id)
             .await
             .map_err(|e| unavailable(&e))?;
-        Ok(json_response(StatusCode::OK, &view(&rec, &attachments)))
+        Ok(json_response(StatusCode::OK, &rec.view(&attachments)))
     }
 
     async fn transcript(&self, lead_id: &str, body: &Value) -> Handled {

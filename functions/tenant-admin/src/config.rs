@@ -10,6 +10,10 @@ pub struct AdminConfig {
     pub tokens_table: String,
     pub followups_table: String,
     pub leads_table: String,
+    /// Where a missed-call test lead's text-back event goes.
+    pub events_queue_url: String,
+    /// The app's GUID from ServiceTitan's developer portal (test leads' records carry the lead id under it).
+    pub application_guid: String,
     /// Tenants' credentials secrets are named `<prefix><tenant id>/servicetitan`.
     pub tenant_secret_prefix: String,
     pub webhook_keys_secret_id: String,
@@ -31,6 +35,8 @@ impl AdminConfig {
         Ok(Self {
             tenants_table: env.required("TENANTS_TABLE")?,
             leads_table: env.required("LEADS_TABLE")?,
+            events_queue_url: env.required("EVENTS_QUEUE_URL")?,
+            application_guid: env.required("SERVICETITAN_APPLICATION_GUID")?,
             events_table: env.required("EVENTS_TABLE")?,
             tokens_table: env.required("TOKENS_TABLE")?,
             followups_table: env.required("FOLLOWUPS_TABLE")?,

@@ -16,6 +16,7 @@ pub mod connect;
 pub mod followups;
 pub mod settings;
 pub mod status;
+pub mod test_lead;
 pub mod webhook_keys;
 
 use std::sync::Arc;
@@ -43,6 +44,7 @@ pub struct AdminClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub scheduler: aws_sdk_scheduler::Client,
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 /// Request bodies are small JSON documents.
@@ -54,7 +56,9 @@ pub struct Admin {
     events: EventLog,
     tokens: Arc<DynamoDbTokenStore>,
     credentials: CredentialStore,
-    connections: Connections,
+    connections: Arc<Connections>,
+    /// Runs the connect flow's test lead inline (the same steps the lead creator takes).
+    creator: lead_runtime::create::Creator,
     keys: SigningKeyStore,
     scheduler: aws_sdk_scheduler::Client,
     followups: Store,
@@ -79,15 +83,25 @@ impl Admin {
             DynamoDbTokenStore::new(clients.dynamodb.clone(), config.tokens_table.clone()).with_clock(clock.clone()),
         );
         let credentials = CredentialStore::new(clients.secrets.clone(), config.tenant_secret_prefix.clone());
+        let connections = Arc::new(Connections::new(
+            registry.clone(),
+            credentials.clone(),
+            tokens.clone(),
+            config.hosts.clone(),
+            clock.clone(),
+        ));
         Ok(Self {
             followups: Store::new(clients.dynamodb.clone(), config.followups_table.clone()),
             leads: lead_runtime::store::LeadStore::new(clients.dynamodb.clone(), config.leads_table.clone()),
             catalogue: Catalogue::load()?,
-            connections: Connections::new(
+            connections: connections.clone(),
+            creator: lead_runtime::create::Creator::new(
+                lead_runtime::store::LeadStore::new(clients.dynamodb.clone(), config.leads_table.clone()),
                 registry.clone(),
-                credentials.clone(),
-                tokens.clone(),
-                config.hosts.clone(),
+                connections,
+                clients.sqs,
+                config.events_queue_url.clone(),
+                config.application_guid.clone(),
                 clock.clone(),
             ),
             events: EventLog::new(clients.dynamodb.clone(), config.events_table.clone()),
@@ -169,6 +183,8 @@ impl Admin {
             (Recipe(t, id), Method::PUT) => self.put_recipe(&tenant(t)?, id, Some(&body(req)?)).await,
             (Recipe(t, id), Method::DELETE) => self.put_recipe(&tenant(t)?, id, None).await,
             (Recipe(..), _) => Err(not_allowed("GET, PUT, DELETE")),
+            (TestLead(t), Method::POST) => self.test_lead(&tenant(t)?, optional_body(req)?.as_ref()).await,
+            (TestLead(_), _) => Err(not_allowed("POST")),
         }
     }
 }
@@ -199,6 +215,7 @@ enum Route<'a> {
     OptOut(&'a str, &'a str),
     Recipes(&'a str),
     Recipe(&'a str, &'a str),
+    TestLead(&'a str),
 }
 
 impl<'a> Route<'a> {
@@ -218,6 +235,7 @@ impl<'a> Route<'a> {
             ["admin", "tenants", t, "opt-outs", a] => Self::OptOut(t, a),
             ["admin", "tenants", t, "recipes"] => Self::Recipes(t),
             ["admin", "tenants", t, "recipes", r] => Self::Recipe(t, r),
+            ["admin", "tenants", t, "test-lead"] => Self::TestLead(t),
             _ => {
                 return Err(ApiError::new(
                     StatusCode::NOT_FOUND,
@@ -242,6 +260,7 @@ impl<'a> Route<'a> {
             Self::OptOut(..) => "opt-out",
             Self::Recipes(_) => "recipes",
             Self::Recipe(..) => "recipe",
+            Self::TestLead(_) => "test-lead",
         }
     }
 
@@ -256,7 +275,8 @@ impl<'a> Route<'a> {
             | Self::OptOuts(t)
             | Self::OptOut(t, _)
             | Self::Recipes(t)
-            | Self::Recipe(t, _) => Some(t),
+            | Self::Recipe(t, _)
+            | Self::TestLead(t) => Some(t),
             _ => None,
         }
     }

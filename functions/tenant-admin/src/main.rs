@@ -13,6 +13,7 @@ async fn main() -> Result<(), Error> {
         dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
         secrets: aws_sdk_secretsmanager::Client::new(&sdk),
         scheduler: aws_sdk_scheduler::Client::new(&sdk),
+        sqs: aws_sdk_sqs::Client::new(&sdk),
     };
     let admin = Admin::new(config, clients, shared::clock::system())?;
     let admin = &admin;

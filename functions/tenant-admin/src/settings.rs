@@ -52,33 +52,10 @@ impl Choices {
             e.choices = self.business_units.iter().map(|b| named(b.id, &b.name)).collect();
             errors.push(e);
         }
-        match self.job_types.iter().find(|j| j.id == s.job_type_id) {
-            None => {
-                let mut e = FieldError::new(
-                    "/jobTypeId",
-                    format!("{} is not an active job type of this tenant", s.job_type_id),
-                );
-                e.choices = self
-                    .job_types_for(s.business_unit_id)
-                    .map(|j| named(j.id, &j.name))
-                    .collect();
-                errors.push(e);
-            }
-            Some(j) if !(j.business_unit_ids.is_empty() || j.business_unit_ids.contains(&s.business_unit_id)) => {
-                let mut e = FieldError::new(
-                    "/jobTypeId",
-                    format!(
-                        "job type {} ({}) is not allowed for business unit {}",
-                        j.id, j.name, s.business_unit_id
-                    ),
-                );
-                e.choices = self
-                    .job_types_for(s.business_unit_id)
-                    .map(|j| named(j.id, &j.name))
-                    .collect();
-                errors.push(e);
-            }
-            Some(_) => {}
+        errors.extend(self.check_job_type("/jobTypeId", s.job_type_id, s.business_unit_id));
+        // The lead table's job types go on jobs of the same business unit.
+        for (phrase, id) in &s.leads.job_types {
+            errors.extend(self.check_job_type(&format!("/leads/jobTypes/{phrase}"), *id, s.business_unit_id));
         }
         if !self.campaigns.iter().any(|c| c.id == s.campaign_id) {
             let mut e = FieldError::new(
@@ -89,6 +66,26 @@ impl Choices {
             errors.push(e);
         }
         errors
+    }
+
+    /// `id` is an active job type allowed for the business unit; else the error at `field`, with the choices.
+    fn check_job_type(&self, field: &str, id: i64, business_unit_id: i64) -> Option<FieldError> {
+        let reason = match self.job_types.iter().find(|j| j.id == id) {
+            None => format!("{id} is not an active job type of this tenant"),
+            Some(j) if !(j.business_unit_ids.is_empty() || j.business_unit_ids.contains(&business_unit_id)) => {
+                format!(
+                    "job type {} ({}) is not allowed for business unit {business_unit_id}",
+                    j.id, j.name
+                )
+            }
+            Some(_) => return None,
+        };
+        let mut e = FieldError::new(field, reason);
+        e.choices = self
+            .job_types_for(business_unit_id)
+            .map(|j| json!({"id": j.id, "name": j.name}))
+            .collect();
+        Some(e)
     }
 }
 

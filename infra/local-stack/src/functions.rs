@@ -252,6 +252,7 @@ pub fn host(def: &FunctionDef, aws: &AwsClients, clock: SharedClock) -> anyhow::
                 dynamodb: aws.dynamodb.clone(),
                 secrets: aws.secrets.clone(),
                 scheduler: aws.scheduler.clone(),
+                sqs: aws.sqs.clone(),
             };
             let admin = Arc::new(tenant_admin::Admin::new(config, clients, clock).with_context(context)?);
             Hosted::Http(Arc::new(move |req| {

@@ -131,6 +131,8 @@ fn main() {
         tenant.push(time(|| catalogue.for_tenant(&all, &overrides)));
         check.push(time(|| {
             gate::check(&SendInput {
+                anchor: now,
+                after_hours_notice: false,
                 now,
                 recipe: estimate,
                 position: Position::START,

@@ -158,18 +158,15 @@ pub fn goal_reached(recipe: &Recipe, facts: &Facts, now: Timestamp) -> Option<Go
     })
 }
 
-/// Why an active run must stop now, if it must: a stop event, or a stop state on the (live) facts.
+/// Why an active run must stop now, if it must: a stop state on the (live) facts, or a stop event. The state comes
+/// first, so the reason recorded does not depend on which of the events about it arrived first (a payment and the
+/// invoice's own update both find the invoice paid).
 pub fn stop_reason(recipe: &Recipe, event: Option<EventName>, facts: &Facts, now: Timestamp) -> Option<HaltReason> {
-    if let Some(e) = event.filter(|e| recipe.stops_on(*e)) {
-        return Some(HaltReason::Event(e));
-    }
     let eval = recipe.eval(now);
-    recipe
-        .stop_when
-        .states
-        .iter()
-        .find(|c| c.holds(facts, &eval))
-        .map(|c| HaltReason::State(*c))
+    if let Some(c) = recipe.stop_when.states.iter().find(|c| c.holds(facts, &eval)) {
+        return Some(HaltReason::State(*c));
+    }
+    event.filter(|e| recipe.stops_on(*e)).map(HaltReason::Event)
 }
 
 /// The run's anchor for these facts.
@@ -386,7 +383,7 @@ mod tests {
             vec![Action::Halt {
                 recipe: "estimate_follow_up".into(),
                 run_id: "r1".into(),
-                reason: HaltReason::Event(EventName::EstimateSold),
+                reason: HaltReason::State(Condition::EstimateSold),
                 goal: Some(GoalReached {
                     label: "sold".into(),
                     amount_cents: Some(842_000)
@@ -471,7 +468,7 @@ mod tests {
         assert!(matches!(
             actions.as_slice(),
             [Action::Halt {
-                reason: HaltReason::Event(EventName::JobCanceled),
+                reason: HaltReason::State(Condition::AppointmentCanceled),
                 ..
             }]
         ));

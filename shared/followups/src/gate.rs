@@ -95,6 +95,8 @@ impl SkipReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Send,
+    /// Send the step's after-hours notice now, instead of its message at the next opening.
+    SendAfterHours,
     Defer {
         until: Timestamp,
         reason: DeferReason,
@@ -138,6 +140,10 @@ pub struct SendInput<'a> {
     pub recent_sends: &'a [Timestamp],
     pub cap: Cap,
     pub window: &'a Policy,
+    /// The run's anchor (for a step's after-hours notice, which goes only within minutes of it).
+    pub anchor: Timestamp,
+    /// The tenant sends steps' after-hours notices at once instead of waiting for the window.
+    pub after_hours_notice: bool,
 }
 
 pub fn check(input: &SendInput<'_>) -> Verdict {
@@ -198,6 +204,14 @@ pub fn check(input: &SendInput<'_>) -> Verdict {
         return skip(SkipReason::NoSendWindow);
     };
     if opening > input.now {
+        if input.after_hours_notice
+            && step
+                .after_hours
+                .as_ref()
+                .is_some_and(|a| input.now <= input.anchor + a.within)
+        {
+            return after_hours_or_cap(input);
+        }
         return defer_unless_too_late(input, opening, DeferReason::QuietHours);
     }
     // 5. The per-recipient cap.
@@ -205,6 +219,14 @@ pub fn check(input: &SendInput<'_>) -> Verdict {
         return defer_unless_too_late(input, opening, DeferReason::Cap);
     }
     Verdict::Send
+}
+
+/// The after-hours notice still respects the cap.
+fn after_hours_or_cap(input: &SendInput<'_>) -> Verdict {
+    match input.cap.opening(input.recent_sends, input.now) {
+        Some(opening) => defer_unless_too_late(input, opening, DeferReason::Cap),
+        None => Verdict::SendAfterHours,
+    }
 }
 
 fn defer_unless_too_late(input: &SendInput<'_>, until: Timestamp, reason: DeferReason) -> Verdict {
@@ -277,6 +299,8 @@ mod tests {
         fn verdict(&self) -> Verdict {
             let policy = chicago_policy();
             check(&SendInput {
+                anchor: self.now,
+                after_hours_notice: false,
                 now: self.now,
                 recipe: &self.recipe,
                 position: Position::START,
@@ -294,6 +318,52 @@ mod tests {
                 window: &policy,
             })
         }
+    }
+
+    #[test]
+    fn a_missed_call_at_night_gets_the_closed_notice_only_if_the_tenant_chose_it_and_only_at_once() {
+        let c = Catalogue::load().unwrap();
+        let recipe = c.get("missed_call_text_back").unwrap();
+        let policy = chicago_policy();
+        let night = t("2026-12-03T05:00:00Z"); // 23:00 in Chicago
+        let verdict = |anchor: Timestamp, notice: bool| {
+            check(&SendInput {
+                anchor,
+                after_hours_notice: notice,
+                now: night,
+                recipe,
+                position: Position::START,
+                deadline: None,
+                held_since: None,
+                tenant_connected: true,
+                recipe_enabled: true,
+                tenant_channels: &[Channel::Sms],
+                facts: None,
+                recipient: Ok("+15125550100"),
+                message: Ok("hello"),
+                opt_outs: OptOuts::default(),
+                recent_sends: &[],
+                cap: Cap::default(),
+                window: &policy,
+            })
+        };
+        let minutes = |m| SignedDuration::from_mins(m);
+        assert_eq!(verdict(night - minutes(2), true), Verdict::SendAfterHours);
+        assert!(matches!(
+            verdict(night - minutes(2), false),
+            Verdict::Defer {
+                reason: DeferReason::QuietHours,
+                ..
+            }
+        ));
+        // A retry half an hour later no longer answers the call: the morning text instead.
+        assert!(matches!(
+            verdict(night - minutes(30), true),
+            Verdict::Defer {
+                reason: DeferReason::QuietHours,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -177,6 +177,18 @@ pub struct Step {
     pub template: Template,
     /// Steps can be switched off by a tenant; a disabled step is skipped, not sent.
     pub enabled: bool,
+    /// Outside the send window, within a few minutes of the anchor, tenants who choose so send this at once instead
+    /// of waiting (a missed call at night: "we're closed, book here").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_hours: Option<AfterHours>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AfterHours {
+    #[serde(with = "crate::iso_duration")]
+    pub within: SignedDuration,
+    pub template: Template,
 }
 
 fn ser_time<S: serde::Serializer>(t: &Option<Time>, s: S) -> Result<S::Ok, S::Error> {
@@ -358,6 +370,15 @@ struct StepDoc {
     template: String,
     #[serde(default)]
     enabled: Option<bool>,
+    #[serde(default)]
+    after_hours: Option<AfterHoursDoc>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AfterHoursDoc {
+    within_minutes: i64,
+    template: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -675,6 +696,21 @@ fn step(p: &mut Problems, at: &str, s: &StepDoc, allowed: &[&str]) -> Step {
         intent: s.intent.clone(),
         template,
         enabled: s.enabled.unwrap_or(true),
+        after_hours: s.after_hours.as_ref().map(|a| {
+            if !(1..=120).contains(&a.within_minutes) {
+                p.add(format!("{at}/afterHours/withinMinutes"), "must be from 1 to 120");
+            }
+            AfterHours {
+                within: SignedDuration::from_mins(a.within_minutes),
+                template: match Template::parse(&a.template, allowed) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        p.add(format!("{at}/afterHours/template"), e.to_string());
+                        Template::parse("-", &[]).expect("a plain text template parses")
+                    }
+                },
+            }
+        }),
     }
 }
 

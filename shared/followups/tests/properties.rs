@@ -268,6 +268,8 @@ impl Engine {
         let facts = truth.facts(&run.subject, now);
         let policy = policy(recipe.message_class);
         let verdict = gate::check(&SendInput {
+            anchor: run.anchor,
+            after_hours_notice: false,
             now,
             recipe,
             position: run.position,
@@ -297,7 +299,7 @@ impl Engine {
             }
         };
         match verdict {
-            Verdict::Send => {
+            Verdict::Send | Verdict::SendAfterHours => {
                 let key = (run_id.to_owned(), run.position.step, run.position.round);
                 assert!(self.sent.insert(key, now).is_none(), "a step is sent at most once");
                 self.recent.push(now);
@@ -502,6 +504,7 @@ fn an_unpaid_invoice_is_dunned_in_rounds_until_paid() {
     assert_eq!(dunning, vec![(0, 0), (0, 1), (1, 0), (1, 1)]);
     assert_eq!(
         engine.runs["invoice_dunning.invoice-7713.1"].ended.as_deref(),
-        Some("payment.posted")
+        Some("invoice.paid"),
+        "paid in full: the state, whichever event said so first"
     );
 }

@@ -348,6 +348,14 @@ impl Creator {
                 .map_err(|e| self.read_error(e))?,
             None => Vec::new(),
         };
+        // Only locations at the same building can matter (the filter matches the number anywhere in the street).
+        let at_address: Vec<_> = match &address {
+            Some(a) => at_address
+                .into_iter()
+                .filter(|l| a.compare(&to_postal(&l.address).normalise()) != leads::address::Sameness::Different)
+                .collect(),
+            None => at_address,
+        };
         let known: BTreeSet<i64> = by_phone.iter().map(|c| c.id).collect();
         let others: Vec<i64> = at_address
             .iter()

@@ -161,6 +161,30 @@ pub struct LeadRecord {
     pub error: Option<Failure>,
 }
 
+impl LeadRecord {
+    /// The lead as `GET /leads/{id}` shows it.
+    pub fn view(&self, attachments: &[Attachment]) -> Value {
+        serde_json::json!({
+            "leadId": self.lead.lead_id,
+            "tenantId": self.lead.tenant_id,
+            "source": self.lead.source,
+            "status": self.status,
+            "receivedAt": iso_millis(self.received_at),
+            "updatedAt": iso_millis(self.updated_at),
+            "attempts": self.attempts,
+            "outcome": self.outcome,
+            "decision": self.decision,
+            "servicetitan": self.ids,
+            "notes": self.notes,
+            "error": self.error,
+            "attachments": attachments.iter().map(|a| serde_json::json!({
+                "id": a.fingerprint, "receivedAt": iso_millis(a.received_at), "attached": a.attached,
+            })).collect::<Vec<_>>(),
+            "links": {"self": format!("/leads/{}?tenantId={}", self.lead.lead_id, self.lead.tenant_id)},
+        })
+    }
+}
+
 /// A transcript or summary sent after the lead.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -176,6 +176,30 @@ fn evidence(lead: &Identity, c: &Candidate) -> Option<Evidence> {
     })
 }
 
+/// A caller who gave nothing but the number (a missed call) is the one customer with that number: nothing is
+/// made for them but a note and the text back to the number itself, so the phone alone is enough — unless
+/// several customers share it.
+fn phone_only_caller(lead: &Identity, evidence: &[Evidence], candidates: &[Candidate]) -> Option<Decision> {
+    if lead.surname.is_some() || lead.address.is_some() || lead.phone.is_none() {
+        return None;
+    }
+    let [only] = evidence else { return None };
+    if !only.phone {
+        return None;
+    }
+    let c = candidates.iter().find(|c| c.customer_id == only.customer_id)?;
+    let location = match (c.locations.as_slice(), c.phone_locations.as_slice()) {
+        ([(id, _)], _) | (_, [id]) => LocationChoice::Existing(*id),
+        _ => LocationChoice::Unresolved,
+    };
+    Some(Decision::Existing {
+        customer_id: only.customer_id,
+        location,
+        rule: "same phone (the caller gave nothing else)".into(),
+        also_matched: Vec::new(),
+    })
+}
+
 /// Decides which customer `lead` is among `candidates` (each customer once).
 pub fn decide(lead: &Identity, candidates: &[Candidate]) -> Matched {
     let mut evidence_list: Vec<Evidence> = Vec::new();
@@ -220,8 +244,11 @@ pub fn decide(lead: &Identity, candidates: &[Candidate]) -> Matched {
                     .collect(),
             }
         }
-        None => Decision::New {
-            possible_duplicates: evidence_list.iter().map(|e| e.customer_id).collect(),
+        None => match phone_only_caller(lead, &evidence_list, candidates) {
+            Some(d) => d,
+            None => Decision::New {
+                possible_duplicates: evidence_list.iter().map(|e| e.customer_id).collect(),
+            },
         },
     };
     Matched {
@@ -438,6 +465,38 @@ mod tests {
         assert_eq!(
             serde_json::from_value::<Matched>(serde_json::to_value(&new).unwrap()).unwrap(),
             new
+        );
+    }
+
+    #[test]
+    fn a_caller_with_only_a_number_is_the_one_customer_with_it() {
+        let caller = Identity {
+            phone: Some(Phone::parse("512-555-0100", "US").unwrap()),
+            ..Identity::default()
+        };
+        let m = decide(&caller, &[customer(7, "Dana Whitfield", true, &["12 Oak St"])]);
+        assert_eq!(
+            m.decision,
+            Decision::Existing {
+                customer_id: 7,
+                location: LocationChoice::Existing(70),
+                rule: "same phone (the caller gave nothing else)".into(),
+                also_matched: vec![]
+            }
+        );
+        // Two customers share the number: nobody is assumed.
+        let m = decide(
+            &caller,
+            &[
+                customer(7, "Dana Whitfield", true, &["12 Oak St"]),
+                customer(9, "Pat Jones", true, &["4 Elm St"]),
+            ],
+        );
+        assert_eq!(
+            m.decision,
+            Decision::New {
+                possible_duplicates: vec![7, 9]
+            }
         );
     }
 

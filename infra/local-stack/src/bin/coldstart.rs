@@ -74,6 +74,13 @@ async fn measure(binary: &str) -> anyhow::Result<Duration> {
         ),
         ("FOLLOWUP_SINK_SECRET_ID", "sink"),
         ("FOLLOWUP_SINK_URL", "http://127.0.0.1:9/sink"),
+        ("LEADS_TABLE", "leads"),
+        ("LEADS_QUEUE_URL", "http://127.0.0.1:9/123456789012/leads"),
+        (
+            "LEADS_DEAD_LETTER_QUEUE_URL",
+            "http://127.0.0.1:9/123456789012/leads-dlq",
+        ),
+        ("SERVICETITAN_APPLICATION_GUID", "00000000-0000-0000-0000-000000000000"),
         ("RUST_LOG", "error"),
     ];
     let start = Instant::now();

@@ -1,8 +1,10 @@
 //! The README's first command: connect the sandbox's demo tenant through the admin API, show a signed ServiceTitan
 //! webhook accepted, verified, deduplicated, queued and processed on the running local stack, then the follow-up
-//! story ([`followups`]): estimates sent, AI texts a day later, an AI call only where the estimate is still open.
+//! story ([`followups`]): estimates sent, AI texts a day later, an AI call only where the estimate is still open; then
+//! the leads story ([`leads`]): a chat becomes ServiceTitan records without duplicates, a missed call is texted back.
 
 mod followups;
+mod leads;
 
 use std::path::Path;
 
@@ -159,6 +161,16 @@ pub async fn run(endpoints_file: &Path) -> anyhow::Result<()> {
         }
         .run()
         .await?;
+        leads::Story {
+            http: &http,
+            api: &api,
+            admin: &admin,
+            client: &sandbox_client(&endpoints)?,
+            tenant: tenant["tenantId"].as_i64().context("demo_tenant has no tenantId")?,
+            zone: jiff::tz::TimeZone::get("America/Chicago")?,
+        }
+        .run()
+        .await?;
     }
     println!("\ndemo complete. The stack is still running; `make down` stops it.");
     Ok(())
@@ -175,23 +187,7 @@ async fn servicetitan_round_trip(
         .as_str()
         .context("no servicetitan_api_url")?;
     let tenant: servicetitan_sandbox::TenantCredentials = serde_json::from_value(endpoints["demo_tenant"].clone())?;
-    let client = servicetitan::Client::new(
-        servicetitan::ClientOptions::new(servicetitan::Hosts {
-            auth_url: endpoints["servicetitan_auth_url"]
-                .as_str()
-                .unwrap_or(sandbox)
-                .to_owned(),
-            api_url: sandbox.to_owned(),
-        }),
-        servicetitan::Credentials {
-            tenant_id: tenant.tenant_id,
-            client_id: tenant.client_id,
-            client_secret: tenant.client_secret,
-            app_key: tenant.app_key,
-        },
-        std::sync::Arc::new(servicetitan::MemoryTokenStore::default()),
-        shared::clock::system(),
-    );
+    let client = sandbox_client(endpoints)?;
     step("ServiceTitan sandbox: find an open estimate with the API client");
     let open: Vec<servicetitan::models::sales::Estimate> = client
         .list_all(servicetitan::Module::Sales, "/estimates", &[("status", "Open".into())])
@@ -261,6 +257,31 @@ async fn servicetitan_round_trip(
         bail!("expected the estimate.sold event processed");
     }
     Ok(())
+}
+
+/// An API client for the sandbox's demo tenant, as the functions would have.
+fn sandbox_client(endpoints: &Value) -> anyhow::Result<servicetitan::Client> {
+    let sandbox = endpoints["servicetitan_api_url"]
+        .as_str()
+        .context("no servicetitan_api_url")?;
+    let tenant: servicetitan_sandbox::TenantCredentials = serde_json::from_value(endpoints["demo_tenant"].clone())?;
+    Ok(servicetitan::Client::new(
+        servicetitan::ClientOptions::new(servicetitan::Hosts {
+            auth_url: endpoints["servicetitan_auth_url"]
+                .as_str()
+                .unwrap_or(sandbox)
+                .to_owned(),
+            api_url: sandbox.to_owned(),
+        }),
+        servicetitan::Credentials {
+            tenant_id: tenant.tenant_id,
+            client_id: tenant.client_id,
+            client_secret: tenant.client_secret,
+            app_key: tenant.app_key,
+        },
+        std::sync::Arc::new(servicetitan::MemoryTokenStore::default()),
+        shared::clock::system(),
+    ))
 }
 
 /// The admin API, with the local stack's stand-in for SigV4.
