@@ -11,7 +11,8 @@ credentials (infra/servicetitan-sandbox/src/lib.rs), not real ones. The token-re
 EventBridge Scheduler schedule passes (template.yaml), which the function receives as is. The follow-up runner's
 sample is a step message on the follow-ups queue; the inbound-messages sample is a customer's reply relayed by the AI
 platform to POST /inbound. The lead-intake sample is a chat lead from the AI widget (POST /leads, AWS_IAM); the
-lead-creator sample is that lead's message on the leads queue.
+lead-creator sample is that lead's message on the leads queue. The reconcile-fanout sample is its schedule's Input;
+the reconciler sample is one tenant's reconcile request on the reconcile queue.
 """
 
 import base64
@@ -198,6 +199,23 @@ write("lead-creator.json", {"Records": [{
     "md5OfBody": hashlib.md5(create.encode()).hexdigest(),
     "eventSource": "aws:sqs",
     "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:local-LeadsQueue",
+    "awsRegion": "us-east-1",
+}]})
+# ReconcileFanOutFunction's ScheduleV2 Input, delivered as the whole event.
+write("reconcile-fanout.json", {"source": "reconcile-schedule"})
+
+reconcile_request = json.dumps({"kind": "reconcile", "tenantId": TENANT, "requestedAt": "2026-11-28T10:00:00Z",
+                                "reason": "rerun"}, separators=(",", ":"))
+write("reconciler.json", {"Records": [{
+    "messageId": "6f1c2c0e-6f0a-4a57-9d3c-3f4b1e1c0004",
+    "receiptHandle": "sample-receipt-handle",
+    "body": reconcile_request,
+    "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795860001000", "SenderId": "AIDASAMPLE",
+                   "ApproximateFirstReceiveTimestamp": "1795860001050"},
+    "messageAttributes": {},
+    "md5OfBody": hashlib.md5(reconcile_request.encode()).hexdigest(),
+    "eventSource": "aws:sqs",
+    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:local-ReconcileQueue",
     "awsRegion": "us-east-1",
 }]})
 print("wrote", ", ".join(sorted(p.name for p in HERE.glob("*.json"))))

@@ -12,8 +12,8 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 export PATH="$root/.local/venv/bin:$PATH"
-functions=(webhook-intake event-processor followup-runner inbound-messages lead-intake lead-creator tenant-admin
-  token-refresh)
+functions=(webhook-intake event-processor followup-runner inbound-messages lead-intake lead-creator reconciler
+  reconcile-fanout tenant-admin token-refresh)
 
 echo "== 1/8 intake hot path" >&2
 cargo bench -q -p webhook-intake --bench intake_hot_path 2>/dev/null

@@ -185,6 +185,25 @@ pub enum EventIdSource {
     Derived,
 }
 
+/// Which path brought an event. Every path produces the same normalised event, so the engine treats them alike;
+/// the source is for the audit trail and the reconciler's figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventSource {
+    /// A ServiceTitan webhook delivery.
+    #[default]
+    Webhook,
+    /// A change the reconciler read from an export feed.
+    Reconcile,
+    /// A record the reconciler found reading its lookback (a tenant connecting, a re-read from a date): what it
+    /// found happened before we were watching, so only follow-ups still ahead are planned from it.
+    Backfill,
+    /// A watch schedule's derived event (`invoice.overdue`, `appointment.overdue`).
+    Watch,
+    /// A lead's derived event (a missed call's `call.missed`).
+    Lead,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntityRef {
     pub kind: EntityKind,
@@ -202,6 +221,9 @@ pub struct ServiceTitanEvent {
     pub entity: EntityRef,
     pub occurred_at: Timestamp,
     pub received_at: Timestamp,
+    /// Messages queued before the field existed are webhook events.
+    #[serde(default)]
+    pub source: EventSource,
     /// The delivery body exactly as received (it is JSON, so it embeds without re-encoding).
     pub payload: Box<RawValue>,
 }

@@ -12,6 +12,7 @@ pub mod event;
 pub mod event_log;
 pub mod http_request;
 pub mod metrics;
+pub mod reconcile_state;
 pub mod schedules;
 pub mod servicetitan_env;
 pub mod signing;

@@ -15,6 +15,12 @@ pub const NAMESPACE: &str = "ServiceTitanFollowUps";
 
 /// One EMF line: counts for `tenant_id`, dimensioned by function only.
 pub fn emf_line(function: &str, tenant_id: &str, counts: &[(&str, u64)], at: Timestamp) -> String {
+    let metrics: Vec<(&str, f64, &str)> = counts.iter().map(|(n, v)| (*n, *v as f64, "Count")).collect();
+    emf_line_with_units(function, tenant_id, &metrics, at)
+}
+
+/// One EMF line of `(name, value, unit)` metrics (`Count`, `Seconds`, ...).
+pub fn emf_line_with_units(function: &str, tenant_id: &str, metrics: &[(&str, f64, &str)], at: Timestamp) -> String {
     let mut line = Map::new();
     line.insert(
         "_aws".into(),
@@ -23,21 +29,35 @@ pub fn emf_line(function: &str, tenant_id: &str, counts: &[(&str, u64)], at: Tim
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
                 "Dimensions": [["Function"]],
-                "Metrics": counts.iter().map(|(name, _)| json!({"Name": name, "Unit": "Count"})).collect::<Vec<_>>(),
+                "Metrics": metrics.iter().map(|(name, _, unit)| json!({"Name": name, "Unit": unit})).collect::<Vec<_>>(),
             }],
         }),
     );
     line.insert("Function".into(), Value::from(function));
     line.insert("tenant_id".into(), Value::from(tenant_id));
-    for (name, value) in counts {
-        line.insert((*name).to_owned(), Value::from(*value));
+    for (name, value, _) in metrics {
+        // Whole numbers stay integers in the line (counts read back as they were written).
+        let v = if value.fract() == 0.0 && value.abs() < 9.0e15 {
+            Value::from(*value as i64)
+        } else {
+            Value::from(*value)
+        };
+        line.insert((*name).to_owned(), v);
     }
     Value::Object(line).to_string()
 }
 
 /// Writes one EMF line to stdout (where Lambda collects it).
 pub fn emit(function: &str, tenant_id: &str, counts: &[(&str, u64)], at: Timestamp) {
-    let line = emf_line(function, tenant_id, counts, at);
+    write_line(&emf_line(function, tenant_id, counts, at));
+}
+
+/// Writes one EMF line of metrics with their units to stdout.
+pub fn emit_with_units(function: &str, tenant_id: &str, metrics: &[(&str, f64, &str)], at: Timestamp) {
+    write_line(&emf_line_with_units(function, tenant_id, metrics, at));
+}
+
+fn write_line(line: &str) {
     let mut out = std::io::stdout().lock();
     // A metric that cannot be written is not worth failing the work it describes.
     let _ = writeln!(out, "{line}");

@@ -99,6 +99,10 @@ pub struct TenantSettings {
     /// How leads become ServiceTitan records.
     #[serde(default)]
     pub leads: LeadSettings,
+    /// Invoices already overdue when the reconciler first reads them (a tenant connecting) join dunning, from
+    /// then; otherwise only invoices that become overdue later are chased.
+    #[serde(default)]
+    pub include_existing_overdue: bool,
 }
 
 /// What a lead becomes in ServiceTitan.
@@ -206,6 +210,7 @@ const FIELDS: &[&str] = &[
     "contactCap",
     "followupSinkUrl",
     "leads",
+    "includeExistingOverdue",
 ];
 
 /// Checks a settings document. Defaults: priority `Normal`, quiet hours 21:00–08:00, channels sms, email, voice,
@@ -413,6 +418,15 @@ pub fn parse(body: &Value) -> Result<TenantSettings, Vec<FieldError>> {
         }
     };
 
+    let include_existing_overdue = match obj.get("includeExistingOverdue") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            fail("/includeExistingOverdue", "must be true or false".into());
+            false
+        }
+    };
+
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -430,6 +444,7 @@ pub fn parse(body: &Value) -> Result<TenantSettings, Vec<FieldError>> {
         contact_cap,
         followup_sink_url,
         leads,
+        include_existing_overdue,
     })
 }
 

@@ -3,6 +3,7 @@
 
 pub mod followups;
 pub mod leads;
+pub mod reconcile;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -44,8 +45,13 @@ impl TestStack {
         Self::start_with(|_| {}).await
     }
 
+    /// The reconciler runs in every test stack, as deployed, but reads no lookback: the sandbox's seeded history
+    /// would otherwise start follow-ups of its own in tests about something else. With webhooks working it then
+    /// only confirms what they brought, which every test not about reconciliation checks in passing. Reconcile
+    /// tests set `RECONCILE_LOOKBACK_DAYS` themselves.
     pub async fn start_with(configure: impl FnOnce(&mut StackOptions)) -> Self {
         let mut opts = StackOptions::new(repo_root());
+        opts.function_env.insert("RECONCILE_LOOKBACK_DAYS".into(), "0".into());
         configure(&mut opts);
         let stack = LocalStack::start(opts)
             .await

@@ -76,6 +76,8 @@ impl Engine<'_> {
                 recipes: &tenant.recipes.enabled,
                 slots: &slots,
                 time_zone: tz,
+                found_in_lookback: (event.source == shared::event::EventSource::Backfill).then_some(event.received_at),
+                include_existing_overdue: tenant.settings.as_ref().is_some_and(|s| s.include_existing_overdue),
             })
         };
         let mut zone_name = cached
@@ -212,8 +214,11 @@ impl Engine<'_> {
                 event: watched,
                 at,
                 fire_at,
+                from_lookback,
             } => {
-                self.schedules.watch(tenant_id, &subject, watched, at, fire_at).await?;
+                self.schedules
+                    .watch(tenant_id, &subject, watched, at, fire_at, from_lookback)
+                    .await?;
                 effects.watches += 1;
             }
             Action::Skip { recipe, reason } => {

@@ -14,7 +14,8 @@
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use lead_runtime::messages::LeadMessage;
-use lead_runtime::store::{Accepted, Attachment, LeadRecord, LeadStatus, LeadStore};
+use lead_runtime::store::{Attachment, LeadRecord, LeadStatus, LeadStore};
+use lead_runtime::submit::{Submitted, Submitter};
 use leads::lead::{self, MAX_SUMMARY, MAX_TRANSCRIPT};
 use serde_json::{Value, json};
 use shared::api_error::{ApiError, FieldError, json_response};
@@ -181,22 +182,17 @@ impl LeadIntake {
             info_span!("lead", tenant_id = %lead.tenant_id, lead_id = %lead.lead_id, source = lead.source.as_str());
         async {
             let fingerprint = lead::fingerprint(body);
-            let message = LeadMessage::Create {
-                tenant_id: lead.tenant_id.clone(),
-                lead_id: lead.lead_id.clone(),
+            let submitter = Submitter {
+                store: &self.store,
+                sqs: &self.sqs,
+                queue_url: &self.config.leads_queue_url,
             };
-            match self
-                .store
-                .accept(&lead, &fingerprint, now)
+            match submitter
+                .submit(&lead, &fingerprint, now)
                 .await
                 .map_err(|e| unavailable(&e))?
             {
-                Accepted::New => {
-                    self.enqueue(&message).await?;
-                    self.store
-                        .mark_queued(&lead.tenant_id, &lead.lead_id)
-                        .await
-                        .map_err(|e| unavailable(&e))?;
+                Submitted::New => {
                     info!("lead accepted");
                     Ok(json_response(
                         StatusCode::ACCEPTED,
@@ -206,20 +202,12 @@ impl LeadIntake {
                         }),
                     ))
                 }
-                Accepted::Repeat(existing) => {
-                    // Stored by a request that failed before queueing it: queue it now.
-                    if !existing.queued && existing.status == LeadStatus::Accepted {
-                        self.enqueue(&message).await?;
-                        self.store
-                            .mark_queued(&lead.tenant_id, &lead.lead_id)
-                            .await
-                            .map_err(|e| unavailable(&e))?;
-                    }
+                Submitted::Repeat(existing) => {
                     let mut answer = existing.view(&[]);
                     answer["duplicate"] = json!(true);
                     Ok(json_response(StatusCode::OK, &answer))
                 }
-                Accepted::Conflict => Err(ApiError::new(
+                Submitted::Conflict => Err(ApiError::new(
                     StatusCode::CONFLICT,
                     "lead_conflict",
                     "another lead was sent with this leadId; use a new leadId for a new lead",

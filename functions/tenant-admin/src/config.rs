@@ -21,6 +21,10 @@ pub struct AdminConfig {
     /// Days a disconnected tenant's secret can still be restored (Secrets Manager allows 7–30).
     pub secret_recovery_days: i64,
     pub hosts: HostsByEnvironment,
+    pub reconcile_table: String,
+    /// Where a re-run (or a connect's first reconcile) is queued.
+    pub reconcile_queue_url: String,
+    pub reconcile_interval: jiff::SignedDuration,
 }
 
 impl AdminConfig {
@@ -45,6 +49,9 @@ impl AdminConfig {
             schedule_group: env.required("FOLLOWUP_SCHEDULE_GROUP")?,
             secret_recovery_days,
             hosts: HostsByEnvironment::from_env(env),
+            reconcile_table: env.required("RECONCILE_TABLE")?,
+            reconcile_queue_url: env.required("RECONCILE_QUEUE_URL")?,
+            reconcile_interval: jiff::SignedDuration::from_mins(env.parsed_or("RECONCILE_INTERVAL_MINUTES", 5)?),
         })
     }
 }

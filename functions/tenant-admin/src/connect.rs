@@ -307,6 +307,11 @@ impl Admin {
             .schedule_deletion(numeric, self.config.secret_recovery_days)
             .await
             .map_err(|e| storage_error("scheduling the credentials for deletion", e))?;
+        // A reconnect reads its lookback again, as a new connection would.
+        self.reconcile
+            .delete_tenant(tenant_id)
+            .await
+            .map_err(|e| storage_error("forgetting the tenant's reconcile state", e))?;
         let record = self
             .registry
             .get_record(tenant_id)

@@ -14,6 +14,7 @@
 pub mod config;
 pub mod connect;
 pub mod followups;
+pub mod reconcile;
 pub mod settings;
 pub mod status;
 pub mod test_lead;
@@ -64,6 +65,8 @@ pub struct Admin {
     followups: Store,
     leads: lead_runtime::store::LeadStore,
     catalogue: Catalogue,
+    reconcile: shared::reconcile_state::ReconcileStore,
+    sqs: aws_sdk_sqs::Client,
     http: reqwest::Client,
     clock: SharedClock,
 }
@@ -94,6 +97,11 @@ impl Admin {
             followups: Store::new(clients.dynamodb.clone(), config.followups_table.clone()),
             leads: lead_runtime::store::LeadStore::new(clients.dynamodb.clone(), config.leads_table.clone()),
             catalogue: Catalogue::load()?,
+            reconcile: shared::reconcile_state::ReconcileStore::new(
+                clients.dynamodb.clone(),
+                config.reconcile_table.clone(),
+            ),
+            sqs: clients.sqs.clone(),
             connections: connections.clone(),
             creator: lead_runtime::create::Creator::new(
                 lead_runtime::store::LeadStore::new(clients.dynamodb.clone(), config.leads_table.clone()),
@@ -185,6 +193,8 @@ impl Admin {
             (Recipe(..), _) => Err(not_allowed("GET, PUT, DELETE")),
             (TestLead(t), Method::POST) => self.test_lead(&tenant(t)?, optional_body(req)?.as_ref()).await,
             (TestLead(_), _) => Err(not_allowed("POST")),
+            (Reconcile(t), Method::POST) => self.rerun(&tenant(t)?, &body(req)?).await,
+            (Reconcile(_), _) => Err(not_allowed("POST")),
         }
     }
 }
@@ -216,6 +226,7 @@ enum Route<'a> {
     Recipes(&'a str),
     Recipe(&'a str, &'a str),
     TestLead(&'a str),
+    Reconcile(&'a str),
 }
 
 impl<'a> Route<'a> {
@@ -236,6 +247,7 @@ impl<'a> Route<'a> {
             ["admin", "tenants", t, "recipes"] => Self::Recipes(t),
             ["admin", "tenants", t, "recipes", r] => Self::Recipe(t, r),
             ["admin", "tenants", t, "test-lead"] => Self::TestLead(t),
+            ["admin", "tenants", t, "reconcile"] => Self::Reconcile(t),
             _ => {
                 return Err(ApiError::new(
                     StatusCode::NOT_FOUND,
@@ -261,6 +273,7 @@ impl<'a> Route<'a> {
             Self::Recipes(_) => "recipes",
             Self::Recipe(..) => "recipe",
             Self::TestLead(_) => "test-lead",
+            Self::Reconcile(_) => "reconcile",
         }
     }
 
@@ -276,7 +289,8 @@ impl<'a> Route<'a> {
             | Self::OptOut(t, _)
             | Self::Recipes(t)
             | Self::Recipe(t, _)
-            | Self::TestLead(t) => Some(t),
+            | Self::TestLead(t)
+            | Self::Reconcile(t) => Some(t),
             _ => None,
         }
     }

@@ -164,6 +164,8 @@ impl Admin {
             return Err(not_connected(tenant_id));
         }
         info!("settings updated");
+        // Recipes may have been switched on: their feeds' lookback is read now, not at the next tick.
+        self.reconcile_soon(tenant_id).await;
         ok(&json!({"tenantId": tenant_id, "settings": document, "updatedAt": iso_millis(now)}))
     }
 }

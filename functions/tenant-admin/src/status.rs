@@ -11,12 +11,14 @@ impl Admin {
     pub(crate) async fn status(&self, tenant_id: &str) -> Handled {
         let record = self.record(tenant_id).await?;
         let numeric: i64 = tenant_id.parse().expect("validated tenant id");
-        let (tokens, counts, followups, leads) = tokio::join!(
+        let (tokens, counts, followups, leads, reconcile) = tokio::join!(
             self.tokens.tenant_tokens(numeric),
             self.events.counts(tenant_id),
             self.followup_figures(tenant_id),
-            self.leads.counts(tenant_id)
+            self.leads.counts(tenant_id),
+            self.reconcile_status(tenant_id)
         );
+        let reconcile = reconcile?;
         let followups = followups?;
         let leads = leads.map_err(|e| storage_error("counting the tenant's leads", e))?;
         let tokens = tokens.map_err(|e| storage_error("reading the tenant's tokens", e))?;
@@ -45,7 +47,7 @@ impl Admin {
             },
             "lastWebhookAt": record.last_webhook_at.map(iso_millis),
             "lastWebhookEventId": record.last_webhook_event_id,
-            "lastReconcileAt": record.last_reconcile_at.map(iso_millis),
+            "lastReconcileAt": reconcile["lastSuccessAt"].clone(),
             "events": {
                 "queued": counts.queued,
                 "failed": counts.failed,
@@ -54,6 +56,7 @@ impl Admin {
             },
             "followUps": followups,
             "leads": leads,
+            "reconcile": reconcile,
         }))
     }
 }

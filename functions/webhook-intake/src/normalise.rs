@@ -184,6 +184,7 @@ impl Normaliser {
             },
             occurred_at,
             received_at,
+            source: shared::event::EventSource::Webhook,
             // The body was validated above; this copies it into the message verbatim.
             payload: RawValue::from_string(text.to_owned()).map_err(|e| invalid_json(e.to_string()))?,
         }))

@@ -246,6 +246,35 @@ pub fn host(def: &FunctionDef, aws: &AwsClients, clock: SharedClock) -> anyhow::
                 Box::pin(async move { Ok(creator.handle_batch(batch).await) })
             }))
         }
+        "reconciler" => {
+            let config = reconciler::ReconcilerConfig::from_env(env).with_context(context)?;
+            let clients = reconciler::ReconcilerClients {
+                dynamodb: aws.dynamodb.clone(),
+                secrets: aws.secrets.clone(),
+                sqs: aws.sqs.clone(),
+            };
+            let reconciler = Arc::new(reconciler::Reconciler::new(config, clients, clock).with_context(context)?);
+            Hosted::Sqs(Arc::new(move |batch| {
+                let reconciler = reconciler.clone();
+                Box::pin(async move { Ok(reconciler.handle_batch(batch).await) })
+            }))
+        }
+        "reconcile-fanout" => {
+            let config = reconcile_fanout::FanOutConfig::from_env(env).with_context(context)?;
+            let fanout = Arc::new(reconcile_fanout::FanOut::new(
+                config,
+                aws.dynamodb.clone(),
+                aws.sqs.clone(),
+                clock,
+            ));
+            Hosted::Json(Arc::new(move |_event| {
+                let fanout = fanout.clone();
+                Box::pin(async move {
+                    let summary = fanout.run().await.map_err(|e| e.to_string())?;
+                    serde_json::to_value(summary).map_err(|e| e.to_string())
+                })
+            }))
+        }
         "tenant-admin" => {
             let config = tenant_admin::AdminConfig::from_env(env).with_context(context)?;
             let clients = tenant_admin::AdminClients {

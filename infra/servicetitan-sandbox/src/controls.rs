@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
             post(invoice_overdue),
         )
         .route("/_sandbox/tenants/{tenant}/payments", post(create_payment))
+        .route("/_sandbox/tenants/{tenant}/calls", post(create_call))
         .route("/_sandbox/tenants/{tenant}/jobs/{id}/complete", post(complete))
         .route("/_sandbox/tenants/{tenant}/jobs/{id}/dispatch", post(dispatch))
         .route("/_sandbox/tenants/{tenant}/estimates/{id}/send", post(estimate_send))
@@ -217,6 +218,64 @@ async fn create_payment(State(st): State<AppState>, p: P, body: Bytes) -> ApiRes
         let id = apply_payment(t, invoice_id, amount, &kind, req.memo.clone(), now)?;
         let out = payment_json(t, &t.payments[&id]);
         st.emit(t, "payment.posted", &out, now);
+        ok(out)
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct CallReq {
+    from: Option<String>,
+    to: Option<String>,
+    /// Someone picked up (an agent is set and the call is classified `Unbooked`); default: nobody did.
+    #[serde(default)]
+    answered: bool,
+    /// The classification; default `Abandoned` for an unanswered call.
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    duration_seconds: Option<i64>,
+}
+
+/// An inbound call that just ended, in the phone log (`GET /telecom/v2/.../export/calls`). ServiceTitan sends no
+/// webhook for a missed call, so none is emitted: the phone log is how the product learns of one.
+async fn create_call(State(st): State<AppState>, p: P, body: Bytes) -> ApiResult {
+    let req: CallReq = typed(&json_body(&body)?)?;
+    let from = req
+        .from
+        .filter(|f| !f.trim().is_empty())
+        .ok_or_else(|| ApiError::field("from", "The from field (the caller's number) is required."))?;
+    st.tenant(p.tenant, |t, now| {
+        let duration = req.duration_seconds.unwrap_or(if req.answered { 180 } else { 12 });
+        let agent = if req.answered {
+            t.technicians.values().next().map(|x| (x.user_id, x.name.clone()))
+        } else {
+            None
+        };
+        let kind = req
+            .kind
+            .clone()
+            .unwrap_or_else(|| if req.answered { "Unbooked" } else { "Abandoned" }.into());
+        let id = t.next_id();
+        let call = crate::model::Call {
+            id,
+            received_on: now - SignedDuration::from_secs(duration),
+            duration_seconds: duration,
+            from: from.clone(),
+            to: req.to.clone().unwrap_or_else(|| "5125550100".into()),
+            direction: "Inbound".into(),
+            status: "Completed".into(),
+            call_type: Some(kind),
+            customer: None,
+            location: None,
+            campaign: None,
+            job: None,
+            agent,
+            active: true,
+            created_on: now,
+            modified_on: now,
+        };
+        let out = crate::api::telecom::call_export_json(&call);
+        t.calls.insert(id, call);
         ok(out)
     })
 }

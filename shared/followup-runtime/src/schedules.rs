@@ -148,8 +148,17 @@ impl Schedules {
         event: EventName,
         at: Timestamp,
         fire_at: Timestamp,
+        from_lookback: bool,
     ) -> Result<(), ScheduleError> {
-        let body = serde_json::to_string(&watch_event(tenant_id, subject, event, at)).expect("the event serialises");
+        let mut event = watch_event(tenant_id, subject, event, at);
+        if from_lookback {
+            // Found already past its moment (an existing overdue invoice the tenant included): the recipe starts
+            // from when the watch fires, and plans only what is ahead of it.
+            event.source = shared::event::EventSource::Backfill;
+            event.occurred_at = fire_at;
+            event.received_at = fire_at;
+        }
+        let body = serde_json::to_string(&event).expect("the event serialises");
         let name = ids::watch_schedule(tenant_id, subject, at);
         self.fire(
             &name,
@@ -262,6 +271,7 @@ pub fn watch_event(tenant_id: &str, subject: &Subject, event: EventName, at: Tim
         },
         occurred_at: at,
         received_at: at,
+        source: shared::event::EventSource::Watch,
         payload: RawValue::from_string("{}".into()).expect("{} is JSON"),
     }
 }

@@ -368,6 +368,69 @@ impl Store {
         Ok(Some((facts, profile)))
     }
 
+    /// The `modifiedOn` of each subject's snapshot, for those that have one: what the engine already knows (the
+    /// reconciler skips records no newer). One BatchGetItem per 100 subjects, reading only the version.
+    pub async fn snapshot_versions(
+        &self,
+        tenant_id: &str,
+        subjects: &[Subject],
+    ) -> Result<HashMap<Subject, Timestamp>, StoreError> {
+        let mut out = HashMap::new();
+        for chunk in subjects.chunks(100) {
+            let mut keys: Vec<Item> = chunk
+                .iter()
+                .map(|sub| Self::key(tenant_id, &format!("snap#{}", subject_part(sub))))
+                .collect();
+            // Unprocessed keys (throttling) are asked for again; a few rounds, then it is an outage.
+            for _ in 0..5 {
+                if keys.is_empty() {
+                    break;
+                }
+                let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(keys.clone()))
+                    .projection_expression("sk, version")
+                    .build()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                let got = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in got
+                    .responses
+                    .as_ref()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
+                    let subject = text(item, "sk")
+                        .and_then(|k| k.strip_prefix("snap#"))
+                        .and_then(|k| k.split_once('#'))
+                        .and_then(|(kind, id)| Subject::parse(&format!("{kind}:{id}")));
+                    // version_key: terminal|modifiedOn millis|rank|status.
+                    let modified = text(item, "version")
+                        .and_then(|v| v.split('|').nth(1))
+                        .and_then(|m| m.parse::<i64>().ok())
+                        .and_then(|m| Timestamp::from_millisecond(m).ok());
+                    if let (Some(subject), Some(modified)) = (subject, modified) {
+                        out.insert(subject, modified);
+                    }
+                }
+                keys = got
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+            if !keys.is_empty() {
+                return Err(StoreError::Unavailable("snapshots: keys left unprocessed".into()));
+            }
+        }
+        Ok(out)
+    }
+
     /// Merges a live version into the snapshot and returns the merged facts (and the cached profile). The write is
     /// conditional on the stored version being older, so two processors racing keep the newer version.
     pub async fn merge_snapshot(

@@ -126,6 +126,8 @@ fn main() {
                 recipes: &recipes,
                 slots: &slots,
                 time_zone: &tz,
+                found_in_lookback: None,
+                include_existing_overdue: false,
             })
         }));
         tenant.push(time(|| catalogue.for_tenant(&all, &overrides)));

@@ -122,6 +122,10 @@ pub enum Action {
         at: Timestamp,
         /// When to fire: the watched moment, or now if it has passed.
         fire_at: Timestamp,
+        /// Set from an entity found in the reconciler's lookback whose moment had passed (an invoice already
+        /// overdue, which the tenant chose to include): its event is dated when it fires, so the recipe starts
+        /// from then rather than catching up on every step that went by.
+        from_lookback: bool,
     },
     /// The event could have started the recipe but did not, and why (for the audit trail).
     Skip {
@@ -144,6 +148,11 @@ pub struct EventInput<'a> {
     pub slots: &'a [Slot],
     /// The recipient's time zone (for steps at a local time of day).
     pub time_zone: &'a TimeZone,
+    /// When the event was found in the reconciler's lookback (a tenant connecting, a re-read from a date) rather
+    /// than as it happened: only steps still ahead of that moment are planned, so nothing old is chased.
+    pub found_in_lookback: Option<Timestamp>,
+    /// The tenant's choice for lookback invoices already overdue: join dunning at their next step, or leave them.
+    pub include_existing_overdue: bool,
 }
 
 /// Watches older than this are not set: their moment has gone by.
@@ -251,8 +260,17 @@ fn enroll(input: &EventInput<'_>, recipe: &Recipe, slot: &Slot, replan: bool) ->
         }
         _ => {}
     }
-    let Ok(first) = timing::plan(recipe, Position::START, anchor, input.time_zone, input.now) else {
-        return skip("too late: every step's moment has passed".into());
+    let planned = if let Some(found) = input.found_in_lookback {
+        timing::plan_ahead(recipe, Position::START, anchor, input.time_zone, input.now, found)
+    } else {
+        timing::plan(recipe, Position::START, anchor, input.time_zone, input.now)
+    };
+    let Ok(first) = planned else {
+        return skip(if input.found_in_lookback.is_some() {
+            "found in the reconciler's lookback after every step's moment had passed".into()
+        } else {
+            "too late: every step's moment has passed".into()
+        });
     };
     let generation = slot.generation + 1;
     Some(Action::Enroll(Enroll {
@@ -295,12 +313,37 @@ fn watch(input: &EventInput<'_>, recipe: &Recipe, slot: &Slot, actions: &mut Vec
         // The watch's own event does not set it again; an old window is not worth a call any more.
         return;
     }
+    let from_lookback = input.found_in_lookback.is_some_and(|found| at < found);
+    if from_lookback {
+        // Found already past its moment when the tenant connected: not chased, unless the tenant asked for its
+        // existing overdue invoices (which then join at their next step).
+        if event != EventName::InvoiceOverdue || !input.include_existing_overdue {
+            actions.push(Action::Skip {
+                recipe: recipe.id.clone(),
+                reason: format!(
+                    "{} before the reconciler found it{}",
+                    if event == EventName::InvoiceOverdue {
+                        "overdue"
+                    } else {
+                        "past its window"
+                    },
+                    if event == EventName::InvoiceOverdue {
+                        " (existing overdue invoices are not included)"
+                    } else {
+                        ""
+                    }
+                ),
+            });
+            return;
+        }
+    }
     let fire_at = crate::window::ceil_second(at.max(input.now));
     let watch = Action::Watch {
         subject: input.subject.clone(),
         event,
         at,
         fire_at,
+        from_lookback,
     };
     if !actions.contains(&watch) {
         actions.push(watch);
@@ -339,6 +382,8 @@ mod tests {
             recipes,
             slots,
             time_zone: &TimeZone::get("America/Chicago").unwrap(),
+            found_in_lookback: None,
+            include_existing_overdue: false,
         })
     }
 
@@ -409,6 +454,7 @@ mod tests {
                 event: EventName::InvoiceOverdue,
                 at: t("2026-12-05T00:00:00Z"),
                 fire_at: t("2026-12-05T00:00:00Z"),
+                from_lookback: false,
             }]
         );
         // The watch fires a week past due: dunning starts.
@@ -472,5 +518,80 @@ mod tests {
                 ..
             }]
         ));
+    }
+
+    fn found(event: EventName, facts: &Facts, recipes: &[Recipe], now: Timestamp, include: bool) -> Vec<Action> {
+        let subject = Subject::new(facts.kind, facts.id.clone());
+        decide(&EventInput {
+            now,
+            event,
+            occurred_at: facts.modified_on,
+            subject: &subject,
+            facts,
+            recipes,
+            slots: &[],
+            time_zone: &TimeZone::get("America/Chicago").unwrap(),
+            found_in_lookback: Some(now),
+            include_existing_overdue: include,
+        })
+    }
+
+    #[test]
+    fn a_lookback_estimate_gets_only_the_steps_still_ahead() {
+        let now = t("2026-12-10T15:00:00Z");
+        let rs = recipes(&["estimate_follow_up"]);
+        // Sent two days ago: the 24-hour text has passed, the 72-hour call is tomorrow.
+        let recent = estimate(Status::Open, t("2026-12-08T15:00:00Z"));
+        let actions = found(EventName::EstimateSent, &recent, &rs, now, false);
+        let [Action::Enroll(e)] = actions.as_slice() else {
+            panic!("{actions:?}")
+        };
+        assert_eq!(e.first.position, Position { step: 1, round: 0 });
+        assert_eq!(e.first.at, t("2026-12-11T15:00:00Z"));
+        assert_eq!(e.first.passed, vec![(Position::START, timing::Passed::BeforeEnrolment)]);
+        // Sent last month: nothing.
+        let old = estimate(Status::Open, t("2026-11-10T15:00:00Z"));
+        let actions = found(EventName::EstimateSent, &old, &rs, now, false);
+        assert!(matches!(actions.as_slice(), [Action::Skip { .. }]), "{actions:?}");
+    }
+
+    #[test]
+    fn a_lookback_overdue_invoice_joins_dunning_only_when_the_tenant_asks() {
+        let now = t("2026-12-10T15:00:00Z");
+        let rs = recipes(&["invoice_dunning"]);
+        let mut invoice = Facts::new(EntityKind::Invoice, "7713", now, Status::Unpaid);
+        invoice.due_date = Some(t("2026-11-10T00:00:00Z"));
+        let left = found(EventName::InvoiceCreated, &invoice, &rs, now, false);
+        assert!(matches!(left.as_slice(), [Action::Skip { .. }]), "{left:?}");
+        let joined = found(EventName::InvoiceCreated, &invoice, &rs, now, true);
+        assert_eq!(
+            joined,
+            vec![Action::Watch {
+                subject: Subject::new(EntityKind::Invoice, "7713"),
+                event: EventName::InvoiceOverdue,
+                at: t("2026-11-17T00:00:00Z"),
+                fire_at: now,
+                from_lookback: true,
+            }]
+        );
+        // The watch's event (a lookback one, dated when it fires) starts dunning from now: one reminder, not the
+        // burst of every round that went by.
+        let subject = Subject::new(EntityKind::Invoice, "7713");
+        let actions = decide(&EventInput {
+            now,
+            event: EventName::InvoiceOverdue,
+            occurred_at: now,
+            subject: &subject,
+            facts: &invoice,
+            recipes: &rs,
+            slots: &[],
+            time_zone: &TimeZone::get("America/Chicago").unwrap(),
+            found_in_lookback: Some(now),
+            include_existing_overdue: true,
+        });
+        let [Action::Enroll(e)] = actions.as_slice() else {
+            panic!("{actions:?}")
+        };
+        assert_eq!((e.first.position, e.first.at), (Position::START, now), "{e:?}");
     }
 }

@@ -15,6 +15,7 @@ pub mod gate;
 pub mod geo;
 pub mod ids;
 pub mod optout;
+pub mod preview;
 pub mod recipe;
 pub mod recipient;
 pub mod render;

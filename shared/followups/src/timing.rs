@@ -27,6 +27,9 @@ pub enum Passed {
     Disabled,
     /// Its latest moment (`latest`) is already behind us.
     TooLate,
+    /// Its moment had passed when the entity was found in the reconciler's lookback (a tenant connecting, a
+    /// recipe switched on): nothing old is chased.
+    BeforeEnrolment,
 }
 
 /// The next step to fire and when, with the steps passed over on the way.
@@ -92,6 +95,31 @@ pub type Plan = Result<Planned, Vec<(Position, Passed)>>;
 /// and steps past their latest moment are passed over. When nothing is left, the error lists what was passed
 /// over, so the run's record still counts those steps.
 pub fn plan(recipe: &Recipe, from: Position, anchor: Timestamp, tz: &TimeZone, now: Timestamp) -> Plan {
+    plan_with(recipe, from, anchor, tz, now, None)
+}
+
+/// [`plan`] for an entity found in the reconciler's lookback at `found`: steps whose moment had passed by then are
+/// passed over rather than sent at once, so only what was still ahead is planned (the 72-hour call of an estimate
+/// sent two days before).
+pub fn plan_ahead(
+    recipe: &Recipe,
+    from: Position,
+    anchor: Timestamp,
+    tz: &TimeZone,
+    now: Timestamp,
+    found: Timestamp,
+) -> Plan {
+    plan_with(recipe, from, anchor, tz, now, Some(found))
+}
+
+fn plan_with(
+    recipe: &Recipe,
+    from: Position,
+    anchor: Timestamp,
+    tz: &TimeZone,
+    now: Timestamp,
+    found: Option<Timestamp>,
+) -> Plan {
     let mut passed = Vec::new();
     let mut pos = Some(from);
     while let Some(p) = pos {
@@ -103,6 +131,11 @@ pub fn plan(recipe: &Recipe, from: Position, anchor: Timestamp, tz: &TimeZone, n
         } else {
             // Due already: now (sent at once). Due later: on a whole second (Scheduler's precision), never early.
             let due = step_time(recipe, p, anchor, tz);
+            if found.is_some_and(|f| due < f) {
+                passed.push((p, Passed::BeforeEnrolment));
+                pos = after(recipe, p);
+                continue;
+            }
             let at = if due <= now {
                 now
             } else {

@@ -171,6 +171,8 @@ impl Engine {
             recipes,
             slots: &slots,
             time_zone: &tz(),
+            found_in_lookback: None,
+            include_existing_overdue: false,
         });
         for action in actions {
             self.apply(action, subject);
@@ -212,6 +214,7 @@ impl Engine {
                 event,
                 at,
                 fire_at,
+                ..
             } => {
                 let name = followups::ids::watch_schedule("1001", &subject, at);
                 self.watches.entry(name).or_insert((subject, event, fire_at));

@@ -1186,12 +1186,18 @@ pub fn missed_call_event(
         event_name: EventName::CallMissed,
         event_id: format!("lead:{}:call.missed", lead.lead_id),
         event_id_source: EventIdSource::Derived,
+        // The call itself when the lead names it, so that the phone log and a webhook about the same call start one
+        // text-back.
         entity: EntityRef {
             kind: EntityKind::Call,
-            id: Some(format!("lead-{}", lead.lead_id)),
+            id: Some(
+                lead.call_id
+                    .map_or_else(|| format!("lead-{}", lead.lead_id), |c| c.to_string()),
+            ),
         },
         occurred_at: lead.occurred_at,
         received_at: now,
+        source: shared::event::EventSource::Lead,
         payload: serde_json::value::RawValue::from_string(payload.to_string()).expect("JSON"),
     }
 }

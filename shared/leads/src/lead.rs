@@ -128,6 +128,10 @@ pub struct Lead {
     pub estimate: Option<EstimateRequest>,
     /// When the conversation or call happened (the receipt time when not given).
     pub occurred_at: Timestamp,
+    /// The ServiceTitan call this lead is (a missed call from the phone log): its text-back is then the call's,
+    /// whichever way the call reached us.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<i64>,
 }
 
 impl Lead {
@@ -158,6 +162,7 @@ const FIELDS: &[&str] = &[
     "consent",
     "estimate",
     "occurredAt",
+    "callId",
 ];
 
 /// Collects field errors while reading a JSON object.
@@ -377,16 +382,18 @@ pub fn parse(body: &Value, default_region: &str, now: Timestamp) -> Result<Lead,
     };
 
     let service = r.text("service", MAX_SHORT);
-    let job_type_id = match obj.get("jobTypeId") {
+    let mut positive_id = |field: &str, what: &str| match obj.get(field) {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_i64().filter(|n| *n > 0) {
             Some(n) => Some(n),
             None => {
-                r.fail("jobTypeId", "must be a ServiceTitan job type id (a positive integer)");
+                r.fail(field, format!("must be a ServiceTitan {what} id (a positive integer)"));
                 None
             }
         },
     };
+    let job_type_id = positive_id("jobTypeId", "job type");
+    let call_id = positive_id("callId", "call");
     let preferred_window = match r.object("preferredWindow") {
         Some(w) => {
             let mut wr = r.child("preferredWindow", w);
@@ -489,6 +496,7 @@ pub fn parse(body: &Value, default_region: &str, now: Timestamp) -> Result<Lead,
         consent,
         estimate,
         occurred_at,
+        call_id,
     })
 }
 

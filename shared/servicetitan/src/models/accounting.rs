@@ -83,6 +83,16 @@ pub struct Payment {
     pub customer: Option<NamedRef>,
     #[serde(default)]
     pub applied_to: Option<Vec<PaymentApplication>>,
+    #[serde(default = "yes")]
+    pub active: bool,
+    #[serde(default, with = "datetime::option")]
+    pub created_on: Option<Timestamp>,
+    #[serde(default, with = "datetime::option")]
+    pub modified_on: Option<Timestamp>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

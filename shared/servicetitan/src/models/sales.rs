@@ -57,6 +57,8 @@ pub struct Estimate {
     pub sold_by: Option<i64>,
     pub active: bool,
     pub subtotal: f64,
+    #[serde(default, with = "datetime::option")]
+    pub created_on: Option<Timestamp>,
     #[serde(with = "datetime")]
     pub modified_on: Timestamp,
 }

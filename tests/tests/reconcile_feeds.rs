@@ -1,0 +1,205 @@
+//! With ServiceTitan's webhooks off, the reconciler is the path: every follow-up still starts and stops, within one
+//! reconcile interval, from what the export feeds say.
+
+use integration_tests::followups::FollowUps;
+use integration_tests::reconcile::log_to_test_output;
+use jiff::SignedDuration;
+use serde_json::json;
+
+#[tokio::test]
+async fn with_webhooks_off_an_estimate_is_followed_up_and_its_sale_stops_the_call() {
+    log_to_test_output();
+    let f = FollowUps::start(&["estimate_follow_up"], json!({})).await;
+    f.at_local_hour(10, "America/Chicago").await;
+    // The first reconcile reads the lookback; from then on the feeds are live.
+    f.reconcile_now().await;
+    f.webhooks_off();
+    let h = f.household("Avery Stone", "512-555-0190", "TX", "78704", None).await;
+    let job = f.job(&h, f.now() + SignedDuration::from_hours(24 * 30)).await;
+    let estimate = f.estimate(&job, "Heat pump options").await;
+    f.control_only(&format!("estimates/{}/send", estimate.id), json!({}))
+        .await;
+
+    // Within one interval the estimate's run exists, though no webhook came.
+    f.advance(SignedDuration::from_mins(5)).await;
+    let run = f.run(&format!("estimate:{}", estimate.id), "estimate_follow_up").await;
+    assert_eq!(run["status"], "active", "{run:#}");
+    let feed = f.feed("estimates").await;
+    assert!(feed.webhook_gaps >= 1, "{feed:?}");
+
+    f.advance(SignedDuration::from_hours(24)).await;
+    assert_eq!(f.delivered(run["runId"].as_str()).len(), 1, "the 24-hour text");
+
+    f.control_only(&format!("estimates/{}/sell", estimate.id), json!({}))
+        .await;
+    f.advance(SignedDuration::from_mins(5)).await;
+    let run = f.run(&format!("estimate:{}", estimate.id), "estimate_follow_up").await;
+    assert_eq!(run["status"], "halted", "{run:#}");
+    f.advance(SignedDuration::from_hours(72)).await;
+    assert_eq!(f.delivered(run["runId"].as_str()).len(), 1, "no call after the sale");
+    f.stop().await;
+}
+
+#[tokio::test]
+async fn one_change_seen_by_the_webhook_and_by_the_reconciler_has_one_effect_in_either_order() {
+    let f = FollowUps::start(&["estimate_follow_up"], json!({})).await;
+    f.at_local_hour(10, "America/Chicago").await;
+    f.reconcile_now().await;
+    let h = f.household("Blair Ortiz", "512-555-0191", "TX", "78704", None).await;
+    let job = f.job(&h, f.now() + SignedDuration::from_hours(24 * 30)).await;
+
+    // Webhook first: the reconciler only confirms.
+    let first = f.estimate(&job, "Water heater").await;
+    f.control(&format!("estimates/{}/send", first.id), json!({})).await;
+    f.reconcile_now().await;
+    let feed = f.feed("estimates").await;
+    assert!(feed.confirmed >= 1, "{feed:?}");
+    assert_eq!(feed.webhook_gaps, 0, "{feed:?}");
+
+    // The reconciler first (the webhook late): the webhook then changes nothing.
+    f.webhooks_off();
+    let second = f.estimate(&job, "Softener").await;
+    f.control_only(&format!("estimates/{}/send", second.id), json!({}))
+        .await;
+    f.reconcile_now().await;
+    assert_eq!(f.feed("estimates").await.webhook_gaps, 1);
+    let late = json!({"eventId": "late-webhook-1", "tenantId": "1001", "occurredAt": f.now().to_string(),
+                      "data": {"id": second.id}});
+    assert_eq!(f.webhook("estimate.sent", late).await.status, 200);
+
+    f.advance(SignedDuration::from_hours(25)).await;
+    for e in [&first, &second] {
+        let runs = f.runs(&format!("estimate:{}", e.id)).await;
+        assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "{runs:#}");
+        let run_id = runs["runs"][0]["runId"].as_str().unwrap();
+        assert_eq!(
+            f.delivered(Some(run_id)).len(),
+            1,
+            "one 24-hour text for estimate {}",
+            e.id
+        );
+    }
+    f.stop().await;
+}
+
+#[tokio::test]
+async fn a_crash_between_queueing_a_page_and_moving_the_cursor_re_reads_it_and_doubles_nothing() {
+    let f = FollowUps::start(&["estimate_follow_up"], json!({})).await;
+    f.at_local_hour(10, "America/Chicago").await;
+    f.reconcile_now().await;
+    f.webhooks_off();
+    let h = f.household("Casey Nguyen", "512-555-0192", "TX", "78704", None).await;
+    let job = f.job(&h, f.now() + SignedDuration::from_hours(24 * 30)).await;
+    let estimate = f.estimate(&job, "Duct cleaning").await;
+    let before = f.feed("estimates").await;
+
+    // The crashed attempt: the page's changes are on the events queue, the cursor did not move.
+    let queued = f
+        .reconciler()
+        .queue_next_page("1001", reconcile::feeds::Feed::Estimates)
+        .await
+        .unwrap();
+    assert!(queued.changes >= 1, "{queued:?}");
+    assert_eq!(f.feed("estimates").await.cursor, before.cursor, "the cursor stayed");
+
+    // The next reconcile reads the same page again, before the first copies were even processed.
+    f.reconcile_now().await;
+    let after = f.feed("estimates").await;
+    assert_ne!(after.cursor, before.cursor, "now the cursor moves past it");
+    let runs = f.runs(&format!("estimate:{}", estimate.id)).await;
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "{runs:#}");
+    let events = f.t.event_count().await;
+    f.advance(SignedDuration::from_hours(25)).await;
+    let run_id = runs["runs"][0]["runId"].as_str().unwrap();
+    assert_eq!(f.delivered(Some(run_id)).len(), 1);
+    assert!(
+        f.t.event_count().await >= events,
+        "every copy was recorded, one acted on"
+    );
+    f.stop().await;
+}
+
+#[tokio::test]
+async fn a_missed_call_in_the_phone_log_is_texted_back_once() {
+    let f = FollowUps::start(&["missed_call_text_back"], json!({})).await;
+    f.at_local_hour(10, "America/Chicago").await;
+    f.reconcile_now().await;
+    let call = f.control_only("calls", json!({"from": "(512) 555-0177"})).await;
+    f.reconcile_now().await;
+    let lead = f.created(&format!("st-call-{}", call["id"])).await;
+    assert_eq!(lead["source"], "missed_call");
+    let texts: Vec<_> = f
+        .delivered(None)
+        .into_iter()
+        .filter(|d| d["data"]["recipe"] == "missed_call_text_back")
+        .collect();
+    assert_eq!(texts.len(), 1, "{texts:#?}");
+    assert_eq!(texts[0]["data"]["recipient"]["phone"], "+15125550177");
+    assert!(
+        texts[0]["data"]["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("https://book.example.com/lone-star"),
+        "{:#}",
+        texts[0]
+    );
+
+    // An answered call is not texted; reading the log again from before both calls texts nobody twice.
+    f.control_only("calls", json!({"from": "512-555-0178", "answered": true}))
+        .await;
+    let rerun =
+        f.t.admin(
+            reqwest::Method::POST,
+            "/admin/tenants/1001/reconcile",
+            Some(json!({"from": (f.now() - SignedDuration::from_hours(1)).to_string(), "feeds": ["calls"]})),
+        )
+        .await;
+    assert_eq!(rerun.status, 202, "{}", rerun.body);
+    f.webhooks().await;
+    let texts = f
+        .delivered(None)
+        .into_iter()
+        .filter(|d| d["data"]["recipe"] == "missed_call_text_back")
+        .count();
+    assert_eq!(texts, 1);
+    f.stop().await;
+}
+
+#[tokio::test]
+async fn a_tenant_whose_servicetitan_is_down_does_not_hold_up_another() {
+    let mut f = FollowUps::start(&["estimate_follow_up"], json!({})).await;
+    f.at_local_hour(10, "America/Chicago").await;
+    let (other, client) = f.second_tenant(&["estimate_follow_up"]).await;
+    f.reconcile_now().await;
+    f.webhooks_off();
+    // The second tenant's estimate, made through its own API client.
+    let demo_client = std::mem::replace(&mut f.client, client);
+    let h = f.household("Devon Hale", "512-555-0193", "TX", "78704", None).await;
+    let job = f.job(&h, f.now() + SignedDuration::from_hours(24 * 30)).await;
+    let estimate = f.estimate(&job, "Repipe").await;
+    f.client = demo_client;
+    f.fault(json!({"pathContains": "/tenant/1001/", "status": 503, "errorRate": 1.0}))
+        .await;
+
+    f.advance(SignedDuration::from_mins(5)).await;
+    let runs = f.runs_of(&other, &format!("estimate:{}", estimate.id)).await;
+    assert_eq!(
+        runs.as_array().unwrap().len(),
+        1,
+        "the healthy tenant's run, on time: {runs:#}"
+    );
+    let down = f.feed("estimates").await;
+    assert!(down.last_error.as_deref().unwrap_or("").contains("503"), "{down:?}");
+    let status =
+        f.t.admin(reqwest::Method::GET, "/admin/tenants/1001/status", None)
+            .await;
+    assert!(
+        status.body["reconcile"]["feeds"][0]["lastError"].is_string(),
+        "{:#}",
+        status.body["reconcile"]
+    );
+    f.clear_faults().await;
+    f.advance(SignedDuration::from_mins(5)).await;
+    assert!(f.feed("estimates").await.last_error.is_none(), "recovered");
+    f.stop().await;
+}
