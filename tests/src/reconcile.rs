@@ -13,6 +13,20 @@ impl FollowUps {
         self.t.stack.sandbox().unwrap().disable_webhooks();
     }
 
+    /// ServiceTitan sends webhooks to the stack again, as the stack set them up.
+    pub fn webhooks_on(&self) {
+        self.t
+            .stack
+            .sandbox()
+            .unwrap()
+            .configure_webhooks(servicetitan_sandbox::WebhookConfig {
+                callback_url: format!("{}/webhooks/servicetitan", self.t.stack.api_url()),
+                hmac_key: Some(local_stack::demo::DEMO_KEY.to_owned()),
+                per_event_urls: true,
+                ..Default::default()
+            });
+    }
+
     /// Runs the reconcile fan-out now (as its schedule would), then drains: every connected tenant is reconciled.
     pub async fn reconcile_now(&self) -> Value {
         let summary = self

@@ -119,3 +119,63 @@ async fn an_included_overdue_invoice_joins_dunning_from_now_without_a_burst() {
     assert_eq!(f.delivered(Some(&run_id)).len(), 2, "the email a day later");
     f.stop().await;
 }
+
+#[tokio::test]
+async fn the_preview_lists_what_switching_a_recipe_on_then_sends() {
+    let f = tenant_with_history().await;
+    let h = f.household("Gale Rivers", "512-555-0196", "TX", "78704", None).await;
+    let job = f.job(&h, f.now() + days(90)).await;
+    let old = f.estimate(&job, "Old quote").await;
+    f.advance(days(20)).await;
+    let recent = f.estimate(&job, "Recent quote").await;
+    f.advance(days(2)).await;
+
+    let reply =
+        f.t.admin(
+            reqwest::Method::GET,
+            "/admin/tenants/1001/preview?recipes=estimate_follow_up&days=7",
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let planned: std::collections::BTreeSet<(String, String)> = reply.body["sends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["entity"].as_str().unwrap().to_owned(),
+                s["stepId"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        planned.contains(&(format!("estimate:{}", recent.id), "call_72h".into())),
+        "{planned:?}"
+    );
+    assert!(
+        !planned.iter().any(|(e, _)| *e == format!("estimate:{}", old.id)),
+        "{planned:?}"
+    );
+    assert!(f.delivered(None).is_empty(), "a preview sends nothing");
+
+    f.set_settings(&["estimate_follow_up"], json!({})).await;
+    f.webhooks().await;
+    f.advance(days(7)).await;
+    let sent: std::collections::BTreeSet<(String, String)> = f
+        .delivered(None)
+        .iter()
+        .map(|d| {
+            let e = &d["data"]["entity"];
+            (
+                format!("{}:{}", e["kind"].as_str().unwrap(), e["id"].as_str().unwrap()),
+                d["data"]["step"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(sent.contains(&(format!("estimate:{}", recent.id), "call_72h".into())));
+    // Every send was previewed (the cap or quiet hours may hold some back, never add one).
+    let unforeseen: Vec<_> = sent.difference(&planned).collect();
+    assert!(unforeseen.is_empty(), "sent but not previewed: {unforeseen:?}");
+    f.stop().await;
+}

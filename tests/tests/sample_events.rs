@@ -1,7 +1,8 @@
 //! The sample events in events/ are what `cargo lambda invoke --data-file` sends: each must parse as its Lambda
 //! event type and be handled as intended by the real handler, against the local stack. That is the intake's
 //! signed requests, the processor's SQS batch, the admin API's IAM-authorised requests, the token-refresh
-//! schedule's input, the follow-up runner's step message and an inbound reply.
+//! schedule's input, the follow-up runner's step message, an inbound reply, a chat lead and its queue message, and
+//! the reconcile fan-out's input and a tenant's reconcile request.
 
 use std::sync::Arc;
 
@@ -223,5 +224,27 @@ async fn the_lead_samples_accept_a_chat_lead_and_create_its_records() {
     let customer = lead["servicetitan"]["customerId"].as_i64().unwrap();
     assert_eq!(f.jobs_of(customer).await.len(), 1, "{lead:#}");
     assert_eq!(f.customers_with_phone("5125550142").await, vec![customer]);
+    f.stop().await;
+}
+
+#[tokio::test]
+async fn the_reconcile_samples_fan_out_and_reconcile_the_demo_tenant() {
+    let f = integration_tests::followups::FollowUps::start(&["estimate_follow_up"], serde_json::json!({})).await;
+    let event: serde_json::Value = serde_json::from_str(&read("reconcile-fanout.json")).unwrap();
+    let summary = f.t.stack.invoke("ReconcileFanOutFunction", event).await.unwrap();
+    assert_eq!(summary["tenants"], 1, "{summary}");
+
+    let batch: SqsEvent = serde_json::from_str(&read("reconciler.json")).unwrap();
+    let outcome = f.reconciler().handle_message(&batch.records[0]).await.unwrap();
+    let reconciler::Outcome::Reconciled(summary) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        summary.feeds.len(),
+        1,
+        "estimate_follow_up needs the estimates feed only"
+    );
+    assert!(summary.errors().is_empty(), "{summary:?}");
+    assert!(f.reconciler().handle_batch(batch).await.batch_item_failures.is_empty());
     f.stop().await;
 }

@@ -39,6 +39,8 @@ pub struct ProcessorConfig {
     pub events_table: String,
     pub followups_table: String,
     pub tokens_table: String,
+    /// The tenants' request budget shared by every function (`None`: only this process's own limiter).
+    pub budget: Option<servicetitan::BudgetLimits>,
     /// Tenants' credentials secrets are named `<prefix><tenant id>/servicetitan`.
     pub tenant_secret_prefix: String,
     pub hosts: HostsByEnvironment,
@@ -63,6 +65,7 @@ impl ProcessorConfig {
             events_table: env.required("EVENTS_TABLE")?,
             followups_table: env.required("FOLLOWUPS_TABLE")?,
             tokens_table: env.required("TOKENS_TABLE")?,
+            budget: servicetitan::BudgetLimits::from_env(env)?,
             tenant_secret_prefix: env.required("TENANT_SECRET_PREFIX")?,
             hosts: HostsByEnvironment::from_env(env),
             schedules: ScheduleConfig::from_env(env)?,
@@ -125,6 +128,14 @@ pub struct Processor {
 
 impl Processor {
     pub fn new(config: ProcessorConfig, clients: ProcessorClients, clock: SharedClock) -> Result<Self, StartError> {
+        // ServiceTitan's 60 requests/s per tenant are shared with every other function calling it.
+        let budget = config.budget.map(|limits| {
+            Arc::new(servicetitan::SharedBudget::new(
+                clients.dynamodb.clone(),
+                config.tokens_table.clone(),
+                limits,
+            ))
+        });
         let tenants = TenantRegistry::new(clients.dynamodb.clone(), config.tenants_table.clone());
         let tokens = Arc::new(
             DynamoDbTokenStore::new(clients.dynamodb.clone(), config.tokens_table.clone()).with_clock(clock.clone()),
@@ -145,7 +156,8 @@ impl Processor {
                 tokens,
                 config.hosts.clone(),
                 clock.clone(),
-            ),
+            )
+            .with_budget(budget, servicetitan::Priority::Interactive),
             catalogue: Catalogue::load()?,
             tenants,
             config,

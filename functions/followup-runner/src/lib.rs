@@ -49,6 +49,8 @@ pub struct RunnerConfig {
     pub followups_table: String,
     pub tenants_table: String,
     pub tokens_table: String,
+    /// The tenants' request budget shared by every function (`None`: only this process's own limiter).
+    pub budget: Option<servicetitan::BudgetLimits>,
     pub tenant_secret_prefix: String,
     pub hosts: HostsByEnvironment,
     pub schedules: ScheduleConfig,
@@ -70,6 +72,7 @@ impl RunnerConfig {
             followups_table: env.required("FOLLOWUPS_TABLE")?,
             tenants_table: env.required("TENANTS_TABLE")?,
             tokens_table: env.required("TOKENS_TABLE")?,
+            budget: servicetitan::BudgetLimits::from_env(env)?,
             tenant_secret_prefix: env.required("TENANT_SECRET_PREFIX")?,
             hosts: HostsByEnvironment::from_env(env),
             schedules: ScheduleConfig::from_env(env)?,
@@ -143,6 +146,14 @@ enum Live {
 
 impl Runner {
     pub fn new(config: RunnerConfig, clients: RunnerClients, clock: SharedClock) -> Result<Self, StartError> {
+        // ServiceTitan's 60 requests/s per tenant are shared with every other function calling it.
+        let budget = config.budget.map(|limits| {
+            Arc::new(servicetitan::SharedBudget::new(
+                clients.dynamodb.clone(),
+                config.tokens_table.clone(),
+                limits,
+            ))
+        });
         let tenants = TenantRegistry::new(clients.dynamodb.clone(), config.tenants_table.clone());
         let tokens = Arc::new(
             DynamoDbTokenStore::new(clients.dynamodb.clone(), config.tokens_table.clone()).with_clock(clock.clone()),
@@ -161,7 +172,8 @@ impl Runner {
                 tokens,
                 config.hosts.clone(),
                 clock.clone(),
-            ),
+            )
+            .with_budget(budget, servicetitan::Priority::Interactive),
             sink: Sink::new(
                 clients.secrets,
                 config.sink_secret_id.clone(),

@@ -22,6 +22,8 @@ pub struct CreatorConfig {
     pub leads_table: String,
     pub tenants_table: String,
     pub tokens_table: String,
+    /// The tenants' request budget shared by every function (`None`: only this process's own limiter).
+    pub budget: Option<servicetitan::BudgetLimits>,
     pub tenant_secret_prefix: String,
     pub hosts: HostsByEnvironment,
     pub events_queue_url: String,
@@ -38,6 +40,7 @@ impl CreatorConfig {
             leads_table: env.required("LEADS_TABLE")?,
             tenants_table: env.required("TENANTS_TABLE")?,
             tokens_table: env.required("TOKENS_TABLE")?,
+            budget: servicetitan::BudgetLimits::from_env(env)?,
             tenant_secret_prefix: env.required("TENANT_SECRET_PREFIX")?,
             hosts: HostsByEnvironment::from_env(env),
             events_queue_url: env.required("EVENTS_QUEUE_URL")?,
@@ -82,17 +85,28 @@ pub struct LeadCreator {
 
 impl LeadCreator {
     pub fn new(config: CreatorConfig, clients: CreatorClients, clock: SharedClock) -> Self {
+        // ServiceTitan's 60 requests/s per tenant are shared with every other function calling it.
+        let budget = config.budget.map(|limits| {
+            Arc::new(servicetitan::SharedBudget::new(
+                clients.dynamodb.clone(),
+                config.tokens_table.clone(),
+                limits,
+            ))
+        });
         let tenants = TenantRegistry::new(clients.dynamodb.clone(), config.tenants_table.clone());
         let tokens = Arc::new(
             DynamoDbTokenStore::new(clients.dynamodb.clone(), config.tokens_table.clone()).with_clock(clock.clone()),
         );
-        let connections = Arc::new(Connections::new(
-            tenants.clone(),
-            CredentialStore::new(clients.secrets, config.tenant_secret_prefix.clone()),
-            tokens,
-            config.hosts.clone(),
-            clock.clone(),
-        ));
+        let connections = Arc::new(
+            Connections::new(
+                tenants.clone(),
+                CredentialStore::new(clients.secrets, config.tenant_secret_prefix.clone()),
+                tokens,
+                config.hosts.clone(),
+                clock.clone(),
+            )
+            .with_budget(budget, servicetitan::Priority::Interactive),
+        );
         Self {
             creator: Creator::new(
                 LeadStore::new(clients.dynamodb, config.leads_table.clone()),

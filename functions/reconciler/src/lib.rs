@@ -37,6 +37,8 @@ pub use followup_runtime::StartError;
 pub struct ReconcilerConfig {
     pub tenants_table: String,
     pub tokens_table: String,
+    /// The tenants' request budget shared by every function (`None`: only this process's own limiter).
+    pub budget: Option<servicetitan::BudgetLimits>,
     pub tenant_secret_prefix: String,
     pub hosts: HostsByEnvironment,
     pub reconcile_table: String,
@@ -56,7 +58,7 @@ pub struct ReconcilerConfig {
     pub time_budget: SignedDuration,
     /// How long the tenant's lease lasts (more than the time budget plus one page).
     pub lease: SignedDuration,
-    /// A missed call found later than this after it came in is not texted back.
+    /// A missed call found later than this after it came in is not texted back (at least two intervals).
     pub missed_call_max_age: SignedDuration,
     /// Write one EMF line per reconcile (`METRICS_ENABLED`, default on).
     pub metrics: bool,
@@ -64,9 +66,11 @@ pub struct ReconcilerConfig {
 
 impl ReconcilerConfig {
     pub fn from_env(env: &impl EnvSource) -> Result<Self, ConfigError> {
+        let interval = SignedDuration::from_mins(env.parsed_or("RECONCILE_INTERVAL_MINUTES", 5)?);
         Ok(Self {
             tenants_table: env.required("TENANTS_TABLE")?,
             tokens_table: env.required("TOKENS_TABLE")?,
+            budget: servicetitan::BudgetLimits::from_env(env)?,
             tenant_secret_prefix: env.required("TENANT_SECRET_PREFIX")?,
             hosts: HostsByEnvironment::from_env(env),
             reconcile_table: env.required("RECONCILE_TABLE")?,
@@ -77,11 +81,13 @@ impl ReconcilerConfig {
             reconcile_queue_url: env.required("RECONCILE_QUEUE_URL")?,
             dead_letter_queue_url: env.required("RECONCILE_DEAD_LETTER_QUEUE_URL")?,
             lookback: SignedDuration::from_hours(24 * env.parsed_or::<i64>("RECONCILE_LOOKBACK_DAYS", 14)?),
-            interval: SignedDuration::from_mins(env.parsed_or("RECONCILE_INTERVAL_MINUTES", 5)?),
+            interval,
             max_pages: env.parsed_or("RECONCILE_MAX_PAGES_PER_FEED", 20)?,
             time_budget: SignedDuration::from_secs(env.parsed_or("RECONCILE_TIME_BUDGET_SECONDS", 60)?),
             lease: SignedDuration::from_secs(env.parsed_or("RECONCILE_LEASE_SECONDS", 150)?),
-            missed_call_max_age: SignedDuration::from_mins(env.parsed_or("RECONCILE_MISSED_CALL_MAX_AGE_MINUTES", 60)?),
+            // Never less than two intervals: a call is always texted when the first reconcile after it finds it.
+            missed_call_max_age: SignedDuration::from_mins(env.parsed_or("RECONCILE_MISSED_CALL_MAX_AGE_MINUTES", 60)?)
+                .max(interval * 2),
             metrics: shared::config::parse_bool("METRICS_ENABLED", env.var("METRICS_ENABLED"), true)?,
         })
     }
@@ -151,6 +157,14 @@ pub struct Reconciler {
 
 impl Reconciler {
     pub fn new(config: ReconcilerConfig, clients: ReconcilerClients, clock: SharedClock) -> Result<Self, StartError> {
+        // ServiceTitan's 60 requests/s per tenant are shared with every other function calling it.
+        let budget = config.budget.map(|limits| {
+            Arc::new(servicetitan::SharedBudget::new(
+                clients.dynamodb.clone(),
+                config.tokens_table.clone(),
+                limits,
+            ))
+        });
         let tenants = TenantRegistry::new(clients.dynamodb.clone(), config.tenants_table.clone());
         let tokens = Arc::new(
             DynamoDbTokenStore::new(clients.dynamodb.clone(), config.tokens_table.clone()).with_clock(clock.clone()),
@@ -165,7 +179,8 @@ impl Reconciler {
                 tokens,
                 config.hosts.clone(),
                 clock.clone(),
-            ),
+            )
+            .with_budget(budget, servicetitan::Priority::Background),
             catalogue: Catalogue::load()?,
             sqs: clients.sqs,
             tenants,

@@ -8,6 +8,8 @@ pub struct AdminConfig {
     pub tenants_table: String,
     pub events_table: String,
     pub tokens_table: String,
+    /// The tenants' request budget shared by every function (`None`: only this process's own limiter).
+    pub budget: Option<servicetitan::BudgetLimits>,
     pub followups_table: String,
     pub leads_table: String,
     /// Where a missed-call test lead's text-back event goes.
@@ -25,6 +27,8 @@ pub struct AdminConfig {
     /// Where a re-run (or a connect's first reconcile) is queued.
     pub reconcile_queue_url: String,
     pub reconcile_interval: jiff::SignedDuration,
+    /// How far back a preview reads, as a tenant's first reconcile does.
+    pub reconcile_lookback: jiff::SignedDuration,
 }
 
 impl AdminConfig {
@@ -43,6 +47,7 @@ impl AdminConfig {
             application_guid: env.required("SERVICETITAN_APPLICATION_GUID")?,
             events_table: env.required("EVENTS_TABLE")?,
             tokens_table: env.required("TOKENS_TABLE")?,
+            budget: servicetitan::BudgetLimits::from_env(env)?,
             followups_table: env.required("FOLLOWUPS_TABLE")?,
             tenant_secret_prefix: env.required("TENANT_SECRET_PREFIX")?,
             webhook_keys_secret_id: env.required("WEBHOOK_KEYS_SECRET_ID")?,
@@ -52,6 +57,9 @@ impl AdminConfig {
             reconcile_table: env.required("RECONCILE_TABLE")?,
             reconcile_queue_url: env.required("RECONCILE_QUEUE_URL")?,
             reconcile_interval: jiff::SignedDuration::from_mins(env.parsed_or("RECONCILE_INTERVAL_MINUTES", 5)?),
+            reconcile_lookback: jiff::SignedDuration::from_hours(
+                24 * env.parsed_or::<i64>("RECONCILE_LOOKBACK_DAYS", 14)?,
+            ),
         })
     }
 }

@@ -14,6 +14,7 @@
 pub mod config;
 pub mod connect;
 pub mod followups;
+pub mod preview;
 pub mod reconcile;
 pub mod settings;
 pub mod status;
@@ -81,18 +82,29 @@ type Handled = Result<Response<Body>, ApiError>;
 
 impl Admin {
     pub fn new(config: AdminConfig, clients: AdminClients, clock: SharedClock) -> Result<Self, StartError> {
+        // ServiceTitan's 60 requests/s per tenant are shared with every other function calling it.
+        let budget = config.budget.map(|limits| {
+            Arc::new(servicetitan::SharedBudget::new(
+                clients.dynamodb.clone(),
+                config.tokens_table.clone(),
+                limits,
+            ))
+        });
         let registry = TenantRegistry::new(clients.dynamodb.clone(), config.tenants_table.clone());
         let tokens = Arc::new(
             DynamoDbTokenStore::new(clients.dynamodb.clone(), config.tokens_table.clone()).with_clock(clock.clone()),
         );
         let credentials = CredentialStore::new(clients.secrets.clone(), config.tenant_secret_prefix.clone());
-        let connections = Arc::new(Connections::new(
-            registry.clone(),
-            credentials.clone(),
-            tokens.clone(),
-            config.hosts.clone(),
-            clock.clone(),
-        ));
+        let connections = Arc::new(
+            Connections::new(
+                registry.clone(),
+                credentials.clone(),
+                tokens.clone(),
+                config.hosts.clone(),
+                clock.clone(),
+            )
+            .with_budget(budget, servicetitan::Priority::Interactive),
+        );
         Ok(Self {
             followups: Store::new(clients.dynamodb.clone(), config.followups_table.clone()),
             leads: lead_runtime::store::LeadStore::new(clients.dynamodb.clone(), config.leads_table.clone()),
@@ -195,6 +207,8 @@ impl Admin {
             (TestLead(_), _) => Err(not_allowed("POST")),
             (Reconcile(t), Method::POST) => self.rerun(&tenant(t)?, &body(req)?).await,
             (Reconcile(_), _) => Err(not_allowed("POST")),
+            (Preview(t), Method::GET) => self.preview(&tenant(t)?, &query(req)).await,
+            (Preview(_), _) => Err(not_allowed("GET")),
         }
     }
 }
@@ -227,6 +241,7 @@ enum Route<'a> {
     Recipe(&'a str, &'a str),
     TestLead(&'a str),
     Reconcile(&'a str),
+    Preview(&'a str),
 }
 
 impl<'a> Route<'a> {
@@ -248,6 +263,7 @@ impl<'a> Route<'a> {
             ["admin", "tenants", t, "recipes", r] => Self::Recipe(t, r),
             ["admin", "tenants", t, "test-lead"] => Self::TestLead(t),
             ["admin", "tenants", t, "reconcile"] => Self::Reconcile(t),
+            ["admin", "tenants", t, "preview"] => Self::Preview(t),
             _ => {
                 return Err(ApiError::new(
                     StatusCode::NOT_FOUND,
@@ -274,6 +290,7 @@ impl<'a> Route<'a> {
             Self::Recipe(..) => "recipe",
             Self::TestLead(_) => "test-lead",
             Self::Reconcile(_) => "reconcile",
+            Self::Preview(_) => "preview",
         }
     }
 
@@ -290,7 +307,8 @@ impl<'a> Route<'a> {
             | Self::Recipes(t)
             | Self::Recipe(t, _)
             | Self::TestLead(t)
-            | Self::Reconcile(t) => Some(t),
+            | Self::Reconcile(t)
+            | Self::Preview(t) => Some(t),
             _ => None,
         }
     }

@@ -90,7 +90,6 @@ pub fn lookback(
     out
 }
 
-/// A run's steps from its first, each planned after the one before, up to `until`.
 fn follow(
     out: &mut Vec<PlannedSend>,
     recipes: &[Recipe],
@@ -99,10 +98,32 @@ fn follow(
     tz: &TimeZone,
     until: Timestamp,
 ) {
-    let Some(recipe) = recipes.iter().find(|r| r.id == e.recipe) else {
-        return;
-    };
-    let mut next = Some((e.first.position, e.first.at));
+    if let Some(recipe) = recipes.iter().find(|r| r.id == e.recipe) {
+        out.extend(run_steps(
+            recipe,
+            subject,
+            e.first.position,
+            e.first.at,
+            e.anchor,
+            tz,
+            until,
+        ));
+    }
+}
+
+/// A run's steps from `position` (due `at`), each planned after the one before, up to `until`: for a new run, or
+/// an active one's pending step.
+pub fn run_steps(
+    recipe: &Recipe,
+    subject: &Subject,
+    position: timing::Position,
+    at: Timestamp,
+    anchor: Timestamp,
+    tz: &TimeZone,
+    until: Timestamp,
+) -> Vec<PlannedSend> {
+    let mut out = Vec::new();
+    let mut next = Some((position, at));
     while let Some((position, at)) = next.filter(|(_, at)| *at <= until) {
         let step = &recipe.steps[position.step];
         out.push(PlannedSend {
@@ -114,10 +135,11 @@ fn follow(
             channel: step.channel,
             at,
         });
-        next = timing::plan_after(recipe, position, e.anchor, tz, at)
+        next = timing::plan_after(recipe, position, anchor, tz, at)
             .ok()
             .map(|p| (p.position, p.at));
     }
+    out
 }
 
 #[cfg(test)]

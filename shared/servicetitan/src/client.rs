@@ -94,6 +94,8 @@ pub struct Client {
     credentials: Arc<Credentials>,
     tokens: TokenProvider,
     limiter: RateLimiter,
+    /// The tenant's budget shared with every other process calling it, and this caller's priority.
+    budget: Option<(Arc<crate::SharedBudget>, crate::Priority)>,
     retry: RetryPolicy,
     jitter: AtomicU64,
 }
@@ -131,9 +133,16 @@ impl Client {
             api_url: options.hosts.api_url.trim_end_matches('/').to_owned(),
             credentials,
             limiter: RateLimiter::new(options.rate_limit),
+            budget: None,
             retry: options.retry,
             jitter: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
         }
+    }
+
+    /// Takes a token from the tenant's shared budget before every request, at `priority`.
+    pub fn with_budget(mut self, budget: Arc<crate::SharedBudget>, priority: crate::Priority) -> Self {
+        self.budget = Some((budget, priority));
+        self
     }
 
     pub fn tenant_id(&self) -> i64 {
@@ -238,6 +247,9 @@ impl Client {
         let mut attempt = 1;
         loop {
             self.limiter.acquire(self.credentials.tenant_id).await;
+            if let Some((budget, priority)) = &self.budget {
+                budget.acquire(self.credentials.tenant_id, *priority).await;
+            }
             match self
                 .attempt(&method, url, query, body.as_deref(), &token, idempotent, attempt)
                 .await

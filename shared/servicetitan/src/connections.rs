@@ -35,6 +35,7 @@ pub struct Connections {
     clock: SharedClock,
     /// tenant id → (credentials version, client).
     clients: Mutex<HashMap<String, (String, Arc<Client>)>>,
+    budget: Option<(Arc<crate::SharedBudget>, crate::Priority)>,
 }
 
 impl Connections {
@@ -52,7 +53,14 @@ impl Connections {
             hosts,
             clock,
             clients: Mutex::new(HashMap::new()),
+            budget: None,
         }
+    }
+
+    /// Every client made from now on takes its tokens from the tenants' shared budget (if any), at `priority`.
+    pub fn with_budget(mut self, budget: Option<Arc<crate::SharedBudget>>, priority: crate::Priority) -> Self {
+        self.budget = budget.map(|b| (b, priority));
+        self
     }
 
     /// A client for a connected tenant.
@@ -86,12 +94,16 @@ impl Connections {
             .await?;
         // The registry's environment is the one validated at connect; the secret carries it too.
         let hosts = self.hosts.get(stored.environment).clone();
-        let client = Arc::new(Client::new(
+        let mut client = Client::new(
             ClientOptions::new(hosts),
             stored.credentials,
             self.tokens.clone(),
             self.clock.clone(),
-        ));
+        );
+        if let Some((budget, priority)) = &self.budget {
+            client = client.with_budget(budget.clone(), *priority);
+        }
+        let client = Arc::new(client);
         self.clients
             .lock()
             .expect("client cache lock")

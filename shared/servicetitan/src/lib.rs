@@ -20,6 +20,7 @@ pub mod models;
 pub mod paging;
 pub mod rate_limit;
 pub mod resources;
+pub mod shared_budget;
 pub mod token_store;
 
 pub use auth::{AccessToken, Credentials, MemoryTokenStore, TokenKey, TokenProvider, TokenStore};
@@ -29,4 +30,5 @@ pub use credential_store::{CredentialStore, CredentialStoreError, TenantCredenti
 pub use environment::{Environment, Hosts};
 pub use error::{ApiErrorResponse, Error};
 pub use paging::{ExportPage, Page};
+pub use shared_budget::{BudgetLimits, Priority, SharedBudget};
 pub use token_store::{DynamoDbTokenStore, StoredTokenInfo};

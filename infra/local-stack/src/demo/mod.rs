@@ -1,10 +1,12 @@
 //! The README's first command: connect the sandbox's demo tenant through the admin API, show a signed ServiceTitan
 //! webhook accepted, verified, deduplicated, queued and processed on the running local stack, then the follow-up
 //! story ([`followups`]): estimates sent, AI texts a day later, an AI call only where the estimate is still open; then
-//! the leads story ([`leads`]): a chat becomes ServiceTitan records without duplicates, a missed call is texted back.
+//! the leads story ([`leads`]): a chat becomes ServiceTitan records without duplicates, a missed call is texted back;
+//! then reconciliation ([`reconcile`]): with ServiceTitan's webhooks off, follow-ups and missed calls go on.
 
 mod followups;
 mod leads;
+mod reconcile;
 
 use std::path::Path;
 
@@ -168,6 +170,18 @@ pub async fn run(endpoints_file: &Path) -> anyhow::Result<()> {
             client: &sandbox_client(&endpoints)?,
             tenant: tenant["tenantId"].as_i64().context("demo_tenant has no tenantId")?,
             zone: jiff::tz::TimeZone::get("America/Chicago")?,
+        }
+        .run()
+        .await?;
+        reconcile::Story {
+            http: &http,
+            api: &api,
+            sandbox: endpoints["servicetitan_api_url"]
+                .as_str()
+                .context("no servicetitan_api_url")?,
+            admin: &admin,
+            client: &sandbox_client(&endpoints)?,
+            tenant: tenant["tenantId"].as_i64().context("demo_tenant has no tenantId")?,
         }
         .run()
         .await?;
