@@ -203,3 +203,107 @@ async fn a_tenant_whose_servicetitan_is_down_does_not_hold_up_another() {
     assert!(f.feed("estimates").await.last_error.is_none(), "recovered");
     f.stop().await;
 }
+
+#[tokio::test]
+async fn a_three_hour_webhook_outage_mid_story_loses_nothing_and_a_late_replay_doubles_nothing() {
+    let f = FollowUps::start(&["estimate_follow_up", "invoice_dunning"], json!({})).await;
+    let start = f.at_local_hour(10, "America/Chicago").await;
+    f.reconcile_now().await;
+    let buyer = f.household("Harper Lane", "512-555-0215", "TX", "78704", None).await;
+    let buyer_job = f.job(&buyer, start + SignedDuration::from_hours(24 * 30)).await;
+    let estimate = f.estimate(&buyer_job, "Attic insulation").await;
+    f.control(&format!("estimates/{}/send", estimate.id), json!({})).await;
+    let payer = f
+        .household("Indy Marsh", "512-555-0216", "TX", "78704", Some("indy@example.com"))
+        .await;
+    let payer_job = f.job(&payer, start).await;
+    let done = f
+        .control(&format!("jobs/{}/complete", payer_job.id), json!({"total": "90.00"}))
+        .await;
+    let invoice = done["invoiceId"].as_i64().unwrap();
+    f.control(&format!("invoices/{invoice}/overdue"), json!({})).await;
+    f.advance(SignedDuration::from_mins(5)).await;
+    let dunning = f.run(&format!("invoice:{invoice}"), "invoice_dunning").await;
+    assert_eq!(
+        f.delivered(dunning["runId"].as_str()).len(),
+        1,
+        "dunning's text, before the outage"
+    );
+
+    // Our webhook URL stops answering for three hours: ServiceTitan's retries all fail and it gives up.
+    f.t.stack
+        .sandbox()
+        .unwrap()
+        .configure_webhooks(servicetitan_sandbox::WebhookConfig {
+            callback_url: "http://127.0.0.1:9/webhooks/servicetitan".into(),
+            hmac_key: Some(local_stack::demo::DEMO_KEY.to_owned()),
+            per_event_urls: true,
+            ..Default::default()
+        });
+    f.advance(SignedDuration::from_hours(1)).await;
+    f.control_only(&format!("estimates/{}/sell", estimate.id), json!({}))
+        .await;
+    let payment = f
+        .control_only("payments", json!({"invoiceId": invoice, "amount": "90.00"}))
+        .await;
+    for _ in 0..24 {
+        f.advance(SignedDuration::from_mins(5)).await;
+    }
+    let failed: Vec<_> =
+        f.t.stack
+            .sandbox()
+            .unwrap()
+            .deliveries()
+            .into_iter()
+            .filter(|d| d["state"] == "failed")
+            .collect();
+    assert!(
+        failed.len() >= 2,
+        "the sale's and the payment's webhooks were lost: {failed:#?}"
+    );
+    f.webhooks_on();
+
+    // The reconciler saw both: the estimate's run stopped before its text, dunning stopped before its email.
+    let sold = f.run(&format!("estimate:{}", estimate.id), "estimate_follow_up").await;
+    assert_eq!(sold["reason"], "estimate.sold", "{sold:#}");
+    let paid = f.run(&format!("invoice:{invoice}"), "invoice_dunning").await;
+    assert_eq!(paid["status"], "halted", "{paid:#}");
+
+    // Someone presses replay in ServiceTitan a day later: the old deliveries change nothing.
+    f.advance(SignedDuration::from_hours(24)).await;
+    for d in &failed {
+        let id = match d["eventType"].as_str().unwrap() {
+            "estimate.sold" => json!(estimate.id),
+            "payment.posted" => payment["id"].clone(),
+            _ => continue,
+        };
+        let body = json!({"eventId": d["eventId"], "tenantId": "1001", "occurredAt": f.now().to_string(),
+                          "data": {"id": id, "invoiceId": invoice}});
+        assert_eq!(f.webhook(d["eventType"].as_str().unwrap(), body).await.status, 200);
+    }
+    f.advance(SignedDuration::from_hours(24 * 4)).await;
+    assert!(
+        f.delivered(sold["runId"].as_str()).is_empty(),
+        "no text, no call for the sold estimate"
+    );
+    assert_eq!(
+        f.delivered(paid["runId"].as_str()).len(),
+        1,
+        "only the text from before the outage"
+    );
+    assert_eq!(
+        f.runs(&format!("estimate:{}", estimate.id)).await["runs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        f.runs(&format!("invoice:{invoice}")).await["runs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    f.stop().await;
+}
