@@ -6,7 +6,9 @@
 //!    arrival window, the conversation note);
 //! 2. matched customer: chats from households already in ServiceTitan (same phone, surname and address), each
 //!    becoming a job on the existing location;
-//! 3. booking: the tenant switched to booking mode, each chat a ServiceTitan Booking for the CSRs.
+//! 3. booking: the tenant switched to booking mode, each chat a ServiceTitan Booking for the CSRs;
+//! 4. new customer again on a second stack without the tenant's shared request budget (each process's own limiter
+//!    only): what the budget's DynamoDB round trips cost per lead.
 //!
 //! For each: leads per second, milliseconds each, and ServiceTitan API calls each (the sandbox's request count).
 //! The issue's budget is at most 5 calls for a new customer with its job and note. Run with
@@ -105,9 +107,25 @@ async fn main() {
         .collect();
     let booking = measure(&f, "booking", booking, "booking").await;
 
+    f.stop().await;
+
+    eprintln!("{LEADS} chats from new households, without the shared budget...");
+    let f = FollowUps::start_with(&[], json!({}), |o| {
+        o.function_env.insert("METRICS_ENABLED".into(), "false".into());
+        o.function_env
+            .insert("SERVICETITAN_BUDGET_PER_SECOND".into(), "0".into());
+    })
+    .await;
+    f.at_local_hour(10, "America/Chicago").await;
+    let unbudgeted = (0..LEADS)
+        .map(|i| chat(format!("bench-free-{i}"), i, format!("{} Bench Loop", 100 + i)))
+        .collect();
+    let unbudgeted = measure(&f, "no budget", unbudgeted, "new_customer").await;
+    f.stop().await;
+
     println!("leads on the local stack (loopback moto and sandbox; one process, 2 cores; {LEADS} leads per path):");
     let yardstick = new.seconds;
-    for p in [&new, &matched, &booking] {
+    for p in [&new, &matched, &booking, &unbudgeted] {
         println!(
             "  {:<13} {:>6.1} leads/s   {:>7.2} ms each   {:>5.2} ServiceTitan calls each   {:>5.2}× a new customer's time",
             p.name,
@@ -118,8 +136,8 @@ async fn main() {
         );
     }
     println!(
-        "  (a lead's time is from POST /leads to its records in ServiceTitan, behind the client's 60 requests/s limiter; \
-         real AWS adds network time to each DynamoDB and SQS call)"
+        "  (a lead's time is from POST /leads to its records in ServiceTitan, behind the tenant's shared budget; \
+         \"no budget\" is the new-customer path with each process's own limiter only; real AWS adds network time \
+         to each DynamoDB and SQS call)"
     );
-    f.stop().await;
 }
