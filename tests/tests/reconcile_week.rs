@@ -80,7 +80,7 @@ async fn a_week_without_webhooks_starts_sends_and_stops_every_feed_driven_recipe
         sent.iter()
             .filter(|d| {
                 d["data"]["entity"]["kind"] == kind
-                    && d["data"]["entity"]["id"] == id.to_string()
+                    && d["data"]["entity"]["id"].as_str() == Some(id.to_string().as_str())
                     && d["data"]["recipe"] == recipe
             })
             .cloned()
