@@ -81,6 +81,12 @@ async fn measure(binary: &str) -> anyhow::Result<Duration> {
             "http://127.0.0.1:9/123456789012/leads-dlq",
         ),
         ("SERVICETITAN_APPLICATION_GUID", "00000000-0000-0000-0000-000000000000"),
+        ("RECONCILE_TABLE", "reconcile"),
+        ("RECONCILE_QUEUE_URL", "http://127.0.0.1:9/123456789012/reconcile"),
+        (
+            "RECONCILE_DEAD_LETTER_QUEUE_URL",
+            "http://127.0.0.1:9/123456789012/reconcile-dlq",
+        ),
         ("RUST_LOG", "error"),
     ];
     let start = Instant::now();
