@@ -307,3 +307,71 @@ async fn a_three_hour_webhook_outage_mid_story_loses_nothing_and_a_late_replay_d
     );
     f.stop().await;
 }
+
+#[tokio::test]
+async fn two_reconciles_of_one_tenant_never_overlap_and_a_long_one_hands_over_to_a_continuation() {
+    let f = FollowUps::start_with(&["estimate_follow_up", "invoice_dunning"], json!({}), |o| {
+        // The whole seeded history, one page per feed per reconcile.
+        o.function_env.insert("RECONCILE_LOOKBACK_DAYS".into(), "70".into());
+        o.function_env.insert("RECONCILE_MAX_PAGES_PER_FEED".into(), "1".into());
+    })
+    .await;
+    let reconciler = f.reconciler();
+    let request = |reason| reconcile::messages::ReconcileRequest {
+        tenant_id: "1001".into(),
+        requested_at: f.now(),
+        reason,
+    };
+    // One reconcile holds the tenant: another finds it busy (its message comes back later).
+    let store = shared::reconcile_state::ReconcileStore::new(
+        shared::aws::AwsClients::new(&shared::aws::local_sdk_config(
+            f.t.stack.aws_endpoint(),
+            f.t.stack.region(),
+        ))
+        .dynamodb,
+        f.t.resource("ReconcileTable"),
+    );
+    assert!(
+        store
+            .acquire("1001", "someone-else", f.now(), SignedDuration::from_secs(150))
+            .await
+            .unwrap()
+    );
+    let busy = reconciler
+        .reconcile(&request(reconcile::messages::Reason::Rerun), "me")
+        .await;
+    assert!(matches!(busy, Err(reconciler::ReconcileError::Busy)), "{busy:?}");
+    store
+        .release("1001", "someone-else", "test", true, f.now())
+        .await
+        .unwrap();
+
+    // More estimates than one export page holds (50).
+    let h = f.household("Page Filler", "512-555-0217", "TX", "78704", None).await;
+    let job = f.job(&h, f.now() + SignedDuration::from_hours(24 * 30)).await;
+    for i in 0..55 {
+        f.estimate(&job, &format!("Option {i}")).await;
+    }
+    // With one page per feed, the first reconcile reads a page of each and queues its own continuation.
+    let outcome = reconciler
+        .reconcile(&request(reconcile::messages::Reason::Rerun), "me")
+        .await
+        .unwrap();
+    let reconciler::Outcome::Reconciled(first) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(first.continued, "{first:?}");
+    assert!(
+        f.t.queue_depth("ReconcileQueue").await.0 >= 1,
+        "the continuation is queued"
+    );
+    // Draining runs the continuations until every feed has been read to its end.
+    f.webhooks().await;
+    for feed in ["estimates", "invoices", "payments"] {
+        let state = f.feed(feed).await;
+        assert!(state.complete_as_of.is_some(), "{state:?}");
+    }
+    let first_estimates = first.feeds.iter().find(|o| o.feed.as_str() == "estimates").unwrap();
+    assert!(f.feed("estimates").await.records > first_estimates.progress.records);
+    f.stop().await;
+}
