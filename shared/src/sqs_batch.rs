@@ -1,5 +1,6 @@
 //! SQS batches with partial failures: every message of a batch is handled at once, and only the ones that failed
-//! are reported back (`ReportBatchItemFailures`), so that only they return to the queue.
+//! are reported back (`ReportBatchItemFailures`), so that only they return to the queue; and sending many messages,
+//! ten per `SendMessageBatch`.
 
 use std::fmt::Display;
 
@@ -78,6 +79,39 @@ pub async fn park(
         .await
         .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
     warn!(reason, "parked in a dead-letter queue");
+    Ok(())
+}
+
+/// Sends every body to the queue, ten per `SendMessageBatch`. Any entry SQS refuses is an error: the caller
+/// repeats the whole send, so its messages must be safe to receive twice.
+pub async fn send_all(sqs: &aws_sdk_sqs::Client, queue_url: &str, bodies: &[String]) -> Result<(), String> {
+    for (n, chunk) in bodies.chunks(10).enumerate() {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(format!("{n}-{i}"))
+                    .message_body(body)
+                    .build()
+                    .expect("id and body are set")
+            })
+            .collect();
+        let out = sqs
+            .send_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+        if let Some(f) = out.failed.first() {
+            return Err(format!(
+                "SQS refused a message: {} {}",
+                f.code,
+                f.message.as_deref().unwrap_or("")
+            ));
+        }
+    }
     Ok(())
 }
 

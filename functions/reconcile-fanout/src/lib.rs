@@ -69,45 +69,12 @@ impl FanOut {
         let tenants = self.tenants.connected().await?;
         let bodies: Vec<String> = tenants
             .iter()
-            .map(|t| {
-                serde_json::to_string(&ReconcileRequest {
-                    tenant_id: t.tenant.tenant_id.clone(),
-                    requested_at: now,
-                    reason: Reason::Schedule,
-                })
-                .expect("requests serialise")
-            })
+            .map(|t| ReconcileRequest::new(&t.tenant.tenant_id, Reason::Schedule, now).to_body())
             .collect();
-        let mut queued = 0;
-        for chunk in bodies.chunks(10) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, body)| {
-                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(body)
-                        .build()
-                        .expect("id and body are set")
-                })
-                .collect();
-            let out = self
-                .sqs
-                .send_message_batch()
-                .queue_url(&self.config.reconcile_queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| FanOutError::Queue(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
-            if let Some(f) = out.failed.first() {
-                return Err(FanOutError::Queue(format!(
-                    "{} {}",
-                    f.code,
-                    f.message.as_deref().unwrap_or("")
-                )));
-            }
-            queued += out.successful.len();
-        }
+        shared::sqs_batch::send_all(&self.sqs, &self.config.reconcile_queue_url, &bodies)
+            .await
+            .map_err(FanOutError::Queue)?;
+        let queued = bodies.len();
         info!(tenants = tenants.len(), queued, "reconciles requested");
         Ok(FanOutSummary {
             tenants: tenants.len(),

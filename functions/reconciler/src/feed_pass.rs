@@ -350,7 +350,8 @@ impl FeedPass<'_> {
         Ok((progress, 0))
     }
 
-    /// The changes onto the events queue, ten per request.
+    /// The changes onto the events queue. Any not sent fails the page: it is read again (the ones sent dedupe by
+    /// their event ids).
     async fn send(&self, changes: Vec<Change>, source: EventSource) -> Result<(), ReconcileError> {
         let now = self.clock.now();
         let tenant_id = self.tenant.tenant_id();
@@ -358,36 +359,9 @@ impl FeedPass<'_> {
             .into_iter()
             .map(|c| serde_json::to_string(&c.into_event(tenant_id, source, now)).expect("events serialise"))
             .collect();
-        for (n, chunk) in events.chunks(10).enumerate() {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, body)| {
-                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
-                        .id(format!("{n}-{i}"))
-                        .message_body(body)
-                        .build()
-                        .expect("id and body are set")
-                })
-                .collect();
-            let out = self
-                .sqs
-                .send_message_batch()
-                .queue_url(&self.config.events_queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| dependency(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
-            // Any entry not sent fails the page: it is read again (the sent ones dedupe by their event ids).
-            if let Some(f) = out.failed.first() {
-                return Err(dependency(format!(
-                    "the events queue refused a change: {} {}",
-                    f.code,
-                    f.message.as_deref().unwrap_or("")
-                )));
-            }
-        }
-        Ok(())
+        shared::sqs_batch::send_all(self.sqs, &self.config.events_queue_url, &events)
+            .await
+            .map_err(|e| dependency(format!("queueing the changes: {e}")))
     }
 
     /// Missed calls as `missed_call` leads (one per call, however often it is read). Returns how many were new.

@@ -340,19 +340,10 @@ impl Reconciler {
 
     /// Queues a reconcile of the tenant (a continuation).
     async fn request(&self, tenant_id: &str, reason: Reason) -> Result<(), ReconcileError> {
-        let request = ReconcileRequest {
-            tenant_id: tenant_id.to_owned(),
-            requested_at: self.clock.now(),
-            reason,
-        };
-        self.sqs
-            .send_message()
-            .queue_url(&self.config.reconcile_queue_url)
-            .message_body(serde_json::to_string(&request).expect("requests serialise"))
-            .send()
+        let body = ReconcileRequest::new(tenant_id, reason, self.clock.now()).to_body();
+        shared::sqs_batch::send_all(&self.sqs, &self.config.reconcile_queue_url, &[body])
             .await
-            .map_err(|e| ReconcileError::Dependency(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
-        Ok(())
+            .map_err(ReconcileError::Dependency)
     }
 
     /// One EMF line: the tenant's worst feed lag (the alarm's metric) and this reconcile's counts.

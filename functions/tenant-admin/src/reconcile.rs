@@ -135,19 +135,8 @@ impl Admin {
 
     /// Queues a reconcile of the tenant now.
     pub(crate) async fn request_reconcile(&self, tenant_id: &str, reason: Reason) -> Result<(), String> {
-        let request = ReconcileRequest {
-            tenant_id: tenant_id.to_owned(),
-            requested_at: self.clock.now(),
-            reason,
-        };
-        self.sqs
-            .send_message()
-            .queue_url(&self.config.reconcile_queue_url)
-            .message_body(serde_json::to_string(&request).expect("requests serialise"))
-            .send()
-            .await
-            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
-        Ok(())
+        let body = ReconcileRequest::new(tenant_id, reason, self.clock.now()).to_body();
+        shared::sqs_batch::send_all(&self.sqs, &self.config.reconcile_queue_url, &[body]).await
     }
 
     /// After a connect or a settings change: read the lookback now rather than at the next tick. Best effort, as

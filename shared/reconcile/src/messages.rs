@@ -25,6 +25,19 @@ pub struct ReconcileRequest {
 }
 
 impl ReconcileRequest {
+    pub fn new(tenant_id: &str, reason: Reason, at: Timestamp) -> Self {
+        Self {
+            tenant_id: tenant_id.to_owned(),
+            requested_at: at,
+            reason,
+        }
+    }
+
+    /// The queue message's body.
+    pub fn to_body(&self) -> String {
+        serde_json::to_string(self).expect("requests serialise")
+    }
+
     /// A scheduled request that a reconcile started after it has already covered.
     pub fn is_stale(&self, last_started: Option<Timestamp>) -> bool {
         self.reason == Reason::Schedule && last_started.is_some_and(|s| s > self.requested_at)
