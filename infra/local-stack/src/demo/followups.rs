@@ -6,7 +6,7 @@ use anyhow::{Context as _, bail};
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 use serde_json::{Value, json};
 
-use super::{Admin, step};
+use super::{Admin, Local, step};
 use ::followups::money;
 
 pub(super) struct Story<'a> {
@@ -29,26 +29,21 @@ impl Story<'_> {
         Ok(health["now"].as_str().context("health has no now")?.parse()?)
     }
 
+    fn local(&self) -> Local<'_> {
+        Local {
+            http: self.http,
+            api: self.api,
+        }
+    }
+
     async fn advance(&self, by: SignedDuration) -> anyhow::Result<Value> {
-        let report: Value = self
-            .http
-            .post(format!("{}/_local/clock", self.api))
-            .json(&json!({"advance_seconds": by.as_secs_f64()}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        Ok(report)
+        self.local().advance(by).await
     }
 
     async fn drain(&self) -> anyhow::Result<()> {
         // The sandbox delivers its webhooks within a moment; then the queues are drained.
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        self.http
-            .post(format!("{}/_local/drain", self.api))
-            .send()
-            .await?
-            .error_for_status()?;
+        self.local().drain().await?;
         Ok(())
     }
 
@@ -64,35 +59,13 @@ impl Story<'_> {
     }
 
     async fn outbox(&self) -> anyhow::Result<Vec<Value>> {
-        let out: Value = self
-            .http
-            .get(format!("{}/_local/outbox", self.api))
-            .send()
-            .await?
-            .json()
-            .await?;
-        Ok(out["deliveries"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|d| d["status"] == 200 && d["duplicate"] == false)
-            .collect())
+        self.local().delivered().await
     }
 
     async fn runs(&self, entity: &str) -> anyhow::Result<Value> {
-        let (status, body) = self
-            .admin
-            .call(
-                reqwest::Method::GET,
-                &format!("/admin/tenants/{}/runs?entity={entity}", self.tenant),
-                None,
-            )
-            .await?;
-        if status != 200 {
-            bail!("runs answered {status}: {body}");
-        }
-        Ok(body)
+        self.admin
+            .get(&format!("/admin/tenants/{}/runs?entity={entity}", self.tenant))
+            .await
     }
 
     /// Two open estimates that no follow-up has touched yet (the demo can run again on the same stack).
@@ -273,13 +246,9 @@ impl Story<'_> {
             bail!("expected one AI call, for estimate {}: {calls:?}", first["id"]);
         }
         println!("   none for estimate {}: sold before its call was due", second["id"]);
-        let (_, status) = self
+        let status = self
             .admin
-            .call(
-                reqwest::Method::GET,
-                &format!("/admin/tenants/{}/status", self.tenant),
-                None,
-            )
+            .get(&format!("/admin/tenants/{}/status", self.tenant))
             .await?;
         println!("   status followUps: {}", status["followUps"]);
         Ok(())

@@ -5,7 +5,7 @@
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
-use super::{Admin, step};
+use super::{Admin, Local, step};
 
 pub(super) struct Story<'a> {
     pub http: &'a reqwest::Client,
@@ -32,21 +32,13 @@ impl Story<'_> {
 
     /// Drains the queues (the lead creator runs, then the engine for what it started), then reads the lead back.
     async fn settled(&self, lead_id: &str) -> anyhow::Result<Value> {
-        self.http
-            .post(format!("{}/_local/drain", self.api))
-            .send()
-            .await?
-            .error_for_status()?;
-        let (status, lead) = self
+        self.local().drain().await?;
+        let lead = self
             .admin
-            .call(
-                reqwest::Method::GET,
-                &format!("/leads/{lead_id}?tenantId={}", self.tenant),
-                None,
-            )
+            .get(&format!("/leads/{lead_id}?tenantId={}", self.tenant))
             .await?;
-        if status != 200 || lead["status"] != "created" {
-            bail!("expected lead {lead_id} created, GET /leads answered {status}: {lead}");
+        if lead["status"] != "created" {
+            bail!("expected lead {lead_id} created: {lead}");
         }
         let matched = &lead["decision"]["matched"];
         let decision = match matched["decision"]["customerId"].as_i64() {
@@ -65,15 +57,11 @@ impl Story<'_> {
         Ok(lead)
     }
 
-    async fn outbox(&self) -> anyhow::Result<Vec<Value>> {
-        let out: Value = self
-            .http
-            .get(format!("{}/_local/outbox", self.api))
-            .send()
-            .await?
-            .json()
-            .await?;
-        Ok(out["deliveries"].as_array().cloned().unwrap_or_default())
+    fn local(&self) -> Local<'_> {
+        Local {
+            http: self.http,
+            api: self.api,
+        }
     }
 
     pub(super) async fn run(&self) -> anyhow::Result<()> {
@@ -175,7 +163,7 @@ impl Story<'_> {
 
         step("a call nobody answered (POST /leads, source missed_call, a caller ServiceTitan does not know)");
         let call_id = format!("demo-call-{run}");
-        let before = self.outbox().await?.len();
+        let before = self.local().delivered().await?.len();
         self.post_lead(
             &json!({"leadId": call_id, "tenantId": self.tenant.to_string(), "source": "missed_call",
                     "phone": "512-555-0177"}),
@@ -184,11 +172,12 @@ impl Story<'_> {
         .await?;
         self.settled(&call_id).await?;
         let texts: Vec<Value> = self
-            .outbox()
+            .local()
+            .delivered()
             .await?
             .into_iter()
             .skip(before)
-            .filter(|d| d["body"]["data"]["intent"] == "missed_call_text_back" && d["duplicate"] == false)
+            .filter(|d| d["body"]["data"]["intent"] == "missed_call_text_back")
             .collect();
         for d in &texts {
             println!(
@@ -202,13 +191,9 @@ impl Story<'_> {
         if texts.len() != 1 {
             bail!("expected one text-back in the outbox, found {texts:?}");
         }
-        let (_, status) = self
+        let status = self
             .admin
-            .call(
-                reqwest::Method::GET,
-                &format!("/admin/tenants/{}/status", self.tenant),
-                None,
-            )
+            .get(&format!("/admin/tenants/{}/status", self.tenant))
             .await?;
         println!("   status leads: {}", status["leads"]);
         Ok(())

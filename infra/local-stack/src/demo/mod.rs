@@ -128,7 +128,7 @@ pub async fn run(endpoints_file: &Path) -> anyhow::Result<()> {
 
     let queue = resource("EventsQueue")?;
     step("drain the queues (the event processor runs; the stack's background poller may already have)");
-    let report: Value = http.post(format!("{api}/_local/drain")).send().await?.json().await?;
+    let report = Local { http: &http, api: &api }.drain().await?;
     println!("   {report}");
 
     let events = EventLog::new(aws.dynamodb.clone(), resource("EventsTable")?);
@@ -249,11 +249,11 @@ async fn servicetitan_round_trip(
         delivery["attempts"]
     );
     let event_id = delivery["eventId"].as_str().unwrap_or_default().to_owned();
-    http.post(format!(
-        "{}/_local/drain",
-        endpoints["api_url"].as_str().unwrap_or_default()
-    ))
-    .send()
+    Local {
+        http,
+        api: endpoints["api_url"].as_str().unwrap_or_default(),
+    }
+    .drain()
     .await?;
     let item = EventLog::new(aws.dynamodb.clone(), events_table)
         .get(&tenant.tenant_id.to_string(), &event_id)
@@ -298,6 +298,56 @@ fn sandbox_client(endpoints: &Value) -> anyhow::Result<servicetitan::Client> {
     ))
 }
 
+/// The local stack's control routes the stories use (virtual time, draining, the sink's outbox).
+pub(crate) struct Local<'a> {
+    pub(crate) http: &'a reqwest::Client,
+    pub(crate) api: &'a str,
+}
+
+impl Local<'_> {
+    /// Moves virtual time on by `by`; returns after everything due on the way has run.
+    pub(crate) async fn advance(&self, by: jiff::SignedDuration) -> anyhow::Result<Value> {
+        Ok(self
+            .http
+            .post(format!("{}/_local/clock", self.api))
+            .json(&json!({"advance_seconds": by.as_secs_f64()}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+
+    pub(crate) async fn drain(&self) -> anyhow::Result<Value> {
+        Ok(self
+            .http
+            .post(format!("{}/_local/drain", self.api))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+
+    /// The follow-ups the local sink accepted (200, not a repeat), oldest first.
+    pub(crate) async fn delivered(&self) -> anyhow::Result<Vec<Value>> {
+        let out: Value = self
+            .http
+            .get(format!("{}/_local/outbox", self.api))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(out["deliveries"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| d["status"] == 200 && d["duplicate"] == false)
+            .collect())
+    }
+}
+
 /// The admin API, with the local stack's stand-in for SigV4.
 pub(crate) struct Admin<'a> {
     http: &'a reqwest::Client,
@@ -321,6 +371,15 @@ impl Admin<'_> {
         }
         let resp = req.send().await?;
         Ok((resp.status().as_u16(), resp.json().await.unwrap_or_default()))
+    }
+
+    /// A GET that must answer 200.
+    pub(crate) async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let (status, body) = self.call(reqwest::Method::GET, path, None).await?;
+        if status != 200 {
+            bail!("GET {path} answered {status}: {body}");
+        }
+        Ok(body)
     }
 }
 

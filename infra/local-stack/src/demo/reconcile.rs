@@ -3,10 +3,11 @@
 //! which ServiceTitan sends no webhook for at all, is found in the phone log and texted back.
 
 use anyhow::{Context as _, bail};
+use jiff::SignedDuration;
 use serde_json::{Value, json};
 use servicetitan::models::sales::CreateEstimate;
 
-use super::{Admin, step};
+use super::{Admin, Local, step};
 
 pub(super) struct Story<'a> {
     pub http: &'a reqwest::Client,
@@ -18,22 +19,15 @@ pub(super) struct Story<'a> {
 }
 
 impl Story<'_> {
-    async fn advance(&self, seconds: u64) -> anyhow::Result<()> {
-        self.http
-            .post(format!("{}/_local/clock", self.api))
-            .json(&json!({"advance_seconds": seconds}))
-            .send()
-            .await?
-            .error_for_status()?;
-        Ok(())
+    fn local(&self) -> Local<'_> {
+        Local {
+            http: self.http,
+            api: self.api,
+        }
     }
 
     async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        let (status, body) = self.admin.call(reqwest::Method::GET, path, None).await?;
-        if status != 200 {
-            bail!("GET {path} answered {status}: {body}");
-        }
-        Ok(body)
+        self.admin.get(path).await
     }
 
     pub(super) async fn run(&self) -> anyhow::Result<()> {
@@ -78,7 +72,7 @@ impl Story<'_> {
             estimate.id
         );
         step("virtual time: +5 minutes; the reconcile schedule reads the estimates feed from its cursor");
-        self.advance(300).await?;
+        self.local().advance(SignedDuration::from_mins(5)).await?;
         let runs = self
             .get(&format!(
                 "/admin/tenants/{}/runs?entity=estimate:{}",
@@ -106,18 +100,9 @@ impl Story<'_> {
             .error_for_status()?
             .json()
             .await?;
-        let outbox = |v: Value| v["deliveries"].as_array().cloned().unwrap_or_default();
-        let before = outbox(
-            self.http
-                .get(format!("{}/_local/outbox", self.api))
-                .send()
-                .await?
-                .json()
-                .await?,
-        )
-        .len();
+        let before = self.local().delivered().await?.len();
         step("virtual time: +5 minutes; the reconciler finds it, takes it in as a missed-call lead, texts back");
-        self.advance(300).await?;
+        self.local().advance(SignedDuration::from_mins(5)).await?;
         let lead = self
             .get(&format!("/leads/st-call-{}?tenantId={}", call["id"], self.tenant))
             .await?;
@@ -127,18 +112,14 @@ impl Story<'_> {
             lead["status"].as_str().unwrap_or(""),
             lead["outcome"].as_str().unwrap_or("")
         );
-        let texts: Vec<Value> = outbox(
-            self.http
-                .get(format!("{}/_local/outbox", self.api))
-                .send()
-                .await?
-                .json()
-                .await?,
-        )
-        .into_iter()
-        .skip(before)
-        .filter(|d| d["body"]["data"]["recipe"] == "missed_call_text_back" && d["duplicate"] == false)
-        .collect();
+        let texts: Vec<Value> = self
+            .local()
+            .delivered()
+            .await?
+            .into_iter()
+            .skip(before)
+            .filter(|d| d["body"]["data"]["recipe"] == "missed_call_text_back")
+            .collect();
         for d in &texts {
             println!(
                 "   outbox: sms to {}\n     \"{}\"",
