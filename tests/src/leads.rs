@@ -76,6 +76,21 @@ impl FollowUps {
         }
     }
 
+    /// A lead creator configured as the stack hosts it (an instance of its own, as another Lambda would be).
+    pub fn lead_creator(&self) -> lead_creator::LeadCreator {
+        let aws = self.t.stack.aws();
+        let env = &self.t.stack.function("LeadCreatorFunction").unwrap().env;
+        lead_creator::LeadCreator::new(
+            lead_creator::CreatorConfig::from_env(env).unwrap(),
+            lead_creator::CreatorClients {
+                dynamodb: aws.dynamodb.clone(),
+                secrets: aws.secrets.clone(),
+                sqs: aws.sqs.clone(),
+            },
+            self.t.stack.clock(),
+        )
+    }
+
     /// `POST /leads`, then every queue drained (the creator runs).
     pub async fn post_lead(&self, body: Value) -> Reply {
         let reply = self.post_lead_only(body).await;

@@ -39,12 +39,9 @@ impl FollowUps {
         summary
     }
 
-    fn reconcile_store(&self) -> ReconcileStore {
-        let aws = shared::aws::AwsClients::new(&shared::aws::local_sdk_config(
-            self.t.stack.aws_endpoint(),
-            self.t.stack.region(),
-        ));
-        ReconcileStore::new(aws.dynamodb, self.t.resource("ReconcileTable"))
+    /// The reconcile state, read and written as the functions do.
+    pub fn reconcile_store(&self) -> ReconcileStore {
+        ReconcileStore::new(self.t.stack.aws().dynamodb.clone(), self.t.resource("ReconcileTable"))
     }
 
     /// The demo tenant's feed state.
@@ -124,19 +121,16 @@ impl FollowUps {
         reply.body["runs"].clone()
     }
 
-    /// The reconciler, as the stack hosts it (for driving one step of it by hand).
+    /// The reconciler, configured as the stack hosts it (an instance of its own, as another Lambda would be).
     pub fn reconciler(&self) -> reconciler::Reconciler {
-        let aws = shared::aws::AwsClients::new(&shared::aws::local_sdk_config(
-            self.t.stack.aws_endpoint(),
-            self.t.stack.region(),
-        ));
+        let aws = self.t.stack.aws();
         let env = &self.t.stack.function("ReconcilerFunction").unwrap().env;
         reconciler::Reconciler::new(
             reconciler::ReconcilerConfig::from_env(env).unwrap(),
             reconciler::ReconcilerClients {
-                dynamodb: aws.dynamodb,
-                secrets: aws.secrets,
-                sqs: aws.sqs,
+                dynamodb: aws.dynamodb.clone(),
+                secrets: aws.secrets.clone(),
+                sqs: aws.sqs.clone(),
             },
             self.t.stack.clock(),
         )

@@ -323,14 +323,7 @@ async fn two_reconciles_of_one_tenant_never_overlap_and_a_long_one_hands_over_to
         reason,
     };
     // One reconcile holds the tenant: another finds it busy (its message comes back later).
-    let store = shared::reconcile_state::ReconcileStore::new(
-        shared::aws::AwsClients::new(&shared::aws::local_sdk_config(
-            f.t.stack.aws_endpoint(),
-            f.t.stack.region(),
-        ))
-        .dynamodb,
-        f.t.resource("ReconcileTable"),
-    );
+    let store = f.reconcile_store();
     assert!(
         store
             .acquire("1001", "someone-else", f.now(), SignedDuration::from_secs(150))

@@ -14,23 +14,6 @@ use serde_json::{Value, json};
 const LEADS: usize = 60;
 const CREATORS: usize = 3;
 
-fn creator(f: &FollowUps) -> lead_creator::LeadCreator {
-    let aws = shared::aws::AwsClients::new(&shared::aws::local_sdk_config(
-        f.t.stack.aws_endpoint(),
-        f.t.stack.region(),
-    ));
-    let env = &f.t.stack.function("LeadCreatorFunction").unwrap().env;
-    lead_creator::LeadCreator::new(
-        lead_creator::CreatorConfig::from_env(env).unwrap(),
-        lead_creator::CreatorClients {
-            dynamodb: aws.dynamodb,
-            secrets: aws.secrets,
-            sqs: aws.sqs,
-        },
-        f.t.stack.clock(),
-    )
-}
-
 fn message(lead_id: &str) -> SqsMessage {
     let mut m = SqsMessage::default();
     m.message_id = Some(format!("load-{lead_id}"));
@@ -83,7 +66,7 @@ async fn a_backfill_and_a_burst_of_leads_share_the_tenant_s_limit_without_a_refu
 
     // The reconciler reads its backfill while three lead creators (three Lambdas) work through the burst.
     let reconciler = f.reconciler();
-    let creators: Vec<_> = (0..CREATORS).map(|_| creator(&f)).collect();
+    let creators: Vec<_> = (0..CREATORS).map(|_| f.lead_creator()).collect();
     let started = Instant::now();
     let request = ReconcileRequest {
         tenant_id: TENANT.into(),

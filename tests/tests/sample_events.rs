@@ -188,7 +188,7 @@ async fn the_tenant_admin_and_token_refresh_samples_are_handled() {
 async fn the_lead_samples_accept_a_chat_lead_and_create_its_records() {
     // The demo tenant connected with a business unit, job type and campaign chosen, as `make demo` leaves it.
     let f = integration_tests::followups::FollowUps::start(&[], serde_json::json!({})).await;
-    let aws = AwsClients::new(&local_sdk_config(f.t.stack.aws_endpoint(), f.t.stack.region()));
+    let aws = f.t.stack.aws();
     let env = &f.t.stack.function("LeadIntakeFunction").unwrap().env;
     let intake = lead_intake::LeadIntake::new(
         lead_intake::LeadIntakeConfig::from_env(env).unwrap(),
@@ -203,16 +203,7 @@ async fn the_lead_samples_accept_a_chat_lead_and_create_its_records() {
     assert_eq!(body["leadId"], "sample-chat-lead-0001");
     assert_eq!(f.t.queue_depth("LeadsQueue").await.0, 1, "the lead is queued");
 
-    let env = &f.t.stack.function("LeadCreatorFunction").unwrap().env;
-    let creator = lead_creator::LeadCreator::new(
-        lead_creator::CreatorConfig::from_env(env).unwrap(),
-        lead_creator::CreatorClients {
-            dynamodb: aws.dynamodb.clone(),
-            secrets: aws.secrets.clone(),
-            sqs: aws.sqs.clone(),
-        },
-        f.t.stack.clock(),
-    );
+    let creator = f.lead_creator();
     let batch: SqsEvent = serde_json::from_str(&read("lead-creator.json")).unwrap();
     assert_eq!(
         creator.handle_message(&batch.records[0]).await.unwrap(),
