@@ -22,7 +22,7 @@ use servicetitan::Client;
 use servicetitan::models::telecom::ExportCall;
 use shared::clock::{SharedClock, iso_millis};
 use shared::event::{EntityKind, EventSource};
-use shared::reconcile_state::{PageProgress, ReconcileStore};
+use shared::reconcile_state::{FeedState, PageProgress, ReconcileStore};
 
 use crate::{ReconcileError, ReconcilerConfig};
 
@@ -118,19 +118,9 @@ impl FeedPass<'_> {
     /// Reads `feed` from its cursor until its end, the page limit or `deadline`.
     pub async fn run(&self, feed: Feed, deadline: Timestamp) -> Result<FeedOutcome, ReconcileError> {
         let tenant_id = self.tenant.tenant_id();
-        let now = self.clock.now();
-        let mut state = self
-            .state
-            .feed(tenant_id, feed.as_str(), now - self.config.lookback)
-            .await
-            .map_err(dependency)?;
+        let (mut state, mut from) = self.start(feed).await?;
         // Until the feed has read to its end once, what it finds is the lookback, not webhooks that went missing.
         let backfill = state.complete_as_of.is_none();
-        let mut from = match (&state.cursor, state.started_from) {
-            (Some(c), _) => c.clone(),
-            (None, Some(t)) => iso_millis(t),
-            (None, None) => iso_millis(now - self.config.lookback),
-        };
         let mut out = FeedOutcome::new(feed);
         if feed == Feed::Invoices && state.cursor.is_none() && backfill && self.includes_existing_overdue() {
             self.sweep_overdue(&mut out).await?;
@@ -191,18 +181,24 @@ impl FeedPass<'_> {
     /// died between the two leaves behind. The next reconcile reads the page again; its changes have the same
     /// event ids, so they have no second effect.
     pub async fn queue_next_page(&self, feed: Feed) -> Result<PageProgress, ReconcileError> {
-        let now = self.clock.now();
-        let state = self
-            .state
-            .feed(self.tenant.tenant_id(), feed.as_str(), now - self.config.lookback)
-            .await
-            .map_err(dependency)?;
-        let from = match (&state.cursor, state.started_from) {
-            (Some(c), _) => c.clone(),
-            (None, t) => iso_millis(t.unwrap_or(now - self.config.lookback)),
-        };
+        let (state, from) = self.start(feed).await?;
         let page = self.read(feed, &from).await.map_err(dependency)?;
         Ok(self.queue(feed, page, state.complete_as_of.is_none()).await?.0)
+    }
+
+    /// The feed's state, and where its next read starts: the cursor, else where the feed began (its lookback).
+    async fn start(&self, feed: Feed) -> Result<(FeedState, String), ReconcileError> {
+        let lookback = self.clock.now() - self.config.lookback;
+        let state = self
+            .state
+            .feed(self.tenant.tenant_id(), feed.as_str(), lookback)
+            .await
+            .map_err(dependency)?;
+        let from = match &state.cursor {
+            Some(c) => c.clone(),
+            None => iso_millis(state.started_from.unwrap_or(lookback)),
+        };
+        Ok((state, from))
     }
 
     fn includes_existing_overdue(&self) -> bool {
@@ -216,16 +212,7 @@ impl FeedPass<'_> {
     /// they last changed (the lookback would miss them), as lookback changes. Done once, when the invoice feed
     /// starts; a crash repeats it harmlessly (the same event ids).
     async fn sweep_overdue(&self, out: &mut FeedOutcome) -> Result<(), ReconcileError> {
-        let today = self.clock.now().to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
-        let unpaid = match self
-            .client
-            .invoices(&servicetitan::resources::accounting::InvoiceFilter {
-                due_date_before: Some(today),
-                unpaid_only: true,
-                ..Default::default()
-            })
-            .await
-        {
+        let unpaid = match self.client.unpaid_past_due(self.clock.now()).await {
             Ok(found) => found,
             Err(e) => {
                 out.error = Some(format!("listing the unpaid invoices: {e}"));

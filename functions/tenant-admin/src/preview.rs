@@ -181,15 +181,7 @@ impl Admin {
         if wants(EntityKind::Invoice) {
             let mut invoices = all(|f: String| async move { client.export_invoices(Some(&f)).await }, &from).await?;
             if settings.include_existing_overdue {
-                invoices.extend(
-                    client
-                        .invoices(&servicetitan::resources::accounting::InvoiceFilter {
-                            due_date_before: Some(now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date()),
-                            unpaid_only: true,
-                            ..Default::default()
-                        })
-                        .await?,
-                );
+                invoices.extend(client.unpaid_past_due(now).await?);
             }
             let mut seen = HashSet::new();
             for i in invoices.iter().rev().filter(|i| seen.insert(i.id)) {

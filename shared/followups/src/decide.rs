@@ -316,23 +316,16 @@ fn watch(input: &EventInput<'_>, recipe: &Recipe, slot: &Slot, actions: &mut Vec
     let from_lookback = input.found_in_lookback.is_some_and(|found| at < found);
     if from_lookback {
         // Found already past its moment when the tenant connected: not chased, unless the tenant asked for its
-        // existing overdue invoices (which then join at their next step).
+        // existing overdue invoices (which then join dunning from the moment the watch fires).
         if event != EventName::InvoiceOverdue || !input.include_existing_overdue {
+            let reason = if event == EventName::InvoiceOverdue {
+                "overdue before the reconciler found it (existing overdue invoices are not included)"
+            } else {
+                "past its window before the reconciler found it"
+            };
             actions.push(Action::Skip {
                 recipe: recipe.id.clone(),
-                reason: format!(
-                    "{} before the reconciler found it{}",
-                    if event == EventName::InvoiceOverdue {
-                        "overdue"
-                    } else {
-                        "past its window"
-                    },
-                    if event == EventName::InvoiceOverdue {
-                        " (existing overdue invoices are not included)"
-                    } else {
-                        ""
-                    }
-                ),
+                reason: reason.into(),
             });
             return;
         }

@@ -17,6 +17,17 @@ pub struct InvoiceFilter {
 }
 
 impl Client {
+    /// Unpaid invoices whose due date (UTC) is before `now`'s: the existing overdue ones, however long ago they last
+    /// changed.
+    pub async fn unpaid_past_due(&self, now: jiff::Timestamp) -> Result<Vec<Invoice>, Error> {
+        self.invoices(&InvoiceFilter {
+            due_date_before: Some(now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date()),
+            unpaid_only: true,
+            ..Default::default()
+        })
+        .await
+    }
+
     /// Invoices (there is no GET by id; use `ids`).
     pub async fn invoices(&self, filter: &InvoiceFilter) -> Result<Vec<Invoice>, Error> {
         let mut q = Vec::new();
