@@ -157,13 +157,15 @@ impl SharedBudget {
             .await
             .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?
             .item;
-        let num = |k: &str| {
-            item.as_ref()
-                .and_then(|i| i.get(k))
+        // The bucket as read: its numbers for the decision, its attributes as they are for the condition.
+        let raw = |k: &str| item.as_ref().and_then(|i| i.get(k)).cloned();
+        let (raw_tokens, raw_at) = (raw("budget_tokens"), raw("budget_at_ms"));
+        let num = |v: &Option<AttributeValue>| {
+            v.as_ref()
                 .and_then(|v| v.as_n().ok())
                 .and_then(|n| n.parse::<f64>().ok())
         };
-        let stored = match (num("budget_tokens"), num("budget_at_ms")) {
+        let stored = match (num(&raw_tokens), num(&raw_at)) {
             (Some(t), Some(a)) => Some((t, a as i64)),
             _ => None,
         };
@@ -189,16 +191,13 @@ impl SharedBudget {
                 ":now",
                 AttributeValue::N(now.max(stored.map_or(0, |s| s.1)).to_string()),
             );
-        req = match stored {
+        req = match (raw_tokens, raw_at) {
             // The state this decision was made on must still be the stored one.
-            Some((t, a)) => req
+            (Some(t), Some(a)) if stored.is_some() => req
                 .condition_expression("budget_tokens = :old_t AND budget_at_ms = :old_at")
-                .expression_attribute_values(
-                    ":old_t",
-                    item_n(&item, "budget_tokens").unwrap_or_else(|| AttributeValue::N(t.to_string())),
-                )
-                .expression_attribute_values(":old_at", AttributeValue::N(a.to_string())),
-            None => req.condition_expression("attribute_not_exists(budget_tokens)"),
+                .expression_attribute_values(":old_t", t)
+                .expression_attribute_values(":old_at", a),
+            _ => req.condition_expression("attribute_not_exists(budget_tokens)"),
         };
         match req.send().await {
             Ok(_) => {
@@ -215,10 +214,6 @@ impl SharedBudget {
             Err(e) => Err(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()),
         }
     }
-}
-
-fn item_n(item: &Option<std::collections::HashMap<String, AttributeValue>>, k: &str) -> Option<AttributeValue> {
-    item.as_ref().and_then(|i| i.get(k)).cloned()
 }
 
 #[cfg(test)]
