@@ -639,6 +639,18 @@ mod tests {
     }
 
     #[test]
+    fn existing_overdue_invoices_are_left_out_unless_asked_for() {
+        let base = json!({"businessUnitId": 1, "jobTypeId": 2, "campaignId": 3, "timeZone": "America/Chicago"});
+        assert!(!parse(&base).unwrap().include_existing_overdue);
+        let mut asked = base.clone();
+        asked["includeExistingOverdue"] = json!(true);
+        assert!(parse(&asked).unwrap().include_existing_overdue);
+        let mut wrong = base;
+        wrong["includeExistingOverdue"] = json!("yes");
+        assert_eq!(fields(parse(&wrong).unwrap_err()), ["/includeExistingOverdue"]);
+    }
+
+    #[test]
     fn every_problem_is_reported_by_pointer() {
         let errors = parse(&json!({
             "businessUnitId": "1", "campaignId": -3, "priority": "ASAP", "timeZone": "Mars/Olympus",

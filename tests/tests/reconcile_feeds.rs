@@ -368,3 +368,52 @@ async fn two_reconciles_of_one_tenant_never_overlap_and_a_long_one_hands_over_to
     assert!(f.feed("estimates").await.records > first_estimates.progress.records);
     f.stop().await;
 }
+
+#[tokio::test]
+async fn bad_re_runs_and_previews_get_field_reasons_and_change_nothing() {
+    let f = FollowUps::start(&["estimate_follow_up"], json!({})).await;
+    f.reconcile_now().await;
+    let before = f.feed("estimates").await;
+    let future = (f.now() + SignedDuration::from_hours(1)).to_string();
+    for (body, field) in [
+        (json!({}), "/from"),
+        (json!({"from": "last tuesday"}), "/from"),
+        (json!({"from": future}), "/from"),
+        (json!({"from": "2020-01-01"}), "/from"),
+        (json!({"from": "2026-12-01", "feeds": ["estimates", "leads"]}), "/feeds"),
+        (json!({"from": "2026-12-01", "colour": "red"}), "/"),
+    ] {
+        let reply =
+            f.t.admin(
+                reqwest::Method::POST,
+                "/admin/tenants/1001/reconcile",
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(reply.status, 400, "{body}: {}", reply.body);
+        let fields: Vec<&str> = reply.body["error"]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
+        assert!(fields.contains(&field), "{body}: {}", reply.body);
+    }
+    let after = f.feed("estimates").await;
+    assert_eq!(
+        (after.cursor, after.generation),
+        (before.cursor, before.generation),
+        "no feed was reset"
+    );
+    for query in ["days=0", "days=31", "recipes=spam"] {
+        let reply =
+            f.t.admin(
+                reqwest::Method::GET,
+                &format!("/admin/tenants/1001/preview?{query}"),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, 400, "{query}: {}", reply.body);
+    }
+    f.stop().await;
+}
