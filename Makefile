@@ -4,7 +4,7 @@ VENV := .local/venv/bin
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools build up down status demo test lint fmt clippy cfn-lint sam-validate bench sam-build watch sandbox
+.PHONY: help tools build up down status demo test lint fmt clippy cfn-lint sam-validate bench sam-build watch sandbox zones
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -56,3 +56,6 @@ sandbox: ## run the ServiceTitan sandbox alone on port 8089 with the demo tenant
 
 watch: tools ## serve the functions with `cargo lambda watch` against the running local stack
 	PATH="$(CURDIR)/$(VENV):$$PATH" $(VENV)/cargo-lambda lambda watch -A 127.0.0.1 -P 9000 --env-file .local/lambda.env
+
+zones: ## regenerate the ZIP and area-code time zone data from its pinned public datasets (infra/zones)
+	python3 infra/zones/generate.py

@@ -103,6 +103,29 @@ pub struct TenantSettings {
     /// then; otherwise only invoices that become overdue later are chased.
     #[serde(default)]
     pub include_existing_overdue: bool,
+    /// What AI calls rest on: consent recorded per number (the default), or the tenant's attestation.
+    #[serde(default)]
+    pub ai_call_consent: AiCallConsent,
+    /// When each enabled recipe was switched on (kept by the server: an invoice overdue before then was already
+    /// overdue when the tenant started dunning).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub recipes_enabled_at: std::collections::BTreeMap<String, jiff::Timestamp>,
+}
+
+/// The basis for AI calls (an AI voice is an artificial voice under the TCPA, FCC 24-17).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "basis", rename_all = "snake_case", rename_all_fields = "camelCase")]
+pub enum AiCallConsent {
+    /// AI calls go only to numbers with consent on record (a lead's, or the AI platform's).
+    #[default]
+    Recorded,
+    /// The tenant attests that it holds prior express written consent from its customers for AI calls.
+    Attested {
+        attested_by: String,
+        /// Set by the server when the attestation is first made (or made by someone else).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attested_at: Option<jiff::Timestamp>,
+    },
 }
 
 /// What a lead becomes in ServiceTitan.
@@ -211,6 +234,9 @@ const FIELDS: &[&str] = &[
     "followupSinkUrl",
     "leads",
     "includeExistingOverdue",
+    "aiCallConsent",
+    // The server's own (read back from a GET, ignored on a PUT).
+    "recipesEnabledAt",
 ];
 
 /// Checks a settings document. Defaults: priority `Normal`, quiet hours 21:00–08:00, channels sms, email, voice,
@@ -427,6 +453,18 @@ pub fn parse(body: &Value) -> Result<TenantSettings, Vec<FieldError>> {
         }
     };
 
+    let ai_call_consent = match obj.get("aiCallConsent") {
+        None | Some(Value::Null) => AiCallConsent::Recorded,
+        Some(Value::Object(c)) => ai_call_consent(c, &mut fail),
+        Some(_) => {
+            fail(
+                "/aiCallConsent",
+                "must be {\"basis\": \"recorded\"} or {\"basis\": \"attested\", \"attestedBy\": \"<name>\"}".into(),
+            );
+            AiCallConsent::Recorded
+        }
+    };
+
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -445,7 +483,44 @@ pub fn parse(body: &Value) -> Result<TenantSettings, Vec<FieldError>> {
         followup_sink_url,
         leads,
         include_existing_overdue,
+        ai_call_consent,
+        recipes_enabled_at: Default::default(),
     })
+}
+
+fn ai_call_consent(c: &Map<String, Value>, fail: &mut dyn FnMut(&str, String)) -> AiCallConsent {
+    for key in c
+        .keys()
+        .filter(|k| !["basis", "attestedBy", "attestedAt"].contains(&k.as_str()))
+    {
+        fail(
+            &format!("/aiCallConsent/{key}"),
+            "unknown field; expected basis, attestedBy".into(),
+        );
+    }
+    match c.get("basis").and_then(Value::as_str) {
+        Some("recorded") => AiCallConsent::Recorded,
+        Some("attested") => match c.get("attestedBy").and_then(Value::as_str).map(str::trim) {
+            Some(name) if !name.is_empty() && name.chars().count() <= 120 => AiCallConsent::Attested {
+                attested_by: name.to_owned(),
+                // The moment is the server's, not the caller's (`attestedAt` read back from a GET is ignored).
+                attested_at: None,
+            },
+            _ => {
+                fail(
+                    "/aiCallConsent/attestedBy",
+                    "is required with basis attested: the name of the person who attests that the business holds \
+                     written consent for AI calls (1 to 120 characters)"
+                        .into(),
+                );
+                AiCallConsent::Recorded
+            }
+        },
+        _ => {
+            fail("/aiCallConsent/basis", "must be recorded or attested".into());
+            AiCallConsent::Recorded
+        }
+    }
 }
 
 const LEAD_FIELDS: &[&str] = &[

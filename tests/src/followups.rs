@@ -40,6 +40,8 @@ pub fn settings(recipes: &[&str], extra: Value) -> Value {
         "bookingUrl": "https://book.example.com/lone-star",
         "companyName": "Lone Star Home Services",
         "recipes": recipes,
+        // Stories about other things let their AI calls go; the consent tests set {"basis": "recorded"}.
+        "aiCallConsent": {"basis": "attested", "attestedBy": "Test Owner"},
     });
     if let Some(map) = extra.as_object() {
         for (k, v) in map {
@@ -87,20 +89,32 @@ impl FollowUps {
 
     /// PUTs settings with the tenant's first business unit, job type and campaign.
     pub async fn set_settings(&self, recipes: &[&str], extra: Value) {
+        let reply = self.put_settings(self.settings_body(recipes, extra).await).await;
+        assert_eq!(reply.status, 200, "settings: {}", reply.body);
+    }
+
+    /// A settings document with the tenant's first business unit, job type and campaign (`null` in `extra` removes
+    /// a field).
+    pub async fn settings_body(&self, recipes: &[&str], extra: Value) -> Value {
         let (unit, job_type, campaign) = self.catalogue().await;
         let mut s = settings(recipes, extra);
         s["businessUnitId"] = json!(unit);
         s["jobTypeId"] = json!(job_type);
         s["campaignId"] = json!(campaign);
-        let reply = self
-            .t
+        if let Some(map) = s.as_object_mut() {
+            map.retain(|_, v| !v.is_null());
+        }
+        s
+    }
+
+    pub async fn put_settings(&self, body: Value) -> crate::Reply {
+        self.t
             .admin(
                 reqwest::Method::PUT,
                 &format!("/admin/tenants/{TENANT}/settings"),
-                Some(s),
+                Some(body),
             )
-            .await;
-        assert_eq!(reply.status, 200, "settings: {}", reply.body);
+            .await
     }
 
     /// (business unit, job type of it, campaign).

@@ -122,6 +122,18 @@ async fn stop_ends_every_run_and_later_texts_to_that_number() {
     assert_eq!(reply.body["haltedRuns"].as_array().unwrap().len(), 1);
     let run = f.run(&entity, "estimate_follow_up").await;
     assert_eq!(run["reason"], "opted_out");
+    // The timeline says what decided.
+    let halted = f.runs(&entity).await["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["entry"] == "halted")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        halted["detail"]["because"],
+        json!({"channel": "sms", "rule": "keyword", "decidedBy": "stop"})
+    );
     f.advance(hours(72)).await;
     assert_eq!(f.delivered(None).len(), 1, "no call after STOP");
     // The ledger holds it; a later estimate's text to the same number is skipped.
@@ -129,7 +141,8 @@ async fn stop_ends_every_run_and_later_texts_to_that_number() {
         f.t.admin(reqwest::Method::GET, "/admin/tenants/1001/opt-outs", None)
             .await;
     assert_eq!(ledger.body["optOuts"][0]["address"], h.phone);
-    assert_eq!(ledger.body["optOuts"][0]["channels"], json!(["sms"]));
+    // A STOP by text stops AI calls to the number too.
+    assert_eq!(ledger.body["optOuts"][0]["channels"], json!(["sms", "voice"]));
     let job = f.job(&h, f.now() + hours(24 * 30)).await;
     let e2 = f.estimate(&job, "Second").await;
     f.control(&format!("estimates/{}/send", e2.id), json!({})).await;
@@ -192,11 +205,17 @@ async fn a_reply_halts_the_runs_on_that_estimate() {
         .map(|f| f["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, vec!["/tenantId", "/channel", "/from", "/text"]);
+    // A tenant this deployment does not know: answered, recorded nowhere but the ledger (a reply records nothing).
+    let unknown = f
+        .inbound(json!({"tenantId": "4242", "channel": "sms", "from": "+15125550305", "text": "hi"}))
+        .await;
     assert_eq!(
-        f.inbound(json!({"tenantId": "4242", "channel": "sms", "from": "+15125550305", "text": "hi"}))
-            .await
-            .status,
-        404
+        (
+            unknown.status,
+            unknown.body["tenantStatus"].as_str(),
+            unknown.body["meaning"].as_str()
+        ),
+        (200, Some("unknown"), Some("reply"))
     );
     f.stop().await;
 }
@@ -444,8 +463,19 @@ fn the_payload_schema_rejects_what_it_should() {
         "attempt": 1, "channel": "sms", "intent": "estimate_follow_up", "messageClass": "transactional",
         "recipient": {"name": "Mary", "phone": "+15125550181", "email": null, "timeZone": "America/Chicago"},
         "entity": {"kind": "estimate", "id": "1", "number": null, "amount": "10.00", "balance": null, "dueDate": null, "start": null, "links": {}},
-        "message": {"text": "Hi"}}});
-    assert!(integration_tests::followups::payload_errors(&good).is_empty());
+        "message": {"text": "Hi"},
+        "consent": {"basis": "customer_record", "source": "servicetitan_contact", "at": null, "written": false, "attestedBy": null}}});
+    assert!(
+        integration_tests::followups::payload_errors(&good).is_empty(),
+        "{:?}",
+        integration_tests::followups::payload_errors(&good)
+    );
+    let mut call = good.clone();
+    call["data"]["channel"] = json!("voice");
+    assert!(
+        !integration_tests::followups::payload_errors(&call).is_empty(),
+        "an AI call rests on consent, not a record"
+    );
     let mut bad = good.clone();
     bad["data"]["recipient"]["phone"] = Value::Null;
     bad["data"]["channel"] = json!("fax");

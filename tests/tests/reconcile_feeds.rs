@@ -206,7 +206,12 @@ async fn a_tenant_whose_servicetitan_is_down_does_not_hold_up_another() {
 
 #[tokio::test]
 async fn a_three_hour_webhook_outage_mid_story_loses_nothing_and_a_late_replay_doubles_nothing() {
-    let f = FollowUps::start(&["estimate_follow_up", "invoice_dunning"], json!({})).await;
+    // The sandbox's overdue control dates the invoice back, before the tenant started dunning: included.
+    let f = FollowUps::start(
+        &["estimate_follow_up", "invoice_dunning"],
+        json!({"includeExistingOverdue": true}),
+    )
+    .await;
     let start = f.at_local_hour(10, "America/Chicago").await;
     f.reconcile_now().await;
     let buyer = f.household("Harper Lane", "512-555-0215", "TX", "78704", None).await;

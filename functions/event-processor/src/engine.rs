@@ -66,6 +66,7 @@ impl Engine<'_> {
         let (facts, cached) = self.store.merge_snapshot(tenant_id, live, now).await?;
         let subject = Subject::new(facts.kind, facts.id.clone());
         let slots = self.store.slots(tenant_id, &subject).await?;
+        let watched_since = tenant.watched_since();
         let decide_in = |tz: &TimeZone| {
             decide::decide(&EventInput {
                 now,
@@ -78,6 +79,7 @@ impl Engine<'_> {
                 time_zone: tz,
                 found_in_lookback: (event.source == shared::event::EventSource::Backfill).then_some(event.received_at),
                 include_existing_overdue: tenant.settings.as_ref().is_some_and(|s| s.include_existing_overdue),
+                watched_since: &watched_since,
             })
         };
         let mut zone_name = cached

@@ -82,11 +82,20 @@ pub async fn read(
                 .push(st::call_facts(raw_id, from, customer, event.occurred_at));
         }
         (_, None) => return Ok(None),
-        (EntityKind::Estimate, Some(id)) => match st::estimate(client, id).await {
-            Ok(f) => out.facts.push(f),
-            Err(e) if not_found(&e) => out.gone.push(Subject::new(EntityKind::Estimate, raw_id)),
-            Err(e) => return Err(e.into()),
-        },
+        // With the job's other estimates: one option sold ends the follow-ups of the others.
+        (EntityKind::Estimate, Some(id)) => {
+            match st::estimate_among_options(client, id, hint_i64(&payload(event), "jobId")).await {
+                Ok((me, others)) => {
+                    let sold = me.status == followups::Status::Sold;
+                    out.facts.push(me);
+                    if sold {
+                        out.facts.extend(others.into_iter().filter(|o| o.option_sold));
+                    }
+                }
+                Err(e) if not_found(&e) => out.gone.push(Subject::new(EntityKind::Estimate, raw_id)),
+                Err(e) => return Err(e.into()),
+            }
+        }
         (EntityKind::Invoice, Some(id)) => match st::invoice(client, id).await? {
             Some(f) => out.facts.push(f),
             None => out.gone.push(Subject::new(EntityKind::Invoice, raw_id)),

@@ -1,10 +1,13 @@
 //! Fires follow-up steps from the follow-ups queue (a step's one-shot schedule, or a step due at once).
 //!
 //! For each message: claim the step (a lease, conditional on the run still being at that position and fire
-//! sequence, so a duplicate or stale message does nothing); re-read what matters from ServiceTitan (the entity's
-//! live state and the customer's contacts: two calls); check in order tenant and recipe, live state, the opt-out
-//! ledger, quiet hours in the recipient's time zone, and the per-recipient cap ([`followups::gate`]); then deliver
-//! to the AI platform ([`sink`]), record the outcome and schedule what comes next.
+//! sequence, so a duplicate or stale message does nothing); then three parts:
+//! - gather (I/O): the tenant, ServiceTitan's live state and the customer's contacts (two calls; an email step
+//!   reads the customer's `doNotMail` too), the opt-out and consent ledgers and the recent sends for the recipient;
+//! - the pure gate, [`followups::gate::check`]: send (with the exact text, the consent it rests on and the caps it
+//!   counts against), defer until a moment, skip, or end the run, each with its reason;
+//! - act: reserve the send against the caps, deliver to the AI platform ([`sink`]), record the outcome in the
+//!   run's timeline and schedule what comes next.
 //!
 //! Failures: a ServiceTitan or platform outage is retried through a new schedule with backoff and jitter, and
 //! after [`RunnerConfig::max_retries`] the step is parked in the follow-ups dead-letter queue with its reason (a
@@ -29,8 +32,8 @@ use followup_runtime::servicetitan_facts as st;
 use followup_runtime::store::{Deferral, RunRecord, RunStatus, StepClaim, StepOutcome, Store};
 use followups::decide::HaltReason;
 use followups::facts::Facts;
-use followups::gate::{self, Cap, DeferReason, OptOuts, SendInput, Verdict};
-use followups::recipe::{Catalogue, CheckAtSend, Recipe};
+use followups::gate::{self, DeferReason, OptOuts, SendInput, Verdict};
+use followups::recipe::{Catalogue, CheckAtSend, Recipe, Step};
 use followups::recipient::{self, Contact, ContactKind};
 use followups::timing;
 use followups::window::Policy;
@@ -142,6 +145,28 @@ pub struct Runner {
 enum Live {
     Facts(Option<Box<Facts>>),
     Gone,
+}
+
+/// What the gate decides from, for one step.
+struct Gathered {
+    tenant: TenantView,
+    /// The tenant's effective recipe, or the catalogue's when the tenant switched it off.
+    recipe: Recipe,
+    enabled: bool,
+    live: Live,
+    contacts: Vec<Contact>,
+    address: Result<String, followups::recipient::NoRecipient>,
+    vars: std::collections::BTreeMap<&'static str, String>,
+    opt_outs: OptOuts,
+    consent: Option<followups::consent::Recorded>,
+    recent: Vec<gate::Sent>,
+    first_text: bool,
+}
+
+enum Gather {
+    Ready(Box<Gathered>),
+    /// Gathering itself ended the step (a retry scheduled, the run ended).
+    Done(Outcome),
 }
 
 impl Runner {
@@ -285,6 +310,7 @@ impl Runner {
         Ok(Outcome::Halted(reason.code()))
     }
 
+    /// Gather what the gate needs (I/O), let the pure gate decide ([`gate::check`]), then act on its plan.
     async fn decide_and_act(
         &self,
         tenant_id: &str,
@@ -292,88 +318,174 @@ impl Runner {
         due: &StepDue,
         now: Timestamp,
     ) -> Result<Outcome, RunError> {
-        // 1. The tenant and the recipe.
-        let Some(record) = self.tenants.get_record(tenant_id).await.map_err(dependency)? else {
-            return self
-                .end(tenant_id, run, HaltReason::TenantDisconnected, None, now)
-                .await;
+        let gathered = match self.gather(tenant_id, run, due, now).await? {
+            Gather::Ready(g) => *g,
+            Gather::Done(outcome) => return Ok(outcome),
+        };
+        let g = &gathered;
+        let step = &g.recipe.steps[run.position.step];
+        let policy = Policy {
+            zones: run.profile.zones(),
+            state: run.profile.state.clone(),
+            class: g.recipe.message_class,
+            tenant_quiet: g.tenant.quiet_hours(),
+            recipe_window: g.recipe.window,
+        };
+        let subject = run.subject.key();
+        let verdict = gate::check(&SendInput {
+            now,
+            recipe: &g.recipe,
+            position: run.position,
+            deadline: timing::deadline(&g.recipe, run.position, run.anchor, &run.profile.zone()),
+            held_since: run.held_since,
+            anchor: run.anchor,
+            subject: &subject,
+            tenant: g.tenant.rules(g.enabled),
+            live: match &g.live {
+                Live::Facts(f) => gate::Live::Facts(f.as_deref()),
+                Live::Gone => gate::Live::Gone,
+            },
+            recipient: g.address.as_deref().map_err(|e| *e),
+            vars: &g.vars,
+            opt_outs: g.opt_outs,
+            consent: g.consent.as_ref(),
+            recent_sends: &g.recent,
+            window: &policy,
+            first_text: g.first_text,
+        });
+        self.act(tenant_id, run, due, g, step, verdict, now).await
+    }
+
+    /// Reads the tenant, then (while it is connected and the recipe enabled) ServiceTitan's live state, the
+    /// contacts, and the ledgers for the recipient. A ServiceTitan failure is retried or ends the run here.
+    async fn gather(
+        &self,
+        tenant_id: &str,
+        run: &RunRecord,
+        due: &StepDue,
+        now: Timestamp,
+    ) -> Result<Gather, RunError> {
+        let record = self.tenants.get_record(tenant_id).await.map_err(dependency)?;
+        let Some(record) = record else {
+            // Gone from the registry: as disconnected.
+            return Ok(Gather::Done(
+                self.end(tenant_id, run, HaltReason::TenantDisconnected, None, now)
+                    .await?,
+            ));
         };
         let tenant = TenantView::new(&self.catalogue, record);
-        if !tenant.connected() {
-            return self
-                .end(tenant_id, run, HaltReason::TenantDisconnected, None, now)
-                .await;
-        }
-        let Some(recipe) = tenant.recipes.get(&run.recipe).cloned() else {
-            return self.end(tenant_id, run, HaltReason::RecipeDisabled, None, now).await;
+        let enabled = tenant.recipes.get(&run.recipe).cloned();
+        let Some(recipe) = enabled.clone().or_else(|| self.catalogue.get(&run.recipe).cloned()) else {
+            return Ok(Gather::Done(
+                self.end(tenant_id, run, HaltReason::RecipeDisabled, None, now).await?,
+            ));
         };
-        let Some(step) = recipe.steps.get(run.position.step).cloned() else {
+        if recipe.steps.get(run.position.step).is_none() {
             // The recipe lost steps since the run was planned.
-            return self
-                .finish_step(
-                    tenant_id,
-                    run,
-                    &recipe,
-                    "-",
-                    StepOutcome::Skipped {
-                        reason: "step_removed".into(),
-                        detail: json!({}),
-                    },
-                    now,
-                )
-                .await;
+            let outcome = StepOutcome::Skipped {
+                reason: "step_removed".into(),
+                detail: json!({}),
+            };
+            return Ok(Gather::Done(
+                self.finish_step(tenant_id, run, &recipe, "-", outcome, now).await?,
+            ));
+        }
+        let step = recipe.steps[run.position.step].clone();
+        let mut g = Gathered {
+            vars: payload::variables(&recipe, None, &run.profile, tenant.settings.as_ref()),
+            enabled: enabled.is_some(),
+            recipe,
+            live: Live::Facts(None),
+            contacts: Vec::new(),
+            address: Err(followups::recipient::NoRecipient::NoPhone),
+            opt_outs: OptOuts::default(),
+            consent: None,
+            recent: Vec::new(),
+            first_text: false,
+            tenant,
         };
-        let settings = tenant.settings.clone();
-        // 2. ServiceTitan's live state and the customer's contacts.
-        let client = match self.connections.client_for(&tenant.record).await {
+        if !g.tenant.connected() || !g.enabled {
+            // The gate ends the run on these before it looks at anything else.
+            return Ok(Gather::Ready(Box::new(g)));
+        }
+        let step_id = step.id.as_str();
+        let retry = |reason: String| async move { self.retry(tenant_id, run, step_id, &reason, None, due, now).await };
+        let client = match self.connections.client_for(&g.tenant.record).await {
             Ok(c) => c,
-            Err(e) => {
-                return self
-                    .retry(
-                        tenant_id,
-                        run,
-                        &step.id,
-                        &format!("ServiceTitan connection: {e}"),
-                        None,
-                        due,
-                        now,
-                    )
-                    .await;
-            }
+            Err(e) => return Ok(Gather::Done(retry(format!("ServiceTitan connection: {e}")).await?)),
         };
-        let live = match self.live_facts(&client, &recipe, run, now).await {
+        g.live = match self.live_facts(&client, &g.recipe, run, now).await {
             Ok(l) => l,
-            Err(e) if e.is_transient() => {
-                return self
-                    .retry(tenant_id, run, &step.id, &format!("ServiceTitan: {e}"), None, due, now)
-                    .await;
+            Err(e) if e.is_transient() => return Ok(Gather::Done(retry(format!("ServiceTitan: {e}")).await?)),
+            Err(e) => {
+                return Ok(Gather::Done(
+                    self.end_with_error(tenant_id, run, &step.id, &e, now).await?,
+                ));
             }
-            Err(e) => return self.end_with_error(tenant_id, run, &step.id, &e, now).await,
         };
-        let facts = match live {
-            Live::Gone => return self.end(tenant_id, run, HaltReason::EntityGone, None, now).await,
-            Live::Facts(f) => f.map(|b| *b),
+        let (contacts, do_not_mail) = match self.contacts(&client, run, step.channel).await {
+            Ok(c) => c,
+            Err(e) if e.is_transient() => {
+                return Ok(Gather::Done(retry(format!("ServiceTitan contacts: {e}")).await?));
+            }
+            Err(e) => {
+                return Ok(Gather::Done(
+                    self.end_with_error(tenant_id, run, &step.id, &e, now).await?,
+                ));
+            }
         };
-        let contacts = match run.profile.customer_id {
-            Some(id) => match st::contacts(&client, id).await {
-                Ok(c) => c,
-                Err(e) if e.is_transient() => {
-                    return self
-                        .retry(
-                            tenant_id,
-                            run,
-                            &step.id,
-                            &format!("ServiceTitan contacts: {e}"),
-                            None,
-                            due,
-                            now,
-                        )
-                        .await;
-                }
-                Err(e) => return self.end_with_error(tenant_id, run, &step.id, &e, now).await,
-            },
-            // A missed call: the caller's number is the contact.
-            None => run
+        g.address = recipient::pick(step.channel, &contacts, do_not_mail);
+        g.contacts = contacts;
+        let facts = match &g.live {
+            Live::Facts(f) => f.as_deref(),
+            Live::Gone => None,
+        };
+        g.vars = payload::variables(&g.recipe, facts, &run.profile, g.tenant.settings.as_ref());
+        let channel = followups::optout::channel_name(step.channel);
+        if let Ok(address) = &g.address {
+            g.opt_outs = self
+                .store
+                .opt_out_of(tenant_id, address)
+                .await
+                .map_err(dependency)?
+                .map_or(OptOuts::default(), |e| e.covers(channel));
+            if step.channel == Channel::Voice {
+                g.consent = self
+                    .store
+                    .consent_of(tenant_id, address, channel)
+                    .await
+                    .map_err(dependency)?;
+            }
+            if step.channel == Channel::Sms {
+                g.first_text = !self.store.texted_before(tenant_id, address).await.map_err(dependency)?;
+            }
+        }
+        let cap = g.tenant.rules(true).cap;
+        let key = gate::cap_key(
+            run.profile.customer_id,
+            g.address.as_deref().ok(),
+            g.recipe.message_class,
+        );
+        // A day at least: a state's cap on one subject counts 24 hours.
+        let per = cap.per.max(SignedDuration::from_hours(24));
+        g.recent = self
+            .store
+            .recent_sends(tenant_id, &key, now, per)
+            .await
+            .map_err(dependency)?;
+        Ok(Gather::Ready(Box::new(g)))
+    }
+
+    /// The customer's contacts (for email, with ServiceTitan's `doNotMail` read live from the customer), or a missed
+    /// call's caller.
+    async fn contacts(
+        &self,
+        client: &Client,
+        run: &RunRecord,
+        channel: Channel,
+    ) -> Result<(Vec<Contact>, bool), servicetitan::Error> {
+        let Some(id) = run.profile.customer_id else {
+            let caller = run
                 .profile
                 .phone
                 .iter()
@@ -382,71 +494,32 @@ impl Runner {
                     value: p.clone(),
                     do_not_text: false,
                 })
-                .collect(),
+                .collect();
+            return Ok((caller, false));
         };
-        let picked = recipient::pick(step.channel, &contacts, run.profile.do_not_mail);
-        let address = picked.as_ref().ok().cloned();
-        // 3. The opt-out ledger.
+        let contacts = st::contacts(client, id).await?;
+        let do_not_mail = if channel == Channel::Email {
+            client.customer(id).await?.do_not_mail
+        } else {
+            run.profile.do_not_mail
+        };
+        Ok((contacts, do_not_mail))
+    }
+
+    /// Carries out the gate's verdict.
+    #[allow(clippy::too_many_arguments)]
+    async fn act(
+        &self,
+        tenant_id: &str,
+        run: &RunRecord,
+        due: &StepDue,
+        g: &Gathered,
+        step: &Step,
+        verdict: Verdict,
+        now: Timestamp,
+    ) -> Result<Outcome, RunError> {
+        let recipe = &g.recipe;
         let channel_name = followups::optout::channel_name(step.channel);
-        let opt_outs = match &address {
-            Some(a) => {
-                let entry = self.store.opt_out_of(tenant_id, a).await.map_err(dependency)?;
-                entry.map_or(OptOuts::default(), |e| {
-                    let (channel, all) = e.covers(channel_name);
-                    OptOuts { channel, all }
-                })
-            }
-            None => OptOuts::default(),
-        };
-        // 5 (read now, checked last). The cap counts per person: the customer, else the address.
-        let cap_settings = settings.as_ref().map(|s| s.contact_cap).unwrap_or_default();
-        let cap = Cap {
-            messages: cap_settings.messages,
-            per: SignedDuration::from_hours(i64::from(cap_settings.hours)),
-        };
-        let cap_key = match (run.profile.customer_id, &address) {
-            (Some(id), _) => format!("customer:{id}"),
-            (None, Some(a)) => a.clone(),
-            (None, None) => "unknown".into(),
-        };
-        let recent = self
-            .store
-            .recent_sends(tenant_id, &cap_key, now, cap.per)
-            .await
-            .map_err(dependency)?;
-        let vars = payload::variables(&recipe, facts.as_ref(), &run.profile, settings.as_ref());
-        let text = step.template.render(&vars);
-        // 4. The window, recipient-local.
-        let policy = Policy {
-            time_zone: run.profile.zone(),
-            state: run.profile.state.clone(),
-            class: recipe.message_class,
-            tenant_quiet: settings.as_ref().and_then(|s| quiet_hours(&s.quiet_hours)),
-            recipe_window: recipe.window,
-        };
-        let tenant_channels: Vec<Channel> = settings.as_ref().map(|s| s.channels.clone()).unwrap_or_default();
-        let after_hours_notice = settings
-            .as_ref()
-            .is_some_and(|s| s.leads.missed_call_after_hours == shared::tenant_settings::AfterHours::ClosedNotice);
-        let verdict = gate::check(&SendInput {
-            anchor: run.anchor,
-            after_hours_notice,
-            now,
-            recipe: &recipe,
-            position: run.position,
-            deadline: timing::deadline(&recipe, run.position, run.anchor, &run.profile.zone()),
-            held_since: run.held_since,
-            tenant_connected: true,
-            recipe_enabled: true,
-            tenant_channels: &tenant_channels,
-            facts: facts.as_ref(),
-            recipient: picked.as_deref().map_err(|e| *e),
-            message: text.as_deref().map_err(String::as_str),
-            opt_outs,
-            recent_sends: &recent,
-            cap,
-            window: &policy,
-        });
         match verdict {
             Verdict::Halt { reason, goal } => self.end(tenant_id, run, reason, goal.as_ref(), now).await,
             Verdict::Skip { reason } => {
@@ -454,7 +527,7 @@ impl Runner {
                     reason: reason.code(),
                     detail: json!({"channel": channel_name}),
                 };
-                self.finish_step(tenant_id, run, &recipe, &step.id, outcome, now).await
+                self.finish_step(tenant_id, run, recipe, &step.id, outcome, now).await
             }
             Verdict::Defer { until, reason } => {
                 let kind = if reason == DeferReason::Held {
@@ -462,69 +535,72 @@ impl Runner {
                 } else {
                     Deferral::Wait
                 };
-                let code = serde_json::to_value(reason)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                self.defer(tenant_id, run, &step.id, until, &code, kind, None, now)
-                    .await
+                self.defer(
+                    tenant_id,
+                    run,
+                    &step.id,
+                    until,
+                    reason.code(),
+                    kind,
+                    &reason.detail(),
+                    now,
+                )
+                .await
             }
-            verdict @ (Verdict::Send | Verdict::SendAfterHours) => {
-                let address = address.expect("the gate sends only with a recipient");
+            Verdict::Send(plan) => {
+                let address = g.address.as_deref().expect("the gate sends only with a recipient");
                 let webhook_id =
                     followups::ids::webhook_id(tenant_id, &run.run_id, run.position.step, run.position.round);
-                if let Err(opening) = self
+                let key = gate::cap_key(run.profile.customer_id, Some(address), recipe.message_class);
+                if let Err((opening, reason)) = self
                     .store
-                    .reserve_send(tenant_id, &cap_key, &webhook_id, now, cap)
+                    .reserve_send(tenant_id, &key, &webhook_id, &run.subject.key(), now, &plan.limits)
                     .await
                     .map_err(dependency)?
                 {
                     // Another recipe reached this person first.
                     return self
-                        .defer(tenant_id, run, &step.id, opening, "cap", Deferral::Wait, None, now)
+                        .defer(
+                            tenant_id,
+                            run,
+                            &step.id,
+                            opening,
+                            reason.code(),
+                            Deferral::Wait,
+                            &reason.detail(),
+                            now,
+                        )
                         .await;
                 }
-                // The after-hours notice says the business is closed; its own template, the same variables.
-                let template = match (&verdict, &step.after_hours) {
-                    (Verdict::SendAfterHours, Some(a)) => &a.template,
-                    _ => &step.template,
-                };
-                let text = match &verdict {
-                    Verdict::SendAfterHours => template.render(&vars),
-                    _ => text,
-                };
-                let Ok(text) = text else {
-                    let outcome = StepOutcome::Skipped {
-                        reason: "missing_value".into(),
-                        detail: json!({"channel": channel_name}),
-                    };
-                    return self.finish_step(tenant_id, run, &recipe, &step.id, outcome, now).await;
-                };
+                let settings = g.tenant.settings.as_ref();
                 let booking = settings
-                    .as_ref()
                     .and_then(|s| s.booking_url.clone())
-                    .filter(|_| template.uses("bookingUrl"));
+                    .filter(|_| plan.booking_link);
+                let facts = match &g.live {
+                    Live::Facts(f) => f.as_deref(),
+                    Live::Gone => None,
+                };
                 let body = payload::body(&payload::Followup {
                     tenant_id,
                     run_id: &run.run_id,
-                    recipe: &recipe,
-                    step: &step,
+                    recipe,
+                    step,
                     position: run.position,
-                    recipient: payload::recipient(step.channel, &address, &contacts, &run.profile),
-                    facts: facts.as_ref(),
+                    recipient: payload::recipient(step.channel, address, &g.contacts, &run.profile),
+                    facts,
                     profile: &run.profile,
                     subject_kind: run.subject.kind,
                     subject_id: &run.subject.id,
-                    text: &text,
+                    text: &plan.text,
+                    consent: &plan.consent,
                     booking_url: booking.as_deref(),
                     now,
                 })
                 .to_string();
-                let url = settings
-                    .as_ref()
-                    .and_then(|s| s.followup_sink_url.clone())
-                    .or_else(|| self.config.sink_url.clone());
-                let Some(url) = url else {
+                let Some(url) = gate::sink(
+                    settings.and_then(|s| s.followup_sink_url.as_deref()),
+                    self.config.sink_url.as_deref(),
+                ) else {
                     return self
                         .retry(
                             tenant_id,
@@ -539,23 +615,30 @@ impl Runner {
                 };
                 match self
                     .sink
-                    .deliver(&url, &webhook_id, &body, now)
+                    .deliver(url, &webhook_id, &body, now)
                     .await
                     .map_err(dependency)?
                 {
                     Delivery::Delivered { status, opt_out } => {
                         self.store
-                            .index_address(tenant_id, &address, run, now)
+                            .index_address(tenant_id, address, run, now)
                             .await
                             .map_err(dependency)?;
-                        let detail =
-                            json!({"channel": channel_name, "to": address, "webhookId": webhook_id, "status": status});
+                        if step.channel == Channel::Sms {
+                            self.store
+                                .mark_texted(tenant_id, address, now)
+                                .await
+                                .map_err(dependency)?;
+                        }
+                        let detail = json!({
+                            "channel": channel_name, "to": address, "webhookId": webhook_id, "status": status,
+                            "consent": plan.consent, "optOutNotice": plan.opt_out_notice, "afterHours": plan.after_hours,
+                        });
                         let outcome = self
-                            .finish_step(tenant_id, run, &recipe, &step.id, StepOutcome::Sent { detail }, now)
+                            .finish_step(tenant_id, run, recipe, &step.id, StepOutcome::Sent { detail }, now)
                             .await?;
-                        if !opt_out.is_empty() {
-                            self.reply_opt_out(tenant_id, &address, channel_name, &opt_out, now)
-                                .await?;
+                        if let Some(scope) = opt_out {
+                            self.reply_opt_out(tenant_id, address, step.channel, scope, now).await?;
                         }
                         info!(channel = channel_name, "follow-up delivered");
                         Ok(outcome)
@@ -569,7 +652,7 @@ impl Runner {
                             reason: format!("rejected_{status}"),
                             detail: json!({"channel": channel_name, "error": reason}),
                         };
-                        self.finish_step(tenant_id, run, &recipe, &step.id, outcome, now).await
+                        self.finish_step(tenant_id, run, recipe, &step.id, outcome, now).await
                     }
                 }
             }
@@ -593,7 +676,11 @@ impl Runner {
         match (recipe.check_at_send, run.subject.kind, id) {
             (CheckAtSend::None, _, _) | (_, EntityKind::Call, _) => Ok(Live::Facts(None)),
             (_, _, None) => Ok(Live::Gone),
-            (CheckAtSend::Subject, EntityKind::Estimate, Some(id)) => gone_on_404(st::estimate(client, id).await),
+            (CheckAtSend::Subject, EntityKind::Estimate, Some(id)) => gone_on_404(
+                st::estimate_among_options(client, id, run.profile.job_id)
+                    .await
+                    .map(|(me, _)| me),
+            ),
             (CheckAtSend::Subject, EntityKind::Invoice, Some(id)) => Ok(st::invoice(client, id)
                 .await?
                 .map_or(Live::Gone, |f| Live::Facts(Some(Box::new(f))))),
@@ -603,10 +690,9 @@ impl Runner {
             (CheckAtSend::Subject, EntityKind::Job, Some(id)) => {
                 gone_on_404(client.job(id).await.map(|j| st::job_facts(&j)))
             }
+            // The invoice a step waits for may not exist yet: nothing read, which a hold treats as not paid.
             (CheckAtSend::Invoice, _, _) => match run.profile.invoice_id {
-                Some(inv) => Ok(st::invoice(client, inv)
-                    .await?
-                    .map_or(Live::Gone, |f| Live::Facts(Some(Box::new(f))))),
+                Some(inv) => Ok(Live::Facts(st::invoice(client, inv).await?.map(Box::new))),
                 None => Ok(Live::Facts(None)),
             },
             (CheckAtSend::JobAppointments, _, Some(id)) => match run.profile.job_id {
@@ -643,7 +729,7 @@ impl Runner {
                     at,
                     "servicetitan_refused",
                     Deferral::Retry,
-                    Some(&other.to_string()),
+                    &json!({"error": other.to_string()}),
                     now,
                 )
                 .await
@@ -699,12 +785,12 @@ impl Runner {
         until: Timestamp,
         reason: &str,
         kind: Deferral,
-        error: Option<&str>,
+        detail: &serde_json::Value,
         now: Timestamp,
     ) -> Result<Outcome, RunError> {
         if !self
             .store
-            .defer(tenant_id, run, step_id, until, reason, kind, error, now)
+            .defer(tenant_id, run, step_id, until, reason, kind, detail, now)
             .await
             .map_err(dependency)?
         {
@@ -766,7 +852,7 @@ impl Runner {
             now + wait,
             "retry",
             Deferral::Retry,
-            Some(reason),
+            &json!({"error": reason}),
             now,
         )
         .await
@@ -777,17 +863,18 @@ impl Runner {
         &self,
         tenant_id: &str,
         address: &str,
-        channel: &str,
-        signal: &[String],
+        channel: Channel,
+        signal: sink::OptOutSignal,
         now: Timestamp,
     ) -> Result<(), RunError> {
-        let channels: Vec<&str> = signal
-            .iter()
-            .map(|c| if c == "channel" { channel } else { c.as_str() })
-            .collect();
+        let scope = match signal {
+            sink::OptOutSignal::ThisChannel => followups::optout::Scope::Channels(vec![channel]),
+            sink::OptOutSignal::Scope(s) => s,
+        };
+        let names = followups::optout::for_the_address(scope, channel).names();
         let reason = json!({"source": "sink_reply", "at": shared::clock::iso_millis(now)});
         self.store
-            .add_opt_out(tenant_id, address, &channels, &reason, now)
+            .add_opt_out(tenant_id, address, &names, &reason, now)
             .await
             .map_err(dependency)?;
         for (run_id, _) in self
@@ -796,28 +883,21 @@ impl Runner {
             .await
             .map_err(dependency)?
         {
-            if let Some(run) = self.store.run(tenant_id, &run_id).await.map_err(dependency)?
-                && run.status == RunStatus::Active
-            {
-                self.store
-                    .end_run(tenant_id, &run, RunStatus::Halted, HaltReason::OptedOut, None, now)
-                    .await
-                    .map_err(dependency)?;
-                let _ = self
-                    .schedules
-                    .cancel_step(tenant_id, &run.run_id, run.position, run.seq)
-                    .await;
+            if let Some(run) = self.store.run(tenant_id, &run_id).await.map_err(dependency)? {
+                followup_runtime::halt(
+                    &self.store,
+                    &self.schedules,
+                    tenant_id,
+                    &run,
+                    HaltReason::OptedOut,
+                    None,
+                    &reason,
+                    now,
+                )
+                .await
+                .map_err(dependency)?;
             }
         }
         Ok(())
     }
-}
-
-/// The tenant's quiet hours as times.
-fn quiet_hours(q: &shared::tenant_settings::QuietHours) -> Option<(jiff::civil::Time, jiff::civil::Time)> {
-    let parse = |t: &str| -> Option<jiff::civil::Time> {
-        let (h, m) = t.split_once(':')?;
-        jiff::civil::Time::new(h.parse().ok()?, m.parse().ok()?, 0, 0).ok()
-    };
-    Some((parse(&q.start)?, parse(&q.end)?))
 }

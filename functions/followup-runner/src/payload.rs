@@ -126,6 +126,8 @@ pub struct Followup<'a> {
     pub subject_kind: EntityKind,
     pub subject_id: &'a str,
     pub text: &'a str,
+    /// What the channel rests on: recorded consent, the tenant's attestation, or the customer's own record.
+    pub consent: &'a followups::consent::Basis,
     pub booking_url: Option<&'a str>,
     pub now: Timestamp,
 }
@@ -162,6 +164,13 @@ pub fn body(f: &Followup<'_>) -> Value {
                 "links": links,
             },
             "message": {"text": f.text},
+            "consent": {
+                "basis": f.consent.basis,
+                "source": f.consent.source,
+                "at": f.consent.at.map(iso_millis),
+                "written": f.consent.written,
+                "attestedBy": f.consent.attested_by,
+            },
         }
     })
 }

@@ -8,9 +8,11 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use followups::optout::Scope;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 use shared::standard_webhooks::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, SigningSecret};
+use shared::tenant_settings::Channel;
 use tracing::warn;
 
 /// What came of one delivery.
@@ -19,7 +21,7 @@ pub enum Delivery {
     Delivered {
         status: u16,
         /// Channels the reply says the recipient opted out of (`all` for every channel).
-        opt_out: Vec<String>,
+        opt_out: Option<OptOutSignal>,
     },
     /// Worth trying again: 429, 5xx, a timeout, no connection.
     Retry {
@@ -150,21 +152,32 @@ impl Sink {
     }
 }
 
-/// `{"optOut": true}` (the step's channel, named by the caller as `channel`), `"all"`, or a list of channels.
-fn opt_out_signal(body: &str) -> Vec<String> {
-    let Ok(v) = serde_json::from_str::<Value>(body) else {
-        return Vec::new();
-    };
-    match v.get("optOut") {
-        Some(Value::Bool(true)) => vec!["channel".into()],
-        Some(Value::String(s)) if s == "all" => vec!["all".into()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .filter(|c| matches!(*c, "sms" | "voice" | "email" | "all"))
-            .map(str::to_owned)
-            .collect(),
-        _ => Vec::new(),
+/// What a reply body's `optOut` asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OptOutSignal {
+    /// `true`: the channel the follow-up went on.
+    ThisChannel,
+    /// `"all"`, or a list of channels.
+    Scope(Scope),
+}
+
+/// `{"optOut": true}` (the step's channel), `"all"`, or a list of channels.
+fn opt_out_signal(body: &str) -> Option<OptOutSignal> {
+    let v = serde_json::from_str::<Value>(body).ok()?;
+    match v.get("optOut")? {
+        Value::Bool(true) => Some(OptOutSignal::ThisChannel),
+        Value::String(s) if s == "all" => Some(OptOutSignal::Scope(Scope::All)),
+        Value::Array(items) => {
+            if items.iter().any(|i| i.as_str() == Some("all")) {
+                return Some(OptOutSignal::Scope(Scope::All));
+            }
+            let channels: Vec<Channel> = items
+                .iter()
+                .filter_map(|i| serde_json::from_value::<Channel>(i.clone()).ok())
+                .collect();
+            (!channels.is_empty()).then_some(OptOutSignal::Scope(Scope::Channels(channels)))
+        }
+        _ => None,
     }
 }
 
@@ -172,11 +185,15 @@ fn opt_out_signal(body: &str) -> Vec<String> {
 mod tests {
     #[test]
     fn reply_bodies_may_opt_out() {
-        use super::opt_out_signal as o;
-        assert_eq!(o(r#"{"optOut": true}"#), vec!["channel"]);
-        assert_eq!(o(r#"{"optOut": "all"}"#), vec!["all"]);
-        assert_eq!(o(r#"{"optOut": ["sms", "fax"]}"#), vec!["sms"]);
-        assert!(o(r#"{"accepted": true}"#).is_empty());
-        assert!(o("OK").is_empty());
+        use super::{OptOutSignal, Scope, opt_out_signal as o};
+        use shared::tenant_settings::Channel;
+        assert_eq!(o(r#"{"optOut": true}"#), Some(OptOutSignal::ThisChannel));
+        assert_eq!(o(r#"{"optOut": "all"}"#), Some(OptOutSignal::Scope(Scope::All)));
+        assert_eq!(
+            o(r#"{"optOut": ["sms", "fax"]}"#),
+            Some(OptOutSignal::Scope(Scope::Channels(vec![Channel::Sms])))
+        );
+        assert_eq!(o(r#"{"accepted": true}"#), None);
+        assert_eq!(o("OK"), None);
     }
 }

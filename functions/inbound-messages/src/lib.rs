@@ -5,16 +5,21 @@
 //!  "kind": "reply", "runId": "estimate_follow_up.estimate-90211.1"}
 //! ```
 //!
-//! - An opt-out (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPT OUT, or wording such as "please stop
-//!   texting me") goes into the tenant's ledger, for that channel or all, and halts every run that has written to
-//!   the address. START opts the channel back in.
+//! - An opt-out, read as people write it ([`followups::optout::read`]: STOP, ALTO, ARRÊT, "please stop texting me",
+//!   "wrong number"…) goes into the tenant's ledger first, channel by channel (a STOP by text covers AI calls to the
+//!   number too), with the words that decided; then every run that has written to the address halts. The ledger
+//!   is written and the answer is 200 even when the tenant is disconnected or unknown, or no run wrote to the
+//!   address: an opt-out is never lost, and it holds after a reconnect. START lifts only its own channel.
 //! - `"kind": "delivery_error"` (the number is unreachable, the email bounced) puts the address's channel in the
 //!   ledger as unreachable.
+//! - `"kind": "consent"` records the person's consent for the channel (`"consentType": "written"` for prior
+//!   express written consent, else express), for AI calls.
 //! - Anything else is a reply: a person is talking now, so the runs on the entities the address was written about
 //!   halt (recipes that stop on replies; all shipped ones do).
 //!
-//! Repeating a message changes nothing more. Answers are JSON; refusals are `{"error": {code, message, fields}}`,
-//! and unknown or disconnected tenants get the webhook intake's answers.
+//! Addresses are keyed as the person is: an email sender's bare address ("Mary <Mary@Example.com>" is
+//! mary@example.com), a phone number in E.164 without its extension. Repeating a message changes nothing more.
+//! Answers are JSON; refusals are `{"error": {code, message, fields}}`.
 
 use std::collections::BTreeSet;
 
@@ -28,7 +33,7 @@ use followup_runtime::schedules::{ScheduleConfig, Schedules};
 use followup_runtime::store::{RunStatus, Store};
 use followups::HaltReason;
 use followups::decide::Subject;
-use followups::optout::{Meaning, Scope, classify};
+use followups::optout::{Meaning, Rule, channel_name, read};
 use followups::recipe::Catalogue;
 use shared::api_error::{ApiError, FieldError, json_response};
 use shared::clock::{SharedClock, iso_millis};
@@ -73,16 +78,28 @@ pub struct Inbound {
     clock: SharedClock,
 }
 
+/// What the platform says it relays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Reply,
+    DeliveryError,
+    /// The person gave consent (express, or written).
+    Consent {
+        written: bool,
+    },
+}
+
 /// A checked inbound message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     pub tenant_id: String,
     pub channel: Channel,
-    /// E.164 for SMS and voice, a lowercase email address for email.
+    /// E.164 for SMS and voice, a bare lowercase email address for email.
     pub from: String,
     pub text: String,
-    pub delivery_error: bool,
+    pub kind: Kind,
     pub run_id: Option<String>,
+    pub received_at: Option<jiff::Timestamp>,
 }
 
 /// Checks an inbound body, reporting every problem at once by JSON pointer; values are not quoted back.
@@ -91,7 +108,16 @@ pub fn parse(body: &Value) -> Result<Message, Vec<FieldError>> {
     let Some(obj) = body.as_object() else {
         return Err(vec![FieldError::new("", "must be a JSON object")]);
     };
-    const FIELDS: &[&str] = &["tenantId", "channel", "from", "text", "kind", "runId", "receivedAt"];
+    const FIELDS: &[&str] = &[
+        "tenantId",
+        "channel",
+        "from",
+        "text",
+        "kind",
+        "runId",
+        "receivedAt",
+        "consentType",
+    ];
     for key in obj.keys().filter(|k| !FIELDS.contains(&k.as_str())) {
         errors.push(FieldError::new(
             format!("/{key}"),
@@ -116,10 +142,17 @@ pub fn parse(body: &Value) -> Result<Message, Vec<FieldError>> {
         }
     };
     let from = match (obj.get("from").and_then(Value::as_str), channel) {
-        (Some(addr), Some(Channel::Email)) if addr.contains('@') && addr.len() <= 254 => {
-            addr.trim().to_ascii_lowercase()
-        }
-        (Some(addr), Some(Channel::Sms | Channel::Voice)) => match followups::recipient::e164(addr) {
+        (Some(addr), Some(Channel::Email)) => match contact::email_key(addr) {
+            Some(a) => a,
+            None => {
+                errors.push(FieldError::new(
+                    "/from",
+                    "must be an email address (\"mary@example.com\" or \"Mary <mary@example.com>\")",
+                ));
+                String::new()
+            }
+        },
+        (Some(addr), Some(Channel::Sms | Channel::Voice)) => match contact::e164(addr) {
             Some(p) => p,
             None => {
                 errors.push(FieldError::new(
@@ -138,14 +171,25 @@ pub fn parse(body: &Value) -> Result<Message, Vec<FieldError>> {
             String::new()
         }
     };
-    let delivery_error = match obj.get("kind").and_then(Value::as_str) {
-        None | Some("reply") => false,
-        Some("delivery_error") => true,
+    let kind = match obj.get("kind").and_then(Value::as_str) {
+        None | Some("reply") => Kind::Reply,
+        Some("delivery_error") => Kind::DeliveryError,
+        Some("consent") => match obj.get("consentType").and_then(Value::as_str) {
+            None | Some("express") => Kind::Consent { written: false },
+            Some("written") => Kind::Consent { written: true },
+            Some(_) => {
+                errors.push(FieldError::new("/consentType", "must be express or written"));
+                Kind::Consent { written: false }
+            }
+        },
         Some(_) => {
-            errors.push(FieldError::new("/kind", "must be reply or delivery_error"));
-            false
+            errors.push(FieldError::new("/kind", "must be reply, delivery_error or consent"));
+            Kind::Reply
         }
     };
+    if obj.contains_key("consentType") && !matches!(kind, Kind::Consent { .. }) {
+        errors.push(FieldError::new("/consentType", "only goes with kind consent"));
+    }
     let text = match obj.get("text") {
         Some(Value::String(t)) if t.chars().count() <= MAX_TEXT => t.clone(),
         Some(Value::String(_)) => {
@@ -155,10 +199,24 @@ pub fn parse(body: &Value) -> Result<Message, Vec<FieldError>> {
             ));
             String::new()
         }
-        None | Some(Value::Null) if delivery_error => String::new(),
+        None | Some(Value::Null) if kind != Kind::Reply => String::new(),
         _ => {
             errors.push(FieldError::new("/text", "is required: what the customer sent"));
             String::new()
+        }
+    };
+    let received_at = match obj.get("receivedAt") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) => match shared::clock::parse_flexible(t) {
+            Some(at) => Some(at),
+            None => {
+                errors.push(FieldError::new("/receivedAt", "must be an RFC 3339 timestamp"));
+                None
+            }
+        },
+        Some(_) => {
+            errors.push(FieldError::new("/receivedAt", "must be an RFC 3339 timestamp"));
+            None
         }
     };
     let run_id = match obj.get("runId") {
@@ -177,8 +235,9 @@ pub fn parse(body: &Value) -> Result<Message, Vec<FieldError>> {
         channel: channel.expect("checked"),
         from,
         text,
-        delivery_error,
+        kind,
         run_id,
+        received_at,
     })
 }
 
@@ -245,84 +304,121 @@ impl Inbound {
             )
             .with_header(http::header::RETRY_AFTER, "5")
         };
+        let now = self.clock.now();
+        let excerpt: String = m.text.chars().take(160).collect();
+        let reading = match m.kind {
+            Kind::Consent { .. } => None,
+            Kind::Reply => Some(read(m.channel, &m.text, false)),
+            Kind::DeliveryError => Some(read(m.channel, &m.text, true)),
+        };
+        // 1. The ledgers first, whatever the tenant's state: an opt-out is never lost.
+        let (label, channels) = match (&reading, m.kind) {
+            (_, Kind::Consent { written }) => {
+                let consent = followups::consent::Recorded {
+                    written,
+                    source: "inbound".into(),
+                    at: m.received_at.unwrap_or(now),
+                };
+                let channel = channel_name(m.channel);
+                self.store
+                    .record_consent(&m.tenant_id, &m.from, channel, &consent, &json!({"text": excerpt}))
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+                ("consent", vec![channel])
+            }
+            (Some(r), _) => match &r.meaning {
+                Meaning::OptOut { scope } | Meaning::Unreachable { scope } => {
+                    let names = scope.names();
+                    let source = if r.rule == Rule::DeliveryError {
+                        "delivery_error"
+                    } else {
+                        "inbound"
+                    };
+                    let reason = json!({
+                        "source": source, "channel": channel_name(m.channel), "rule": r.rule,
+                        "decidedBy": r.decided_by, "text": excerpt, "at": iso_millis(now),
+                    });
+                    self.store
+                        .add_opt_out(&m.tenant_id, &m.from, &names, &reason, now)
+                        .await
+                        .map_err(|e| unavailable(&e))?;
+                    let label = if r.rule == Rule::DeliveryError {
+                        "unreachable"
+                    } else {
+                        "opted_out"
+                    };
+                    (label, names)
+                }
+                Meaning::OptIn { scope } => {
+                    let names = scope.names();
+                    self.store
+                        .remove_opt_out(&m.tenant_id, &m.from, Some(&names))
+                        .await
+                        .map_err(|e| unavailable(&e))?;
+                    ("opted_in", names)
+                }
+                Meaning::Reply => ("reply", Vec::new()),
+            },
+            (None, _) => unreachable!("only consent has no reading"),
+        };
+        // 2. Then the runs, when the tenant has any.
         let record = self
             .tenants
             .get_record(&m.tenant_id)
             .await
-            .map_err(|e| unavailable(&e))?
-            .ok_or_else(|| {
-                error(
-                    StatusCode::NOT_FOUND,
-                    "unknown_tenant",
-                    format!("tenant {} is not connected to this deployment", m.tenant_id),
-                )
-            })?;
-        if record.tenant.status != TenantStatus::Connected {
-            return Err(error(
-                StatusCode::FORBIDDEN,
-                "tenant_disconnected",
-                format!("tenant {} is disconnected", m.tenant_id),
-            ));
-        }
-        let tenant = TenantView::new(&self.catalogue, record);
-        let now = self.clock.now();
-        let meaning = classify(m.channel, &m.text, m.delivery_error);
-        let excerpt: String = m.text.chars().take(160).collect();
-        let (label, scope, halted) = match &meaning {
-            Meaning::OptOut { scope } => {
-                let names = scope.names();
-                let reason = json!({"source": "inbound", "text": excerpt, "at": iso_millis(now)});
-                self.store
-                    .add_opt_out(&m.tenant_id, &m.from, &names, &reason, now)
-                    .await
-                    .map_err(|e| unavailable(&e))?;
-                let halted = self
-                    .halt_for_address(&tenant, &m.from, HaltReason::OptedOut, |_| true, now)
-                    .await
-                    .map_err(|e| unavailable(&e))?;
-                ("opted_out", names, halted)
-            }
-            Meaning::OptIn { scope } => {
-                let mut names = scope.names();
-                if matches!(scope, Scope::Channels(_)) {
-                    names.push("all");
-                }
-                self.store
-                    .remove_opt_out(&m.tenant_id, &m.from, Some(&names))
-                    .await
-                    .map_err(|e| unavailable(&e))?;
-                ("opted_in", scope.names(), Vec::new())
-            }
-            Meaning::Unreachable { scope } => {
-                let names = scope.names();
-                let reason = json!({"source": "delivery_error", "text": excerpt, "at": iso_millis(now)});
-                self.store
-                    .add_opt_out(&m.tenant_id, &m.from, &names, &reason, now)
-                    .await
-                    .map_err(|e| unavailable(&e))?;
-                ("unreachable", names, Vec::new())
-            }
-            Meaning::Reply => {
-                let halted = self
-                    .halt_for_address(
-                        &tenant,
-                        &m.from,
-                        HaltReason::Replied,
-                        |recipe| tenant.recipes.get(recipe).is_none_or(|r| r.stop_when.on_reply),
-                        now,
-                    )
-                    .await
-                    .map_err(|e| unavailable(&e))?;
-                ("reply", Vec::new(), halted)
-            }
+            .map_err(|e| unavailable(&e))?;
+        let tenant_status = match &record {
+            None => "unknown",
+            Some(r) if r.tenant.status == TenantStatus::Connected => "connected",
+            Some(_) => "disconnected",
         };
-        info!(meaning = label, halted = halted.len(), "inbound message applied");
+        let mut halted = Vec::new();
+        // The run's timeline says what decided: the rule and the words.
+        let because = json!({
+            "channel": channel_name(m.channel),
+            "rule": reading.as_ref().map(|r| r.rule),
+            "decidedBy": reading.as_ref().and_then(|r| r.decided_by.clone()),
+        });
+        if let Some(record) = record {
+            let tenant = TenantView::new(&self.catalogue, record);
+            match label {
+                "opted_out" => {
+                    halted = self
+                        .halt_for_address(&tenant, &m.from, HaltReason::OptedOut, &because, |_| true, now)
+                        .await
+                        .map_err(|e| unavailable(&e))?;
+                }
+                "reply" => {
+                    halted = self
+                        .halt_for_address(
+                            &tenant,
+                            &m.from,
+                            HaltReason::Replied,
+                            &because,
+                            |recipe| tenant.recipes.get(recipe).is_none_or(|r| r.stop_when.on_reply),
+                            now,
+                        )
+                        .await
+                        .map_err(|e| unavailable(&e))?;
+                }
+                _ => {}
+            }
+        }
+        info!(
+            meaning = label,
+            tenant_status,
+            halted = halted.len(),
+            "inbound message applied"
+        );
         Ok(json_response(
             StatusCode::OK,
             &json!({
                 "tenantId": m.tenant_id,
+                "tenantStatus": tenant_status,
                 "meaning": label,
-                "channels": scope,
+                "channels": channels,
+                "rule": reading.as_ref().map(|r| r.rule),
+                "decidedBy": reading.as_ref().and_then(|r| r.decided_by.clone()),
                 "haltedRuns": halted,
             }),
         ))
@@ -334,6 +430,7 @@ impl Inbound {
         tenant: &TenantView,
         address: &str,
         reason: HaltReason,
+        because: &Value,
         applies: impl Fn(&str) -> bool,
         now: jiff::Timestamp,
     ) -> Result<Vec<String>, followup_runtime::store::StoreError> {
@@ -357,7 +454,18 @@ impl Inbound {
             if run.status != RunStatus::Active || !applies(&run.recipe) {
                 continue;
             }
-            if followup_runtime::halt(&self.store, &self.schedules, tenant_id, &run, reason, None, now).await? {
+            if followup_runtime::halt(
+                &self.store,
+                &self.schedules,
+                tenant_id,
+                &run,
+                reason,
+                None,
+                because,
+                now,
+            )
+            .await?
+            {
                 halted.push(run_id);
             }
         }
@@ -375,19 +483,26 @@ mod tests {
 
     #[test]
     fn inbound_messages_are_checked_field_by_field() {
-        let m =
-            parse(&json!({"tenantId": "1001", "channel": "sms", "from": "(512) 555-0100", "text": "STOP"})).unwrap();
+        let m = parse(&json!({"tenantId": "1001", "channel": "sms", "from": "(512) 555-0100 x12", "text": "STOP"}))
+            .unwrap();
         assert_eq!(
-            (m.from.as_str(), m.channel, m.delivery_error),
-            ("+15125550100", Channel::Sms, false)
+            (m.from.as_str(), m.channel, m.kind),
+            ("+15125550100", Channel::Sms, Kind::Reply)
         );
-        let m =
-            parse(&json!({"tenantId": 1001, "channel": "email", "from": "Mary@Example.com", "kind": "delivery_error"}))
-                .unwrap();
+        let m = parse(
+            &json!({"tenantId": 1001, "channel": "email", "from": "Mary <Mary@Example.com>", "kind": "delivery_error"}),
+        )
+        .unwrap();
         assert_eq!(
-            (m.from.as_str(), m.delivery_error, m.text.as_str()),
-            ("mary@example.com", true, "")
+            (m.from.as_str(), m.kind, m.text.as_str()),
+            ("mary@example.com", Kind::DeliveryError, "")
         );
+        let m = parse(
+            &json!({"tenantId": "7", "channel": "voice", "from": "+15125550100", "kind": "consent",
+            "consentType": "written", "receivedAt": "2026-12-01T15:00:00Z"}),
+        )
+        .unwrap();
+        assert_eq!(m.kind, Kind::Consent { written: true });
         assert_eq!(
             fields(json!({"tenantId": "01", "channel": "fax", "text": 5, "colour": "red"})),
             vec!["/colour", "/tenantId", "/channel", "/from", "/text"]
@@ -395,6 +510,12 @@ mod tests {
         assert_eq!(
             fields(json!({"tenantId": "7", "channel": "sms", "from": "12", "text": "hi"})),
             vec!["/from"]
+        );
+        assert_eq!(
+            fields(
+                json!({"tenantId": "7", "channel": "sms", "from": "+15125550100", "text": "hi", "consentType": "written"})
+            ),
+            vec!["/consentType"]
         );
         assert_eq!(fields(json!([])), vec![""]);
     }

@@ -33,6 +33,7 @@ pub struct LeadIntakeConfig {
     pub tenants_table: String,
     pub leads_table: String,
     pub leads_queue_url: String,
+    pub followups_table: String,
 }
 
 impl LeadIntakeConfig {
@@ -41,6 +42,7 @@ impl LeadIntakeConfig {
             tenants_table: env.required("TENANTS_TABLE")?,
             leads_table: env.required("LEADS_TABLE")?,
             leads_queue_url: env.required("LEADS_QUEUE_URL")?,
+            followups_table: env.required("FOLLOWUPS_TABLE")?,
         })
     }
 }
@@ -48,6 +50,8 @@ impl LeadIntakeConfig {
 pub struct LeadIntake {
     tenants: TenantRegistry,
     store: LeadStore,
+    /// The consent and opt-out ledgers a lead's `consent` goes into.
+    ledgers: followup_runtime::store::Store,
     sqs: aws_sdk_sqs::Client,
     config: LeadIntakeConfig,
     clock: SharedClock,
@@ -74,6 +78,7 @@ impl LeadIntake {
     ) -> Self {
         Self {
             tenants: TenantRegistry::new(dynamodb.clone(), config.tenants_table.clone()),
+            ledgers: followup_runtime::store::Store::new(dynamodb.clone(), config.followups_table.clone()),
             store: LeadStore::new(dynamodb, config.leads_table.clone()),
             sqs,
             config,
@@ -187,11 +192,15 @@ impl LeadIntake {
                 sqs: &self.sqs,
                 queue_url: &self.config.leads_queue_url,
             };
-            match submitter
+            let submitted = submitter
                 .submit(&lead, &fingerprint, now)
                 .await
-                .map_err(|e| unavailable(&e))?
-            {
+                .map_err(|e| unavailable(&e))?;
+            if !matches!(submitted, Submitted::Conflict) {
+                // Repeated on a retry, which writes the same again.
+                self.record_consent(&lead, now).await.map_err(|e| unavailable(&e))?;
+            }
+            match submitted {
                 Submitted::New => {
                     info!("lead accepted");
                     Ok(json_response(
@@ -217,6 +226,47 @@ impl LeadIntake {
         }
         .instrument(span)
         .await
+    }
+
+    /// A lead's `consent` into the ledgers: given consent is recorded for the channel's address (for AI calls,
+    /// the number's voice consent), and a `false` is an opt-out of that channel.
+    async fn record_consent(
+        &self,
+        lead: &leads::lead::Lead,
+        now: jiff::Timestamp,
+    ) -> Result<(), followup_runtime::store::StoreError> {
+        let c = &lead.consent;
+        let channels = [
+            ("sms", c.sms, lead.phone.as_deref()),
+            ("voice", c.voice, lead.phone.as_deref()),
+            ("email", c.email, lead.email.as_deref()),
+        ];
+        for (channel, given, address) in channels {
+            let Some(address) = address.and_then(contact::address_key) else {
+                continue;
+            };
+            let detail = json!({"leadId": lead.lead_id, "source": lead.source.as_str()});
+            match given {
+                Some(true) => {
+                    let consent = followups::consent::Recorded {
+                        written: c.written == Some(true),
+                        source: "lead".into(),
+                        at: lead.occurred_at,
+                    };
+                    self.ledgers
+                        .record_consent(&lead.tenant_id, &address, channel, &consent, &detail)
+                        .await?
+                }
+                Some(false) => {
+                    let reason = json!({"source": "lead_declined", "leadId": lead.lead_id, "at": shared::clock::iso_millis(now)});
+                    self.ledgers
+                        .add_opt_out(&lead.tenant_id, &address, &[channel], &reason, now)
+                        .await?
+                }
+                None => {}
+            }
+        }
+        Ok(())
     }
 
     async fn existing(&self, lead_id: &str, tenant_id: Option<&str>) -> Result<LeadRecord, ApiError> {

@@ -143,15 +143,12 @@ impl Admin {
         let address = decode_segment(raw)
             .filter(|a| !a.is_empty())
             .ok_or_else(|| bad_query("the address is not a percent-encoded phone number or email", "address"))?;
-        let address = if address.contains('@') {
-            address.trim().to_ascii_lowercase()
-        } else {
-            followups::recipient::e164(&address)
-                .ok_or_else(|| bad_query("the address is neither an email nor a phone number", "address"))?
-        };
-        let channel = query.get("channel").map(String::as_str);
+        let address = contact::address_key(&address)
+            .ok_or_else(|| bad_query("the address is neither an email nor a phone number", "address"))?;
+        // `all` (or no channel) lifts every channel; a channel lifts only itself.
+        let channel = query.get("channel").map(String::as_str).filter(|c| *c != "all");
         if let Some(c) = channel
-            && !matches!(c, "sms" | "voice" | "email" | "all")
+            && !matches!(c, "sms" | "voice" | "email")
         {
             return Err(bad_query("channel must be sms, voice, email or all", "channel"));
         }
@@ -279,6 +276,7 @@ impl Admin {
             .await
             .map_err(|e| storage_error("reading runs", e))?;
         let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
+        let mut suppressed: BTreeMap<String, u64> = BTreeMap::new();
         let mut goals: BTreeMap<String, (u64, i64)> = BTreeMap::new();
         let (mut active, mut sends, mut skips, mut failures, mut stalled) = (0u64, 0u64, 0u64, 0u64, 0u64);
         for r in &runs {
@@ -291,6 +289,9 @@ impl Admin {
             failures += u64::from(r.failures);
             if let Some(reason) = &r.reason {
                 *by_reason.entry(reason.clone()).or_default() += 1;
+            }
+            for (reason, n) in &r.skipped_by {
+                *suppressed.entry(reason.clone()).or_default() += u64::from(*n);
             }
             if let Some(goal) = &r.goal {
                 let g = goals.entry(goal.label.clone()).or_default();
@@ -305,6 +306,7 @@ impl Admin {
             "stalledRuns": stalled,
             "sends": sends,
             "suppressions": skips,
+            "suppressedBy": suppressed,
             "failures": failures,
             "ended": by_reason,
             "goals": goals.iter().map(|(k, (n, c))| (k.clone(), json!({"count": n, "amount": money(*c)}))).collect::<serde_json::Map<_, _>>(),

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use http::StatusCode;
 use jiff::{SignedDuration, Timestamp};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use ::followups::preview::{self, Found, PlannedSend};
 use ::followups::recipe::Recipe;
@@ -85,10 +85,23 @@ impl Admin {
             .connections
             .client_for(&record)
             .await
-            .map_err(|e| storage_error("reading the tenant's credentials", e))?;
+            .map_err(|e| crate::settings::connection_error(tenant_id, e))?;
         let now = self.clock.now();
         let until = now + SignedDuration::from_hours(24 * days);
         let tz = jiff::tz::TimeZone::get(&settings.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let view = followup_runtime::TenantView::new(&self.catalogue, record.clone());
+        let quiet = view.quiet_hours();
+        let rules = preview::Rules {
+            channels: &settings.channels,
+            quiet_hours: quiet,
+            ai_call_consent: &settings.ai_call_consent,
+        };
+        // Recipes not yet switched on are previewed as if switched on now.
+        let mut watched_since = view.watched_since();
+        for r in &recipes {
+            watched_since.entry(r.id.clone()).or_insert(now);
+        }
+        let mut people = People::new(&client, &self.followups, tenant_id, tz.clone());
 
         // Runs that exist already: their pending steps, and no second plan for their entities.
         let runs = self
@@ -106,29 +119,47 @@ impl Admin {
             if run.status == RunStatus::Active
                 && let Some(due) = run.due_at
             {
-                let zone = jiff::tz::TimeZone::get(&run.profile.time_zone).unwrap_or(tz.clone());
+                let recipient = people
+                    .of_run(run)
+                    .await
+                    .map_err(|e| storage_error("reading the ledgers", e))?;
                 sends.extend(preview::run_steps(
                     recipe,
                     &run.subject,
                     run.position,
                     due.max(now),
                     run.anchor,
-                    &zone,
+                    &recipient,
+                    &rules,
                     until,
                 ));
             }
         }
-        let found = self
+        let mut found = self
             .lookback(&client, &recipes, &settings, &tz, now)
             .await
             .map_err(unavailable)?;
+        for f in &mut found {
+            f.recipient = people
+                .of_facts(&f.facts)
+                .await
+                .map_err(|e| storage_error("reading the ledgers", e))?;
+        }
         let found_count = found.len();
         sends.extend(
-            preview::lookback(&found, &recipes, settings.include_existing_overdue, now, until)
-                .into_iter()
-                .filter(|p| !taken.contains(&(p.recipe.clone(), p.entity.clone()))),
+            preview::lookback(
+                &found,
+                &recipes,
+                &rules,
+                settings.include_existing_overdue,
+                &watched_since,
+                now,
+                until,
+            )
+            .into_iter()
+            .filter(|p| !taken.contains(&(p.recipe.clone(), p.entity.clone()))),
         );
-        sends.sort_by(|a, b| (a.at, &a.entity, a.step).cmp(&(b.at, &b.entity, b.step)));
+        preview::sort(&mut sends);
         let mut by_recipe: BTreeMap<&str, usize> = BTreeMap::new();
         for s in &sends {
             *by_recipe.entry(s.recipe.as_str()).or_default() += 1;
@@ -139,13 +170,24 @@ impl Admin {
             "until": iso_millis(until),
             "recipes": recipes.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
             "entitiesRead": found_count,
+            "recipientsRead": people.read,
             "byRecipe": by_recipe,
-            "sends": sends.iter().map(|s| json!({
-                "recipe": s.recipe, "entity": s.entity, "step": s.step, "round": s.round, "stepId": s.step_id,
-                "channel": s.channel, "at": iso_millis(s.at),
-            })).collect::<Vec<_>>(),
-            "note": "Planned moments: quiet hours and the contact cap may move a send later, and a sale, payment, \
-                     reply or opt-out meanwhile stops it.",
+            "byReason": preview::by_reason(&sends),
+            "sends": sends.iter().map(|s| {
+                let mut v = json!({
+                    "recipe": s.recipe, "entity": s.entity, "step": s.step, "round": s.round, "stepId": s.step_id,
+                    "channel": s.channel, "plannedAt": iso_millis(s.planned_at), "at": iso_millis(s.at),
+                });
+                if let Some(map) = v.as_object_mut()
+                    && let Ok(Value::Object(outcome)) = serde_json::to_value(&s.outcome)
+                {
+                    map.extend(outcome);
+                }
+                v
+            }).collect::<Vec<_>>(),
+            "note": "Each send is judged by the tenant's channels, the opt-out ledger, AI-call consent and the \
+                     recipient's window (quiet hours, the state's rule for sales messages). The contact cap may still \
+                     move a send later, and a sale, payment, reply or opt-out meanwhile stops it.",
         }))
     }
 
@@ -164,7 +206,7 @@ impl Admin {
             event,
             occurred_at,
             facts,
-            time_zone: tz.clone(),
+            recipient: preview::Recipient::in_zone(tz.clone()),
         };
         let mut out = Vec::new();
         if wants(EntityKind::Estimate) {
@@ -219,6 +261,124 @@ impl Admin {
             }
         }
         Ok(out)
+    }
+}
+
+/// At most this many people are looked up (their address, contacts and ledgers) in one preview; beyond it, a
+/// recipient is previewed in the tenant's zone with nothing recorded.
+const MAX_PEOPLE: usize = 100;
+
+/// Who the previewed runs would write to: their zones, state, AI-call consent and opt-outs, read once each.
+struct People<'a> {
+    client: &'a Client,
+    store: &'a followup_runtime::store::Store,
+    tenant_id: &'a str,
+    tenant_zone: jiff::tz::TimeZone,
+    known: HashMap<(Option<i64>, Option<i64>), preview::Recipient>,
+    read: usize,
+}
+
+impl<'a> People<'a> {
+    fn new(
+        client: &'a Client,
+        store: &'a followup_runtime::store::Store,
+        tenant_id: &'a str,
+        tenant_zone: jiff::tz::TimeZone,
+    ) -> Self {
+        Self {
+            client,
+            store,
+            tenant_id,
+            tenant_zone,
+            known: HashMap::new(),
+            read: 0,
+        }
+    }
+
+    /// A run's recipient: its profile's zones and state, and the ledgers for the customer's addresses.
+    async fn of_run(
+        &mut self,
+        run: &followup_runtime::store::RunRecord,
+    ) -> Result<preview::Recipient, followup_runtime::store::StoreError> {
+        let mut r = preview::Recipient {
+            zones: run.profile.zones(),
+            state: run.profile.state.clone(),
+            voice_consent: None,
+            opted_out: Vec::new(),
+        };
+        let phone = run.profile.phone.clone();
+        let addresses = match (run.profile.customer_id, phone) {
+            (_, Some(p)) => vec![p],
+            (Some(id), None) => self.addresses(id).await,
+            (None, None) => Vec::new(),
+        };
+        self.ledgers(&mut r, &addresses).await?;
+        Ok(r)
+    }
+
+    /// An entity's recipient, from its location's address and its customer's contacts.
+    async fn of_facts(
+        &mut self,
+        facts: &::followups::facts::Facts,
+    ) -> Result<preview::Recipient, followup_runtime::store::StoreError> {
+        let key = (facts.customer_id, facts.location_id);
+        if let Some(r) = self.known.get(&key) {
+            return Ok(r.clone());
+        }
+        let mut r = preview::Recipient::in_zone(self.tenant_zone.clone());
+        if self.read < MAX_PEOPLE {
+            self.read += 1;
+            if let Some(id) = facts.location_id
+                && let Ok(l) = self.client.location(id).await
+                && let Some(z) = ::followups::geo::for_address(&l.address.state, &l.address.zip, &l.address.country)
+            {
+                r.zones = z.zones.iter().filter_map(|z| jiff::tz::TimeZone::get(z).ok()).collect();
+                r.state = ::followups::geo::region_code(&l.address.state, &l.address.country).map(str::to_owned);
+            }
+            if r.zones.is_empty() {
+                r.zones = vec![self.tenant_zone.clone()];
+            }
+            let addresses = match facts.customer_id {
+                Some(id) => self.addresses(id).await,
+                None => facts.phone.iter().cloned().collect(),
+            };
+            self.ledgers(&mut r, &addresses).await?;
+        }
+        self.known.insert(key, r.clone());
+        Ok(r)
+    }
+
+    /// The customer's phone for calls and texts, and email, as the runner would pick them.
+    async fn addresses(&mut self, customer_id: i64) -> Vec<String> {
+        let Ok(contacts) = st::contacts(self.client, customer_id).await else {
+            return Vec::new();
+        };
+        use shared::tenant_settings::Channel;
+        [Channel::Voice, Channel::Email]
+            .iter()
+            .filter_map(|c| ::followups::recipient::pick(*c, &contacts, false).ok())
+            .collect()
+    }
+
+    async fn ledgers(
+        &self,
+        r: &mut preview::Recipient,
+        addresses: &[String],
+    ) -> Result<(), followup_runtime::store::StoreError> {
+        use shared::tenant_settings::Channel;
+        for address in addresses {
+            if let Some(entry) = self.store.opt_out_of(self.tenant_id, address).await? {
+                for c in [Channel::Sms, Channel::Voice, Channel::Email] {
+                    if entry.covers(::followups::optout::channel_name(c)).channel && !r.opted_out.contains(&c) {
+                        r.opted_out.push(c);
+                    }
+                }
+            }
+            if !address.contains('@') {
+                r.voice_consent = self.store.consent_of(self.tenant_id, address, "voice").await?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -91,13 +91,11 @@ impl Choices {
 
 impl Admin {
     /// A client for a connected tenant, or the admin API's answer for why there is none.
-    async fn tenant_client(&self, tenant_id: &str) -> Result<std::sync::Arc<Client>, ApiError> {
-        self.connections.client(tenant_id).await.map_err(|e| match e {
-            ConnectionError::UnknownTenant(_) => unknown_tenant(tenant_id),
-            ConnectionError::NotConnected(_) => not_connected(tenant_id),
-            ConnectionError::Credentials(CredentialStoreError::NotFound(_)) => not_connected(tenant_id),
-            other => storage_error("loading the tenant's connection", other),
-        })
+    pub(crate) async fn tenant_client(&self, tenant_id: &str) -> Result<std::sync::Arc<Client>, ApiError> {
+        self.connections
+            .client(tenant_id)
+            .await
+            .map_err(|e| connection_error(tenant_id, e))
     }
 
     pub(crate) async fn options(&self, tenant_id: &str) -> Handled {
@@ -138,12 +136,20 @@ impl Admin {
     }
 
     pub(crate) async fn put_settings(&self, tenant_id: &str, body: &Value) -> Handled {
-        let settings = tenant_settings::parse(body).map_err(|fields| {
+        let mut settings = tenant_settings::parse(body).map_err(|fields| {
             ApiError::new(StatusCode::BAD_REQUEST, "invalid_settings", "the settings are invalid").with_fields(fields)
         })?;
+        let record = self.record(tenant_id).await?;
         let client = self.tenant_client(tenant_id).await?;
         let choices = Choices::fetch(&client).await.map_err(servicetitan_error)?;
-        let errors = choices.check(&settings);
+        let mut errors = choices.check(&settings);
+        let now = self.clock.now();
+        let previous: Option<TenantSettings> = record
+            .settings
+            .as_ref()
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        errors.extend(self.who_is_speaking(&mut settings, &record, &choices));
+        keep_server_fields(&mut settings, previous.as_ref(), now);
         if !errors.is_empty() {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -153,7 +159,6 @@ impl Admin {
             .with_fields(errors));
         }
         let document = serde_json::to_value(&settings).expect("settings serialise");
-        let now = self.clock.now();
         let stored = self
             .registry
             .put_settings(tenant_id, &document, now)
@@ -167,6 +172,112 @@ impl Admin {
         // Recipes may have been switched on: their feeds' lookback is read now, not at the next tick.
         self.reconcile_soon(tenant_id).await;
         ok(&json!({"tenantId": tenant_id, "settings": document, "updatedAt": iso_millis(now)}))
+    }
+}
+
+/// Why there is no client for a tenant: only an outage of our own storage is worth retrying; the rest says what to do.
+pub(crate) fn connection_error(tenant_id: &str, e: ConnectionError) -> ApiError {
+    match e {
+        ConnectionError::UnknownTenant(_) => unknown_tenant(tenant_id),
+        ConnectionError::NotConnected(_) | ConnectionError::Credentials(CredentialStoreError::NotFound(_)) => {
+            not_connected(tenant_id)
+        }
+        ConnectionError::Credentials(c) if !c.is_retryable() => {
+            tracing::warn!(error = %c, "the tenant's stored credentials cannot be used");
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "credentials_unreadable",
+                format!(
+                    "the stored ServiceTitan credentials of tenant {tenant_id} cannot be used ({c}); connect the \
+                     tenant again with PUT /admin/tenants/{tenant_id}/servicetitan"
+                ),
+            )
+        }
+        other => storage_error("loading the tenant's connection", other),
+    }
+}
+
+impl Admin {
+    /// Every SMS names the company, and every step has the settings it needs: a recipe whose texts say
+    /// `{{company.name}}` needs `companyName` (the business unit's name from ServiceTitan when none is given), and
+    /// the missed-call text back needs the booking link.
+    fn who_is_speaking(
+        &self,
+        settings: &mut TenantSettings,
+        record: &shared::tenants::TenantRecord,
+        choices: &Choices,
+    ) -> Vec<FieldError> {
+        let recipes = self
+            .catalogue
+            .for_tenant(&settings.recipes, &record.recipe_overrides)
+            .enabled;
+        let mut errors = Vec::new();
+        let needing = |setting: &str| -> Vec<&str> {
+            recipes
+                .iter()
+                .filter(|r| r.required_settings().contains(&setting))
+                .map(|r| r.id.as_str())
+                .collect()
+        };
+        let named = needing("companyName");
+        let unit = choices
+            .business_units
+            .iter()
+            .find(|b| b.id == settings.business_unit_id);
+        // (An unknown business unit is reported on its own field.)
+        if !named.is_empty()
+            && settings.company_name.is_none()
+            && let Some(unit) = unit
+        {
+            match Some(unit.name.trim().to_owned()).filter(|n| !n.is_empty()) {
+                Some(name) => settings.company_name = Some(name),
+                None => errors.push(FieldError::new(
+                    "/companyName",
+                    format!(
+                        "is required by {}: every text names the company (the business unit has no name to use)",
+                        named.join(", ")
+                    ),
+                )),
+            }
+        }
+        let booking = needing("bookingUrl");
+        if !booking.is_empty() && settings.booking_url.is_none() {
+            errors.push(FieldError::new(
+                "/bookingUrl",
+                format!("is required by {}: its text sends the booking link", booking.join(", ")),
+            ));
+        }
+        errors
+    }
+}
+
+/// The server's own parts of the settings: when each recipe was switched on, and when the AI-call consent
+/// attestation was made (a new attester makes a new attestation).
+fn keep_server_fields(settings: &mut TenantSettings, previous: Option<&TenantSettings>, now: jiff::Timestamp) {
+    settings.recipes_enabled_at = settings
+        .recipes
+        .iter()
+        .map(|r| {
+            let since = previous
+                .filter(|p| p.recipes.contains(r))
+                .and_then(|p| p.recipes_enabled_at.get(r).copied())
+                .unwrap_or(now);
+            (r.clone(), since)
+        })
+        .collect();
+    if let tenant_settings::AiCallConsent::Attested {
+        attested_by,
+        attested_at,
+    } = &mut settings.ai_call_consent
+    {
+        let before = previous.and_then(|p| match &p.ai_call_consent {
+            tenant_settings::AiCallConsent::Attested {
+                attested_by: by,
+                attested_at: at,
+            } if by == attested_by => *at,
+            _ => None,
+        });
+        *attested_at = Some(before.unwrap_or(now));
     }
 }
 

@@ -55,6 +55,12 @@ impl Admin {
                 "processed": counts.done,
             },
             "followUps": followups,
+            // What AI calls rest on: recorded consent per number, or the tenant's attestation (who, and when).
+            "aiCallConsent": record
+                .settings
+                .as_ref()
+                .and_then(|s| s.get("aiCallConsent").cloned())
+                .unwrap_or_else(|| json!({"basis": "recorded"})),
             "leads": leads,
             "reconcile": reconcile,
         }))

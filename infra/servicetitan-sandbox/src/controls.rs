@@ -284,12 +284,26 @@ async fn create_call(State(st): State<AppState>, p: P, body: Bytes) -> ApiResult
 #[serde(rename_all = "camelCase")]
 struct CompleteReq {
     total: Option<Value>,
+    /// Only its absence matters (see [`complete`]).
+    #[serde(default)]
+    #[allow(dead_code)]
+    reference_number: Option<String>,
 }
 
 async fn complete(State(st): State<AppState>, p: P, body: Bytes) -> ApiResult {
-    let req: CompleteReq = typed(&json_body(&body)?)?;
+    let raw = json_body(&body)?;
+    // `"referenceNumber": null`: the invoice has none (nullable in ServiceTitan's schema).
+    let no_reference = raw.get("referenceNumber").is_some_and(Value::is_null);
+    let req: CompleteReq = typed(&raw)?;
     let total = req.total.as_ref().and_then(parse_money);
-    st.tenant(p.tenant, |t, now| ok(complete_job_emitting(&st, t, p.id, total, now)?))
+    st.tenant(p.tenant, |t, now| {
+        let mut out = complete_job_emitting(&st, t, p.id, total, now)?;
+        if no_reference && let Some(inv) = t.invoices.get_mut(&t.jobs[&p.id].invoice_id) {
+            inv.reference_number = None;
+            out["invoiceReferenceNumber"] = Value::Null;
+        }
+        ok(out)
+    })
 }
 
 async fn dispatch(State(st): State<AppState>, p: P) -> ApiResult {

@@ -401,7 +401,8 @@ pub struct InvoiceItem {
 #[derive(Debug, Clone)]
 pub struct Invoice {
     pub id: i64,
-    pub reference_number: String,
+    /// Nullable in ServiceTitan's schema (an invoice made outside a job may have none).
+    pub reference_number: Option<String>,
     pub job_id: Option<i64>,
     pub customer_id: i64,
     pub location_id: i64,

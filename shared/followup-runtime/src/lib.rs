@@ -75,10 +75,58 @@ impl TenantView {
             .as_ref()
             .map_or(DEFAULT_TIME_ZONE, |s| s.time_zone.as_str())
     }
+
+    /// Since when the tenant has run each recipe: the later of connecting and switching the recipe on.
+    pub fn watched_since(&self) -> std::collections::BTreeMap<String, jiff::Timestamp> {
+        let connected = self.record.connected_at;
+        self.recipes
+            .enabled
+            .iter()
+            .filter_map(|r| {
+                let enabled = self
+                    .settings
+                    .as_ref()
+                    .and_then(|s| s.recipes_enabled_at.get(&r.id).copied());
+                let since = match (connected, enabled) {
+                    (Some(c), Some(e)) => c.max(e),
+                    (c, e) => c.or(e)?,
+                };
+                Some((r.id.clone(), since))
+            })
+            .collect()
+    }
+
+    /// The send rules the tenant's settings set (a tenant without settings has no recipes, so they never apply).
+    pub fn rules<'a>(&'a self, recipe_enabled: bool) -> followups::gate::TenantRules<'a> {
+        const NONE: &[shared::tenant_settings::Channel] = &[];
+        static RECORDED: shared::tenant_settings::AiCallConsent = shared::tenant_settings::AiCallConsent::Recorded;
+        let s = self.settings.as_ref();
+        let cap = s.map(|s| s.contact_cap).unwrap_or_default();
+        followups::gate::TenantRules {
+            connected: self.connected(),
+            recipe_enabled,
+            channels: s.map_or(NONE, |s| s.channels.as_slice()),
+            cap: followups::gate::Cap {
+                messages: cap.messages,
+                per: jiff::SignedDuration::from_hours(i64::from(cap.hours)),
+            },
+            after_hours_notice: s
+                .is_some_and(|s| s.leads.missed_call_after_hours == shared::tenant_settings::AfterHours::ClosedNotice),
+            ai_call_consent: s.map_or(&RECORDED, |s| &s.ai_call_consent),
+        }
+    }
+
+    /// The tenant's quiet hours as times.
+    pub fn quiet_hours(&self) -> Option<(jiff::civil::Time, jiff::civil::Time)> {
+        let q = &self.settings.as_ref()?.quiet_hours;
+        followups::gate::quiet_hours(&q.start, &q.end)
+    }
 }
 
 /// Halts an active run and deletes its pending schedule (a schedule the delete misses fires into a halted run and
-/// does nothing). `Ok(false)` when the run had ended already.
+/// does nothing); `because` goes into the timeline entry (an opt-out's words). `Ok(false)` when the run had ended
+/// already.
+#[allow(clippy::too_many_arguments)]
 pub async fn halt(
     store: &store::Store,
     schedules: &schedules::Schedules,
@@ -86,13 +134,14 @@ pub async fn halt(
     run: &store::RunRecord,
     reason: followups::HaltReason,
     goal: Option<&followups::GoalReached>,
+    because: &serde_json::Value,
     now: jiff::Timestamp,
 ) -> Result<bool, store::StoreError> {
     if run.status != store::RunStatus::Active {
         return Ok(false);
     }
     let halted = store
-        .end_run(tenant_id, run, store::RunStatus::Halted, reason, goal, now)
+        .end_run_because(tenant_id, run, store::RunStatus::Halted, reason, goal, because, now)
         .await?;
     if let Err(e) = schedules
         .cancel_step(tenant_id, &run.run_id, run.position, run.seq)

@@ -24,9 +24,13 @@ pub struct Profile {
     pub zip: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
-    /// IANA zone: the address's, else the tenant's.
+    /// IANA zone: the address's (its first candidate), else the area code's, else the tenant's.
     pub time_zone: String,
-    /// `address` or `tenant`.
+    /// Every candidate zone when the address (or area code) does not settle one: sends go only when all of them
+    /// allow. Empty in profiles written before candidates were kept (then `time_zone` alone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub time_zones: Vec<String>,
+    /// `zip5`, `zip3`, `fsa`, `region`, `area_code` or `tenant` (`address` in older profiles).
     pub time_zone_source: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<i64>,
@@ -48,22 +52,29 @@ impl Profile {
         TimeZone::get(&self.time_zone).unwrap_or(TimeZone::UTC)
     }
 
-    /// Fills in the time zone from the address, or from the tenant's zone.
+    /// Every candidate zone (at least one).
+    pub fn zones(&self) -> Vec<TimeZone> {
+        let zones: Vec<TimeZone> = self.time_zones.iter().filter_map(|z| TimeZone::get(z).ok()).collect();
+        if zones.is_empty() { vec![self.zone()] } else { zones }
+    }
+
+    /// Fills in the time zones from the address, else the caller's area code, else the tenant's zone.
     pub fn resolve_time_zone(&mut self, tenant_zone: &str) {
-        let from_address = self.state.as_deref().and_then(|state| {
-            followups::geo::time_zone(
-                state,
-                self.zip.as_deref().unwrap_or(""),
-                self.country.as_deref().unwrap_or(""),
-            )
-        });
-        match from_address {
-            Some(tz) => {
-                self.time_zone = tz.to_owned();
-                self.time_zone_source = "address".into();
+        let from_address = followups::geo::for_address(
+            self.state.as_deref().unwrap_or(""),
+            self.zip.as_deref().unwrap_or(""),
+            self.country.as_deref().unwrap_or(""),
+        );
+        let found = from_address.or_else(|| self.phone.as_deref().and_then(followups::geo::for_phone));
+        match found {
+            Some(z) => {
+                self.time_zone = z.zones[0].to_owned();
+                self.time_zones = z.zones.iter().map(|z| (*z).to_owned()).collect();
+                self.time_zone_source = z.source.as_str().into();
             }
             None => {
                 self.time_zone = tenant_zone.to_owned();
+                self.time_zones = Vec::new();
                 self.time_zone_source = "tenant".into();
             }
         }

@@ -23,8 +23,14 @@ fn rebooked(a: &Appointment, all: &[Appointment], now: Timestamp) -> bool {
             .any(|b| b.id != a.id && live(b) && b.created_on >= a.start && b.start > a.start)
 }
 
+/// An estimate's facts: deactivated is inactive, and a status this build does not know (or none) is unknown, never
+/// guessed open.
 pub fn estimate_facts(e: &Estimate) -> Facts {
-    let status = e.status_name().and_then(Status::of_estimate).unwrap_or(Status::Open);
+    let status = if e.active {
+        e.status_name().and_then(Status::of_estimate).unwrap_or(Status::Unknown)
+    } else {
+        Status::Inactive
+    };
     let mut f = Facts::new(EntityKind::Estimate, e.id.to_string(), e.modified_on, status);
     f.amount_cents = Some((e.subtotal * 100.0).round() as i64);
     f.business_unit_id = e.business_unit_id;
@@ -58,7 +64,7 @@ pub fn invoice_facts(i: &Invoice) -> Facts {
 }
 
 pub fn job_facts(j: &Job) -> Facts {
-    let status = Status::of_job(&j.job_status).unwrap_or(Status::Scheduled);
+    let status = Status::of_job(&j.job_status).unwrap_or(Status::Unknown);
     let mut f = Facts::new(EntityKind::Job, j.id.to_string(), j.modified_on, status);
     f.business_unit_id = Some(j.business_unit_id);
     f.job_type_id = Some(j.job_type_id);
@@ -73,7 +79,7 @@ pub fn job_facts(j: &Job) -> Facts {
 /// An appointment's facts, with its job's fields (for recipe filters) when the job is known, and whether it was
 /// rebooked among `all` of its job's appointments.
 pub fn appointment_facts(a: &Appointment, job: Option<&Job>, all: &[Appointment], now: Timestamp) -> Facts {
-    let status = Status::of_appointment(&a.status).unwrap_or(Status::Scheduled);
+    let status = Status::of_appointment(&a.status).unwrap_or(Status::Unknown);
     let mut f = Facts::new(EntityKind::Appointment, a.id.to_string(), a.modified_on, status);
     f.start = Some(a.start);
     f.window_start = Some(a.arrival_window_start.unwrap_or(a.start));
@@ -103,6 +109,51 @@ pub fn call_facts(id: &str, from: Option<&str>, customer: (Option<i64>, Option<i
 
 pub async fn estimate(client: &Client, id: i64) -> Result<Facts, Error> {
     Ok(estimate_facts(&client.estimate(id).await?))
+}
+
+/// The estimates of one job, each knowing whether another of them is sold (Good/Better/Best options).
+pub fn options_facts(estimates: &[Estimate]) -> Vec<Facts> {
+    let sold: Vec<i64> = estimates
+        .iter()
+        .filter(|e| e.active && e.status_name().and_then(Status::of_estimate) == Some(Status::Sold))
+        .map(|e| e.id)
+        .collect();
+    estimates
+        .iter()
+        .map(|e| {
+            let mut f = estimate_facts(e);
+            f.option_sold = sold.iter().any(|id| *id != e.id);
+            f
+        })
+        .collect()
+}
+
+/// An estimate read with its job's other estimates (one call when the job is known): the estimate's facts, and the
+/// other options'.
+pub async fn estimate_among_options(
+    client: &Client,
+    id: i64,
+    job_id: Option<i64>,
+) -> Result<(Facts, Vec<Facts>), Error> {
+    let job_id = match job_id {
+        Some(j) => j,
+        None => {
+            let e = client.estimate(id).await?;
+            match e.job_id {
+                Some(j) => j,
+                None => return Ok((estimate_facts(&e), Vec::new())),
+            }
+        }
+    };
+    let mut all = options_facts(&client.job_estimates(job_id, None).await?);
+    match all.iter().position(|f| f.id == id.to_string()) {
+        Some(i) => {
+            let me = all.remove(i);
+            Ok((me, all))
+        }
+        // Moved to another job meanwhile: read it alone.
+        None => Ok((estimate_facts(&client.estimate(id).await?), Vec::new())),
+    }
 }
 
 /// `None` when ServiceTitan has no such invoice.

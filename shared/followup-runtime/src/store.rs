@@ -6,9 +6,11 @@
 //! | `slot#<kind>#<id>#<recipe>` | a recipe's history on the entity: runs so far, the active run |
 //! | `run#<run id>` | a run: its position, next fire, counts, goal, why it ended |
 //! | `tl#<kind>#<id>#<run id>#<entry>` | the audit trail of an entity, one item per thing that happened |
-//! | `cap#<recipient>` | a recipient's recent sends, for the per-recipient cap |
+//! | `cap#<person>#<class>` | a person's recent sends of one message class, with their subjects, for the caps |
 //! | `addr#<address>#<run id>` | which runs have written to an address (a reply halts them) |
-//! | `optout#<address>` | the opt-out ledger |
+//! | `optout#<address>` | the opt-out ledger, channel by channel, with the words that decided |
+//! | `consent#<address>` | the consent ledger: per channel, express and written consent, with source and moment |
+//! | `texted#<phone>` | the tenant has texted this number before (the first text says how to opt out) |
 //!
 //! Every state change is a conditional write, and each audit entry is written in the same transaction as the
 //! change it records, so a retried or duplicated step changes nothing twice and records nothing twice.
@@ -19,6 +21,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use followups::decide::{ActiveRun, Enroll, GoalReached, HaltReason, Slot, Subject};
 use followups::facts::{Facts, merge};
+use followups::gate::Sent;
 use followups::timing::{Plan, Position};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -103,6 +106,8 @@ pub struct RunRecord {
     pub last_error: Option<String>,
     /// Delivery failed for good at the current position; its message is in the dead-letter queue.
     pub stalled: bool,
+    /// Steps skipped, by reason (`no_call_consent`, `opted_out`, …).
+    pub skipped_by: std::collections::BTreeMap<String, u32>,
 }
 
 impl RunRecord {
@@ -156,6 +161,10 @@ impl RunRecord {
             goal,
             last_error: text(item, "last_error").map(str::to_owned),
             stalled: flag(item, "stalled"),
+            skipped_by: item
+                .iter()
+                .filter_map(|(k, v)| Some((k.strip_prefix("skipped_")?.to_owned(), v.as_n().ok()?.parse().ok()?)))
+                .collect(),
         })
     }
 }
@@ -218,18 +227,23 @@ pub enum Enrolled {
 #[serde(rename_all = "camelCase")]
 pub struct OptOut {
     pub address: String,
-    /// `sms`, `voice`, `email`, or `all`.
+    /// `sms`, `voice`, `email` (an older entry's `all` reads as all three).
     pub channels: Vec<String>,
     pub reasons: Value,
     pub updated_at: Option<Timestamp>,
 }
 
+/// Every channel, as the ledger names them.
+pub const CHANNELS: [&str; 3] = ["sms", "voice", "email"];
+
 impl OptOut {
-    pub fn covers(&self, channel: &str) -> (bool, bool) {
-        (
-            self.channels.iter().any(|c| c == channel),
-            self.channels.iter().any(|c| c == "all"),
-        )
+    /// The entry's answer for a step on `channel`: that channel, and every channel.
+    pub fn covers(&self, channel: &str) -> followups::gate::OptOuts {
+        let has = |c: &str| self.channels.iter().any(|x| x == c || x == "all");
+        followups::gate::OptOuts {
+            channel: has(channel),
+            all: CHANNELS.iter().all(|c| has(c)),
+        }
     }
 }
 
@@ -409,9 +423,13 @@ impl Store {
                         .and_then(|k| k.strip_prefix("snap#"))
                         .and_then(|k| k.split_once('#'))
                         .and_then(|(kind, id)| Subject::parse(&format!("{kind}:{id}")));
-                    // version_key: terminal|modifiedOn millis|rank|status.
+                    // version_key: terminal|option sold|modifiedOn millis (20 digits)|rank|status (older records
+                    // have no option part).
                     let modified = text(item, "version")
-                        .and_then(|v| v.split('|').nth(1))
+                        .and_then(|v| {
+                            v.split('|')
+                                .find(|p| p.len() == 20 && p.bytes().all(|b| b.is_ascii_digit()))
+                        })
                         .and_then(|m| m.parse::<i64>().ok())
                         .and_then(|m| Timestamp::from_millisecond(m).ok());
                     if let (Some(subject), Some(modified)) = (subject, modified) {
@@ -628,6 +646,22 @@ impl Store {
         goal: Option<&GoalReached>,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
+        self.end_run_because(tenant_id, run, status, reason, goal, &Value::Null, now)
+            .await
+    }
+
+    /// [`Store::end_run`], with what decided in the timeline entry (an opt-out's words).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn end_run_because(
+        &self,
+        tenant_id: &str,
+        run: &RunRecord,
+        status: RunStatus,
+        reason: HaltReason,
+        goal: Option<&GoalReached>,
+        because: &Value,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key(tenant_id, &format!("run#{}", run.run_id))))
@@ -670,7 +704,13 @@ impl Store {
             entry: status.as_str().into(),
             step: None,
             round: None,
-            detail: serde_json::json!({"reason": reason.code(), "goal": goal}),
+            detail: {
+                let mut d = serde_json::json!({"reason": reason.code(), "goal": goal});
+                if !because.is_null() {
+                    d["because"] = because.clone();
+                }
+                d
+            },
         };
         self.transact(vec![
             TransactWriteItem::builder().update(update).build(),
@@ -847,6 +887,16 @@ impl Store {
                 )
             }
         };
+        // Skips are also counted by reason, for the status page ("suppressed: no_call_consent 3").
+        let set = match outcome {
+            StepOutcome::Skipped { reason, .. } => {
+                update = update
+                    .expression_attribute_names("#skipped", format!("skipped_{}", sanitize(reason)))
+                    .expression_attribute_values(":single", n(1));
+                format!("{set} ADD #skipped :single")
+            }
+            _ => set,
+        };
         let mut items = vec![
             TransactWriteItem::builder()
                 .update(update.update_expression(set).build().expect("complete update"))
@@ -900,9 +950,10 @@ impl Store {
         until: Timestamp,
         reason: &str,
         kind: Deferral,
-        error: Option<&str>,
+        detail: &Value,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
+        let error = detail.get("error").and_then(Value::as_str);
         let mut update = self
             .at_position(tenant_id, run)
             .expression_attribute_values(":nseq", n(run.seq + 1))
@@ -933,7 +984,18 @@ impl Store {
                 run,
                 step_id,
                 entry,
-                serde_json::json!({"reason": reason, "until": iso_millis(until), "error": error}),
+                {
+                    let mut entry = serde_json::json!({"reason": reason, "until": iso_millis(until), "error": error});
+                    if let (Some(map), Some(extra)) = (entry.as_object_mut(), detail.as_object()) {
+                        map.extend(
+                            extra
+                                .iter()
+                                .filter(|(k, _)| *k != "error")
+                                .map(|(k, v)| (k.clone(), v.clone())),
+                        );
+                    }
+                    entry
+                },
                 now,
             ),
         ])
@@ -1079,57 +1141,72 @@ impl Store {
 
     // ------------------------------------------------------------------------------------------------ recipients
 
-    /// The recipient's sends within `per` before `now`.
+    /// A person's sends of one class (`key` from [`followups::gate::cap_key`]) within `per` before `now`.
     pub async fn recent_sends(
         &self,
         tenant_id: &str,
-        recipient: &str,
+        key: &str,
         now: Timestamp,
         per: SignedDuration,
-    ) -> Result<Vec<Timestamp>, StoreError> {
-        let item = self
-            .get(tenant_id, &format!("cap#{recipient}"))
-            .await?
-            .unwrap_or_default();
+    ) -> Result<Vec<Sent>, StoreError> {
+        let item = self.get(tenant_id, &format!("cap#{key}")).await?.unwrap_or_default();
         Ok(sends_of(&item)
             .into_iter()
-            .map(|(_, t)| t)
-            .filter(|t| *t > now - per)
+            .map(|(_, sent)| sent)
+            .filter(|sent| sent.at > now - per)
             .collect())
     }
 
-    /// Counts a send against the recipient's cap, unless it is already counted (a retry of the same delivery).
-    /// `Ok(Err(opening))` when the cap is full. Optimistic: the write is conditional on the version read.
+    /// Counts a send about `subject` against the person's caps, unless it is already counted (a retry of the same
+    /// delivery). `Ok(Err((opening, reason)))` when a cap is full. Optimistic: the write is conditional on the
+    /// version read, so two senders never both take the last place.
     pub async fn reserve_send(
         &self,
         tenant_id: &str,
-        recipient: &str,
+        key: &str,
         delivery_id: &str,
+        subject: &str,
         now: Timestamp,
-        cap: followups::gate::Cap,
-    ) -> Result<Result<(), Timestamp>, StoreError> {
-        let sk = format!("cap#{recipient}");
+        limits: &followups::gate::Limits,
+    ) -> Result<Result<(), (Timestamp, followups::gate::DeferReason)>, StoreError> {
+        let sk = format!("cap#{key}");
+        // Long enough for the longest cap a state sets.
+        let keep = limits.class.per.max(SignedDuration::from_hours(
+            limits.state.as_ref().map_or(0, |(c, _)| c.hours),
+        ));
         for _ in 0..5 {
             let item = self.get(tenant_id, &sk).await?;
             let version: u64 = item.as_ref().and_then(|i| num(i, "version")).unwrap_or(0);
-            let mut sends: Vec<(String, Timestamp)> = item
+            let mut sends: Vec<(String, Sent)> = item
                 .as_ref()
                 .map(sends_of)
                 .unwrap_or_default()
                 .into_iter()
-                .filter(|(_, t)| *t > now - cap.per)
+                .filter(|(_, sent)| sent.at > now - keep)
                 .collect();
             if sends.iter().any(|(id, _)| id == delivery_id) {
                 return Ok(Ok(()));
             }
-            let times: Vec<Timestamp> = sends.iter().map(|(_, t)| *t).collect();
-            if let Some(opening) = cap.opening(&times, now) {
+            let recent: Vec<Sent> = sends.iter().map(|(_, sent)| sent.clone()).collect();
+            if let Some(opening) = limits.opening(&recent, now) {
                 return Ok(Err(opening));
             }
-            sends.push((delivery_id.to_owned(), now));
+            sends.push((
+                delivery_id.to_owned(),
+                Sent {
+                    at: now,
+                    subject: Some(subject.to_owned()),
+                },
+            ));
             let map: HashMap<String, AttributeValue> = sends
                 .iter()
-                .map(|(id, t)| (id.clone(), n(t.as_millisecond())))
+                .map(|(id, sent)| {
+                    let mut m = HashMap::from([("at".to_owned(), n(sent.at.as_millisecond()))]);
+                    if let Some(subject) = &sent.subject {
+                        m.insert("subject".to_owned(), s(subject));
+                    }
+                    (id.clone(), AttributeValue::M(m))
+                })
                 .collect();
             let mut req = self
                 .client
@@ -1155,6 +1232,31 @@ impl Store {
         Err(StoreError::Unavailable(format!(
             "recipient {sk} kept changing under concurrent senders"
         )))
+    }
+
+    /// Whether the tenant has texted `phone` before.
+    pub async fn texted_before(&self, tenant_id: &str, phone: &str) -> Result<bool, StoreError> {
+        Ok(self.get(tenant_id, &format!("texted#{phone}")).await?.is_some())
+    }
+
+    /// Records that the tenant has texted `phone` (after the delivery: a crash before it repeats the opt-out
+    /// notice on the next text, which is harmless).
+    pub async fn mark_texted(&self, tenant_id: &str, phone: &str, now: Timestamp) -> Result<(), StoreError> {
+        let mut item = Self::key(tenant_id, &format!("texted#{phone}"));
+        item.insert("first_at".into(), s(iso_millis(now)));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(sk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(e) if shared::aws::is_conditional_check_failed(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     /// Remembers that a run wrote to an address, so a reply from it can halt the run.
@@ -1235,7 +1337,8 @@ impl Store {
     }
 
     /// Removes channels (or the whole entry, with `None`) from an address's opt-out entry. `false` when there was
-    /// no entry.
+    /// no entry. An older entry's `all` is first spelled out channel by channel, so that lifting one channel keeps
+    /// the others.
     pub async fn remove_opt_out(
         &self,
         tenant_id: &str,
@@ -1246,15 +1349,7 @@ impl Store {
         let Some(existing) = self.opt_out_of(tenant_id, address).await? else {
             return Ok(false);
         };
-        let remaining: Vec<&String> = match channels {
-            None => Vec::new(),
-            Some(drop) => existing
-                .channels
-                .iter()
-                .filter(|c| !drop.contains(&c.as_str()))
-                .collect(),
-        };
-        if remaining.is_empty() {
+        let Some(drop) = channels else {
             self.client
                 .delete_item()
                 .table_name(&self.table)
@@ -1262,26 +1357,126 @@ impl Store {
                 .send()
                 .await
                 .map_err(unavailable)?;
-        } else {
-            let drop: Vec<String> = channels.unwrap_or_default().iter().map(|c| (*c).to_owned()).collect();
-            let mut update = self
-                .client
+            return Ok(true);
+        };
+        if existing.channels.iter().any(|c| c == "all") {
+            // Spell out first (a superset: still opted out everywhere in between), then take "all" away below.
+            self.client
                 .update_item()
                 .table_name(&self.table)
-                .set_key(Some(key))
-                .expression_attribute_values(":c", AttributeValue::Ss(drop.clone()));
-            let mut removed = Vec::new();
-            for (i, c) in drop.iter().enumerate() {
-                update = update.expression_attribute_names(format!("#r{i}"), format!("reason_{c}"));
-                removed.push(format!("#r{i}"));
-            }
-            update
-                .update_expression(format!("DELETE channels :c REMOVE {}", removed.join(", ")))
+                .set_key(Some(key.clone()))
+                .update_expression("ADD channels :c")
+                .expression_attribute_values(
+                    ":c",
+                    AttributeValue::Ss(CHANNELS.iter().map(|c| (*c).to_owned()).collect()),
+                )
                 .send()
                 .await
                 .map_err(unavailable)?;
         }
+        let mut removed: Vec<String> = drop.iter().map(|c| (*c).to_owned()).collect();
+        removed.push("all".into());
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .condition_expression("attribute_exists(sk)")
+            .expression_attribute_values(":c", AttributeValue::Ss(removed));
+        let mut names = Vec::new();
+        for (i, c) in drop.iter().enumerate() {
+            update = update.expression_attribute_names(format!("#r{i}"), format!("reason_{c}"));
+            names.push(format!("#r{i}"));
+        }
+        let expression = if names.is_empty() {
+            "DELETE channels :c".to_owned()
+        } else {
+            format!("DELETE channels :c REMOVE {}", names.join(", "))
+        };
+        match update.update_expression(expression).send().await {
+            Ok(_) => {}
+            Err(e) if shared::aws::is_conditional_check_failed(&e) => return Ok(false),
+            Err(e) => return Err(unavailable(e)),
+        }
+        // An entry with no channel left is no entry.
+        if self
+            .opt_out_of(tenant_id, address)
+            .await?
+            .is_some_and(|o| o.channels.is_empty())
+        {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(tenant_id, &format!("optout#{address}"))))
+                .condition_expression("attribute_not_exists(channels)")
+                .send()
+                .await
+                .map_or_else(
+                    |e| {
+                        if shared::aws::is_conditional_check_failed(&e) {
+                            Ok(())
+                        } else {
+                            Err(unavailable(e))
+                        }
+                    },
+                    |_| Ok(()),
+                )?;
+        }
         Ok(true)
+    }
+
+    // ------------------------------------------------------------------------------------------------ consent
+
+    /// Records consent for `address` on `channel` (express, or written), with where it came from. A later record
+    /// of the same kind replaces the earlier; written consent is never downgraded by an express one.
+    pub async fn record_consent(
+        &self,
+        tenant_id: &str,
+        address: &str,
+        channel: &str,
+        consent: &followups::consent::Recorded,
+        detail: &Value,
+    ) -> Result<(), StoreError> {
+        let kind = if consent.written { "written" } else { "express" };
+        let document = serde_json::json!({
+            "written": consent.written,
+            "source": consent.source,
+            "at": iso_millis(consent.at),
+            "detail": detail,
+        });
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(tenant_id, &format!("consent#{address}"))))
+            .update_expression("SET address = :addr, #k = :doc")
+            .expression_attribute_names("#k", format!("{channel}_{kind}"))
+            .expression_attribute_values(":addr", s(address))
+            .expression_attribute_values(":doc", s(document.to_string()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// The consent recorded for `address` on `channel`: the written one if there is one, else the express one.
+    pub async fn consent_of(
+        &self,
+        tenant_id: &str,
+        address: &str,
+        channel: &str,
+    ) -> Result<Option<followups::consent::Recorded>, StoreError> {
+        let Some(item) = self.get(tenant_id, &format!("consent#{address}")).await? else {
+            return Ok(None);
+        };
+        let read = |kind: &str| -> Option<followups::consent::Recorded> {
+            let doc: Value = serde_json::from_str(text(&item, &format!("{channel}_{kind}"))?).ok()?;
+            Some(followups::consent::Recorded {
+                written: doc["written"].as_bool()?,
+                source: doc["source"].as_str()?.to_owned(),
+                at: doc["at"].as_str()?.parse().ok()?,
+            })
+        };
+        Ok(read("written").or_else(|| read("express")))
     }
 
     pub async fn opt_outs(&self, tenant_id: &str) -> Result<Vec<OptOut>, StoreError> {
@@ -1322,25 +1517,40 @@ fn opt_out_of_item(item: &Item) -> OptOut {
     }
 }
 
-fn sends_of(item: &Item) -> Vec<(String, Timestamp)> {
+/// The sends of a cap record: `{id: {at, subject}}`, or `{id: at}` as older records wrote them.
+fn sends_of(item: &Item) -> Vec<(String, Sent)> {
+    let at = |v: &AttributeValue| -> Option<Timestamp> {
+        let ms: i64 = v.as_n().ok()?.parse().ok()?;
+        Timestamp::from_millisecond(ms).ok()
+    };
     item.get("sends")
         .and_then(|v| v.as_m().ok())
         .map(|m| {
             m.iter()
                 .filter_map(|(id, v)| {
-                    let ms: i64 = v.as_n().ok()?.parse().ok()?;
-                    Some((id.clone(), Timestamp::from_millisecond(ms).ok()?))
+                    let sent = match v.as_m() {
+                        Ok(fields) => Sent {
+                            at: at(fields.get("at")?)?,
+                            subject: fields.get("subject").and_then(|s| s.as_s().ok()).cloned(),
+                        },
+                        Err(_) => Sent {
+                            at: at(v)?,
+                            subject: None,
+                        },
+                    };
+                    Some((id.clone(), sent))
                 })
                 .collect()
         })
         .unwrap_or_default()
 }
 
-/// A sortable form of a version: (terminal, modifiedOn, rank, status) as text.
+/// A sortable form of a version: (terminal, another option sold, modifiedOn, rank, status) as text.
 pub fn version_key(f: &Facts) -> String {
     format!(
-        "{}|{:020}|{:03}|{:?}",
+        "{}|{}|{:020}|{:03}|{:?}",
         u8::from(f.status.is_terminal()),
+        u8::from(f.option_sold),
         f.modified_on.as_millisecond().max(0),
         f.status.rank(),
         f.status

@@ -4,8 +4,11 @@
 //!    anyway: the yardstick;
 //! 2. one event's decision: merging the live facts into the snapshot and deciding over all eight recipes;
 //! 3. a tenant's recipes with an override applied (done once per event, when the tenant is read);
-//! 4. one check before send (live state, opt-outs, quiet hours in the recipient's zone, the cap);
-//! 5. the next step's plan after a send.
+//! 4. one check before send (live state, opt-outs, consent, the message, quiet hours and the state's rule in the
+//!    recipient's candidate zones, the caps);
+//! 5. the next step's plan after a send;
+//! 6. a recipient's zones from an address in a ZIP area that straddles a zone line, and from an area code;
+//! 7. reading a reply (normalising, the person-written part, keywords and phrases).
 //!
 //! Prints medians and their ratio to the yardstick. Run with `cargo bench -p followups` (or `make bench`).
 
@@ -15,7 +18,7 @@ use std::time::Instant;
 
 use followups::decide::{ActiveRun, EventInput, Slot, Subject, decide};
 use followups::facts::{Facts, Status, merge};
-use followups::gate::{self, Cap, OptOuts, SendInput};
+use followups::gate::{self, Cap, OptOuts, SendInput, Sent, TenantRules};
 use followups::recipe::{Catalogue, MessageClass};
 use followups::timing::{self, Position};
 use followups::window::Policy;
@@ -23,7 +26,7 @@ use jiff::civil::Time;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use shared::event::{EntityKind, EventName};
-use shared::tenant_settings::Channel;
+use shared::tenant_settings::{AiCallConsent, Channel};
 
 const ROUNDS: usize = 301;
 const ITERS: usize = 200;
@@ -99,20 +102,37 @@ fn main() {
         last_anchor: Some(now - SignedDuration::from_hours(1)),
     }];
     let estimate = catalogue.get("estimate_follow_up").unwrap();
+    // A recipient on a zone line, in a state with a sales rule: the most work a check does.
     let policy = Policy {
-        time_zone: tz.clone(),
-        state: Some("TX".into()),
-        class: MessageClass::Transactional,
+        zones: vec![tz.clone(), TimeZone::get("America/New_York").unwrap()],
+        state: Some("FL".into()),
+        class: MessageClass::Solicitation,
         tenant_quiet: Some((Time::constant(21, 0, 0, 0), Time::constant(8, 0, 0, 0))),
         recipe_window: None,
     };
     let recent = vec![
-        now - SignedDuration::from_hours(30),
-        now - SignedDuration::from_hours(3),
+        Sent {
+            at: now - SignedDuration::from_hours(30),
+            subject: Some("estimate:90211".into()),
+        },
+        Sent {
+            at: now - SignedDuration::from_hours(3),
+            subject: Some("estimate:1".into()),
+        },
     ];
     let channels = [Channel::Sms, Channel::Email, Channel::Voice];
+    let vars: BTreeMap<&str, String> = [
+        ("company.name", "Lone Star Home Services".to_owned()),
+        ("customer.firstName", "Dana".to_owned()),
+        ("estimate.name", "AC replacement".to_owned()),
+        ("estimate.amount", "18,723.00".to_owned()),
+    ]
+    .into();
+    let consent = AiCallConsent::Recorded;
+    let reply = "Thanks, can you stop by Tuesday after 3? \n\nSent from my iPhone";
 
     let (mut parse, mut decision, mut tenant, mut check, mut plan) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut zone, mut area_code, mut reading) = (vec![], vec![], vec![]);
     for _ in 0..ROUNDS {
         parse.push(time(|| serde_json::from_str::<serde_json::Value>(&body).unwrap()));
         decision.push(time(|| {
@@ -128,31 +148,41 @@ fn main() {
                 time_zone: &tz,
                 found_in_lookback: None,
                 include_existing_overdue: false,
+                watched_since: &BTreeMap::new(),
             })
         }));
         tenant.push(time(|| catalogue.for_tenant(&all, &overrides)));
         check.push(time(|| {
             gate::check(&SendInput {
-                anchor: now,
-                after_hours_notice: false,
                 now,
                 recipe: estimate,
                 position: Position::START,
                 deadline: timing::deadline(estimate, Position::START, now, &tz),
                 held_since: None,
-                tenant_connected: true,
-                recipe_enabled: true,
-                tenant_channels: &channels,
-                facts: Some(&live),
+                anchor: now,
+                subject: "estimate:90211",
+                tenant: TenantRules {
+                    connected: true,
+                    recipe_enabled: true,
+                    channels: &channels,
+                    cap: Cap::default(),
+                    after_hours_notice: false,
+                    ai_call_consent: &consent,
+                },
+                live: gate::Live::Facts(Some(&live)),
                 recipient: Ok("+15125550100"),
-                message: Ok("Hi Dana, it's Lone Star Home Services about the estimate we sent."),
+                vars: &vars,
                 opt_outs: OptOuts::default(),
+                consent: None,
                 recent_sends: &recent,
-                cap: Cap::default(),
                 window: &policy,
+                first_text: true,
             })
         }));
         plan.push(time(|| timing::plan_after(estimate, Position::START, now, &tz, now)));
+        zone.push(time(|| followups::geo::for_address("TN", "37350", "US")));
+        area_code.push(time(|| followups::geo::for_phone("+19155550100")));
+        reading.push(time(|| followups::optout::read(Channel::Sms, reply, false)));
     }
     let yardstick = median_ns(parse);
     println!("follow-up engine CPU, median of {ROUNDS} rounds × {ITERS} (one core, host build):");
@@ -171,8 +201,11 @@ fn main() {
     line("decide one event over 8 recipes (merge + decide)", median_ns(decision));
     line("a tenant's 8 recipes, one override applied", median_ns(tenant));
     line(
-        "check before send (state, opt-outs, quiet hours, cap)",
+        "check before send (2 zones, FL sales rule, caps, render)",
         median_ns(check),
     );
     line("plan the next step", median_ns(plan));
+    line("a split-ZIP address's zones (ZIP5 lookup)", median_ns(zone));
+    line("an area code's zones", median_ns(area_code));
+    line("read a reply (normalise, quote, keywords, phrases)", median_ns(reading));
 }

@@ -5,6 +5,8 @@
 //! the event processor carries out with conditional writes, so a retried or duplicated event decides the same
 //! thing again and the writes turn the repeats into no-ops.
 
+use std::collections::BTreeMap;
+
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -61,6 +63,8 @@ pub enum HaltReason {
     RecipeDisabled,
     /// ServiceTitan no longer has the entity.
     EntityGone,
+    /// The entity is in a state this build does not know (or has none): nothing is sent on a guess.
+    StateUnknown,
     /// Every step was sent or passed over.
     Finished,
 }
@@ -76,6 +80,7 @@ impl HaltReason {
             Self::TenantDisconnected => "tenant_disconnected".into(),
             Self::RecipeDisabled => "recipe_disabled".into(),
             Self::EntityGone => "entity_gone".into(),
+            Self::StateUnknown => "state_unknown".into(),
             Self::Finished => "finished".into(),
         }
     }
@@ -151,9 +156,22 @@ pub struct EventInput<'a> {
     /// When the event was found in the reconciler's lookback (a tenant connecting, a re-read from a date) rather
     /// than as it happened: only steps still ahead of that moment are planned, so nothing old is chased.
     pub found_in_lookback: Option<Timestamp>,
-    /// The tenant's choice for lookback invoices already overdue: join dunning at their next step, or leave them.
+    /// The tenant's choice for invoices already overdue when it started dunning: join from then, or leave them.
     pub include_existing_overdue: bool,
+    /// Since when the tenant has run each recipe: the later of connecting and switching the recipe on. An invoice
+    /// whose overdue moment (due date + `overdueDays`) came before it was already overdue; one after is dunned
+    /// whichever way it is found (webhook or reconcile).
+    pub watched_since: &'a BTreeMap<String, Timestamp>,
 }
+
+impl EventInput<'_> {
+    /// Whether a moment came before the tenant started running `recipe`.
+    fn before_watching(&self, recipe: &Recipe, at: Timestamp) -> bool {
+        self.watched_since.get(&recipe.id).is_some_and(|since| at < *since)
+    }
+}
+
+const EXISTING_OVERDUE: &str = "overdue before the tenant started dunning (existing overdue invoices are not included)";
 
 /// Watches older than this are not set: their moment has gone by.
 const STALE_WATCH: SignedDuration = SignedDuration::from_hours(24);
@@ -172,7 +190,7 @@ pub fn goal_reached(recipe: &Recipe, facts: &Facts, now: Timestamp) -> Option<Go
 /// invoice's own update both find the invoice paid).
 pub fn stop_reason(recipe: &Recipe, event: Option<EventName>, facts: &Facts, now: Timestamp) -> Option<HaltReason> {
     let eval = recipe.eval(now);
-    if let Some(c) = recipe.stop_when.states.iter().find(|c| c.holds(facts, &eval)) {
+    if let Some(c) = recipe.stop_states().find(|c| c.holds(facts, &eval)) {
         return Some(HaltReason::State(*c));
     }
     event.filter(|e| recipe.stops_on(*e)).map(HaltReason::Event)
@@ -252,6 +270,17 @@ fn enroll(input: &EventInput<'_>, recipe: &Recipe, slot: &Slot, replan: bool) ->
             input.facts.status
         ));
     }
+    // A run that its own stop rules would end at once never starts (a zero balance, an invoice past its age).
+    if let Some(c) = recipe.stop_states().find(|c| c.holds(input.facts, &eval)) {
+        return skip(format!("{c} holds already"));
+    }
+    if input.event == EventName::InvoiceOverdue
+        && !input.include_existing_overdue
+        && let Some(due) = input.facts.due_date
+        && input.before_watching(recipe, due + SignedDuration::from_hours(24 * eval.overdue_days))
+    {
+        return skip(EXISTING_OVERDUE.into());
+    }
     let anchor = anchor(recipe, input.facts, input.occurred_at, input.now)?;
     match recipe.enrollment {
         Enrollment::Once if slot.generation > 0 => return skip("already followed up once".into()),
@@ -313,22 +342,26 @@ fn watch(input: &EventInput<'_>, recipe: &Recipe, slot: &Slot, actions: &mut Vec
         // The watch's own event does not set it again; an old window is not worth a call any more.
         return;
     }
-    let from_lookback = input.found_in_lookback.is_some_and(|found| at < found);
-    if from_lookback {
-        // Found already past its moment when the tenant connected: not chased, unless the tenant asked for its
-        // existing overdue invoices (which then join dunning from the moment the watch fires).
-        if event != EventName::InvoiceOverdue || !input.include_existing_overdue {
-            let reason = if event == EventName::InvoiceOverdue {
-                "overdue before the reconciler found it (existing overdue invoices are not included)"
-            } else {
-                "past its window before the reconciler found it"
-            };
-            actions.push(Action::Skip {
-                recipe: recipe.id.clone(),
-                reason: reason.into(),
-            });
-            return;
-        }
+    // An invoice overdue before the tenant started dunning is decided by that moment, not by which of its webhook
+    // and the reconciler came first: not chased, unless the tenant asked for its existing overdue invoices (which
+    // then join dunning from the moment the watch fires). A missed visit found by the reconciler after its window
+    // is not chased.
+    let from_lookback = if event == EventName::InvoiceOverdue {
+        input.before_watching(recipe, at)
+    } else {
+        input.found_in_lookback.is_some_and(|found| at < found)
+    };
+    if from_lookback && (event != EventName::InvoiceOverdue || !input.include_existing_overdue) {
+        let reason = if event == EventName::InvoiceOverdue {
+            EXISTING_OVERDUE
+        } else {
+            "past its window before the reconciler found it"
+        };
+        actions.push(Action::Skip {
+            recipe: recipe.id.clone(),
+            reason: reason.into(),
+        });
+        return;
     }
     let fire_at = crate::window::ceil_second(at.max(input.now));
     let watch = Action::Watch {
@@ -377,6 +410,7 @@ mod tests {
             time_zone: &TimeZone::get("America/Chicago").unwrap(),
             found_in_lookback: None,
             include_existing_overdue: false,
+            watched_since: &BTreeMap::new(),
         })
     }
 
@@ -526,7 +560,66 @@ mod tests {
             time_zone: &TimeZone::get("America/Chicago").unwrap(),
             found_in_lookback: Some(now),
             include_existing_overdue: include,
+            watched_since: &recipes.iter().map(|r| (r.id.clone(), now)).collect(),
         })
+    }
+
+    #[test]
+    fn existing_overdue_is_decided_by_the_moment_not_by_which_came_first() {
+        let connected = t("2026-12-10T15:00:00Z");
+        let rs = recipes(&["invoice_dunning"]);
+        let since: BTreeMap<String, Timestamp> = [("invoice_dunning".to_owned(), connected)].into();
+        let decide_at = |invoice: &Facts, now: Timestamp, lookback: bool| {
+            let subject = Subject::new(invoice.kind, invoice.id.clone());
+            decide(&EventInput {
+                now,
+                event: EventName::InvoiceCreated,
+                occurred_at: invoice.modified_on,
+                subject: &subject,
+                facts: invoice,
+                recipes: &rs,
+                slots: &[],
+                time_zone: &TimeZone::get("America/Chicago").unwrap(),
+                found_in_lookback: lookback.then_some(now),
+                include_existing_overdue: false,
+                watched_since: &since,
+            })
+        };
+        // Due a month before the tenant connected: overdue already, by webhook (first) or by the reconciler alike.
+        let mut old = Facts::new(EntityKind::Invoice, "1", connected, Status::Unpaid);
+        old.due_date = Some(t("2026-11-10T00:00:00Z"));
+        for lookback in [false, true] {
+            let actions = decide_at(&old, connected + SignedDuration::from_mins(1), lookback);
+            assert!(
+                matches!(actions.as_slice(), [Action::Skip { .. }]),
+                "{lookback}: {actions:?}"
+            );
+        }
+        // Due after the tenant connected: watched either way.
+        let mut new = old.clone();
+        new.due_date = Some(t("2026-12-12T00:00:00Z"));
+        for lookback in [false, true] {
+            let actions = decide_at(&new, connected + SignedDuration::from_mins(1), lookback);
+            assert!(
+                matches!(actions.as_slice(), [Action::Watch { .. }]),
+                "{lookback}: {actions:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_run_its_stop_rules_would_end_never_starts() {
+        let now = t("2026-12-20T15:00:00Z");
+        let rs = recipes(&["invoice_dunning"]);
+        // Overdue by the watch, but written off to a zero balance meanwhile.
+        let mut invoice = Facts::new(EntityKind::Invoice, "9", now, Status::Unpaid);
+        invoice.due_date = Some(t("2026-12-01T00:00:00Z"));
+        invoice.balance_cents = Some(0);
+        let actions = run(EventName::InvoiceOverdue, &invoice, &rs, &[], now);
+        assert!(
+            matches!(actions.as_slice(), [Action::Skip { reason, .. }] if reason.contains("invoice.settled")),
+            "{actions:?}"
+        );
     }
 
     #[test]
@@ -581,6 +674,7 @@ mod tests {
             time_zone: &TimeZone::get("America/Chicago").unwrap(),
             found_in_lookback: Some(now),
             include_existing_overdue: true,
+            watched_since: &[("invoice_dunning".to_owned(), now)].into(),
         });
         let [Action::Enroll(e)] = actions.as_slice() else {
             panic!("{actions:?}")

@@ -35,16 +35,26 @@ pub enum Status {
     Canceled,
     // Calls.
     Missed,
+    /// Deactivated in ServiceTitan (`active: false`): not chased.
+    Inactive,
+    /// A status this build does not know, or none: nothing is sent on it (the run stops, failing closed).
+    Unknown,
 }
 
 impl Status {
     /// Order within an entity's life; equal `modifiedOn` versions keep the higher rank.
     pub fn rank(self) -> u8 {
         match self {
-            Self::Open | Self::Unbilled | Self::Scheduled | Self::Missed => 0,
+            Self::Open | Self::Unbilled | Self::Scheduled | Self::Missed | Self::Unknown => 0,
             Self::Unpaid | Self::Dispatched => 1,
             Self::InProgress | Self::Working | Self::Hold => 2,
-            Self::Sold | Self::Dismissed | Self::Paid | Self::Completed | Self::Done | Self::Canceled => 10,
+            Self::Sold
+            | Self::Dismissed
+            | Self::Paid
+            | Self::Completed
+            | Self::Done
+            | Self::Canceled
+            | Self::Inactive => 10,
         }
     }
 
@@ -149,6 +159,9 @@ pub struct Facts {
     /// A call's caller.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+    /// Another estimate of the same job is sold (Good/Better/Best options: one sold ends the others).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub option_sold: bool,
 }
 
 impl Facts {
@@ -175,15 +188,19 @@ impl Facts {
             job_id: None,
             invoice_id: None,
             phone: None,
+            option_sold: false,
         }
     }
 
-    /// Versions are ordered by (terminal, `modifiedOn`, rank, status): any terminal version outranks any open one,
-    /// so a sold estimate never reopens; among the rest the newest wins. Being a total order, merging versions in
+    /// Versions are ordered by (terminal, another option sold, `modifiedOn`, rank, status): any terminal version
+    /// outranks any open one, so a sold estimate never reopens, and an option whose sibling sold stays so; among the
+    /// rest the newest wins. Being a total order, merging versions in
     /// any order gives the same snapshot.
-    fn order_key(&self) -> (bool, Timestamp, u8, Status) {
+    fn order_key(&self) -> (bool, bool, Timestamp, u8, Status) {
         (
             self.status.is_terminal(),
+            // Another option of the job sold: the estimate's own record need not change for that to be news.
+            self.option_sold,
             self.modified_on,
             self.status.rank(),
             self.status,
@@ -218,6 +235,18 @@ pub enum Condition {
     InvoiceUnpaid,
     #[serde(rename = "invoice.paid")]
     InvoicePaid,
+    /// Nothing is owed: paid, adjusted or written off to a zero balance, or billed at zero.
+    #[serde(rename = "invoice.settled")]
+    InvoiceSettled,
+    /// More than the trigger's `maxAgeDays` past its due date.
+    #[serde(rename = "invoice.too_old")]
+    InvoiceTooOld,
+    /// Deactivated, or in a status that is missing or unknown: not chased.
+    #[serde(rename = "estimate.inactive")]
+    EstimateInactive,
+    /// Another estimate of the same job was sold.
+    #[serde(rename = "estimate.option_sold")]
+    EstimateOptionSold,
     /// Unpaid, and at least the trigger's `overdueDays` past its due date.
     #[serde(rename = "invoice.overdue")]
     InvoiceOverdue,
@@ -254,6 +283,8 @@ pub struct Eval {
     pub now: Timestamp,
     /// `invoice.overdue`: days past the due date.
     pub overdue_days: i64,
+    /// `invoice.too_old`: days past the due date after which an invoice is not chased.
+    pub max_age_days: Option<i64>,
     /// `appointment.window_passed`: how long after the window's end.
     pub after: SignedDuration,
 }
@@ -263,6 +294,7 @@ impl Eval {
         Self {
             now,
             overdue_days: 0,
+            max_age_days: None,
             after: SignedDuration::ZERO,
         }
     }
@@ -273,8 +305,10 @@ impl Condition {
     pub fn kind(self) -> EntityKind {
         use Condition::*;
         match self {
-            EstimateOpen | EstimateSold | EstimateDismissed => EntityKind::Estimate,
-            InvoiceUnpaid | InvoicePaid | InvoiceOverdue => EntityKind::Invoice,
+            EstimateOpen | EstimateSold | EstimateDismissed | EstimateInactive | EstimateOptionSold => {
+                EntityKind::Estimate
+            }
+            InvoiceUnpaid | InvoicePaid | InvoiceOverdue | InvoiceSettled | InvoiceTooOld => EntityKind::Invoice,
             JobOpen | JobCompleted | JobCanceled => EntityKind::Job,
             _ => EntityKind::Appointment,
         }
@@ -288,6 +322,10 @@ impl Condition {
             EstimateDismissed => "estimate.dismissed",
             InvoiceUnpaid => "invoice.unpaid",
             InvoicePaid => "invoice.paid",
+            InvoiceSettled => "invoice.settled",
+            InvoiceTooOld => "invoice.too_old",
+            EstimateInactive => "estimate.inactive",
+            EstimateOptionSold => "estimate.option_sold",
             InvoiceOverdue => "invoice.overdue",
             JobOpen => "job.open",
             JobCompleted => "job.completed",
@@ -317,6 +355,13 @@ impl Condition {
             EstimateDismissed => s == S::Dismissed,
             InvoiceUnpaid => s == S::Unpaid,
             InvoicePaid => s == S::Paid,
+            InvoiceSettled => matches!(s, S::Paid | S::Unbilled) || facts.balance_cents.is_some_and(|b| b <= 0),
+            InvoiceTooOld => match (eval.max_age_days, facts.due_date) {
+                (Some(days), Some(due)) => due + SignedDuration::from_hours(24 * days) <= eval.now,
+                _ => false,
+            },
+            EstimateInactive => matches!(s, S::Inactive | S::Unknown),
+            EstimateOptionSold => facts.option_sold && s != S::Sold,
             InvoiceOverdue => {
                 s == S::Unpaid
                     && facts

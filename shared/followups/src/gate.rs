@@ -1,28 +1,40 @@
-//! Check before send: at fire time, whether a step goes out now, waits, is skipped, or ends its run.
+//! Check before send: at fire time, from everything the runner gathered, whether a step goes out now (and exactly
+//! what goes: the text, the consent it rests on, the cap it counts against), waits, is skipped, or ends its run.
 //!
 //! The checks run in this order, and the first that fails decides:
 //! 1. the tenant is connected and the recipe still enabled;
-//! 2. the entity's live state (a stop state ends the run with its goal, a hold waits), and someone to send to
-//!    (ServiceTitan's `doNotText` / `doNotMail` flags are honoured here);
-//! 3. the tenant's opt-out ledger, for the step's channel and for all channels;
-//! 4. quiet hours in the recipient's local time ([`crate::window`]);
-//! 5. the per-recipient cap across all recipes.
+//! 2. the entity's live state: gone or in an unknown state ends the run, a stop state ends it with its goal, a
+//!    hold waits (the review request waits for an invoice that exists and is paid);
+//! 3. the step's latest moment, the tenant's channels, and someone to send to (ServiceTitan's `doNotText` and
+//!    `doNotMail`, read live);
+//! 4. the opt-out ledger, for the step's channel (skip) or every channel (halt);
+//! 5. consent: an AI call needs recorded consent or the tenant's attestation ([`crate::consent`]);
+//! 6. the message renders (a value the tenant's settings must give, such as the booking link);
+//! 7. the window in the recipient's local time, in every candidate zone: federal, the state's rule for sales
+//!    messages, the tenant's quiet hours ([`crate::window`]); a missed call at night may get its closed notice;
+//! 8. the recipient's cap for the message's class, and the state's cap for sales messages on one subject.
 //!
 //! Nothing is dropped for being at the wrong time: it is deferred to the next moment it may go, unless the step has
-//! a latest moment that has passed.
+//! a latest moment that has passed. Everything here is pure: the runner gathers, this decides, the runner acts.
 
+use std::collections::BTreeMap;
+
+use jiff::civil::Time;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
-use shared::tenant_settings::Channel;
+use serde_json::{Value, json};
+use shared::tenant_settings::{AiCallConsent, Channel};
 
+use crate::consent::{self, Basis, Recorded};
 use crate::decide::{GoalReached, HaltReason, goal_reached, stop_reason};
-use crate::facts::Facts;
-use crate::recipe::Recipe;
+use crate::facts::{Facts, Status};
+use crate::recipe::{MessageClass, Recipe};
 use crate::recipient::NoRecipient;
+use crate::state_rules::StateCap;
 use crate::timing::Position;
-use crate::window::{Policy, ceil_second};
+use crate::window::{Closed, Policy, ceil_second};
 
-/// At most `messages` per recipient in any rolling `per`.
+/// At most `messages` per recipient and class in any rolling `per`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cap {
     pub messages: u32,
@@ -53,13 +65,86 @@ impl Cap {
     }
 }
 
+/// A send counted against a recipient's cap: when, and about what (`estimate:90211`; unknown for old records).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub at: Timestamp,
+    pub subject: Option<String>,
+}
+
+/// The caps one send counts against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// The tenant's cap for the message's class.
+    pub class: Cap,
+    /// The recipient's state's cap on sales messages, and the subject it counts per.
+    pub state: Option<(StateCap, String)>,
+}
+
+impl Limits {
+    /// `None` while under every cap, else when a message may go again and which cap held it.
+    pub fn opening(&self, recent: &[Sent], now: Timestamp) -> Option<(Timestamp, DeferReason)> {
+        let times: Vec<Timestamp> = recent.iter().map(|s| s.at).collect();
+        if let Some(at) = self.class.opening(&times, now) {
+            return Some((at, DeferReason::Cap));
+        }
+        let (cap, subject) = self.state.as_ref()?;
+        let counted: Vec<Timestamp> = recent
+            .iter()
+            .filter(|s| !cap.per_subject || s.subject.as_deref().is_none_or(|x| x == subject))
+            .map(|s| s.at)
+            .collect();
+        let state = Cap {
+            messages: cap.messages,
+            per: SignedDuration::from_hours(cap.hours),
+        };
+        state.opening(&counted, now).map(|at| (at, DeferReason::StateCap))
+    }
+}
+
+/// The cap's key for a person and class: the customer when known (one person, several numbers), else the address.
+pub fn cap_key(customer_id: Option<i64>, address: Option<&str>, class: MessageClass) -> String {
+    let person = match (customer_id, address) {
+        (Some(id), _) => format!("customer:{id}"),
+        (None, Some(a)) => a.to_owned(),
+        (None, None) => "unknown".into(),
+    };
+    format!("{person}#{}", class.as_str())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeferReason {
+    /// The federal window, the tenant's quiet hours or the recipe's window.
     QuietHours,
+    /// The recipient's state's hours, days or holidays for sales messages.
+    StateRule(#[serde(skip)] &'static crate::state_rules::StateRule),
+    /// The tenant's cap for the message's class.
     Cap,
+    /// The state's cap on sales messages (three a day on one subject in FL, OK, MD).
+    StateCap,
     /// A hold condition (the review waits for the invoice to be paid).
     Held,
+}
+
+impl DeferReason {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::QuietHours => "quiet_hours",
+            Self::StateRule(_) => "state_rule",
+            Self::Cap => "cap",
+            Self::StateCap => "state_cap",
+            Self::Held => "held",
+        }
+    }
+
+    /// What the timeline records beside the code.
+    pub fn detail(&self) -> Value {
+        match self {
+            Self::StateRule(rule) => json!({"state": rule.state, "statute": rule.statute, "rule": rule.summary}),
+            _ => json!({}),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -69,6 +154,8 @@ pub enum SkipReason {
     /// The tenant does not use this channel.
     ChannelDisabled,
     OptedOut,
+    /// An AI call without recorded consent or the tenant's attestation.
+    NoCallConsent,
     /// The step's latest moment passed while it waited.
     TooLate,
     HeldTooLong,
@@ -84,6 +171,7 @@ impl SkipReason {
             Self::NoRecipient(n) => n.code().to_owned(),
             Self::ChannelDisabled => "channel_disabled".into(),
             Self::OptedOut => "opted_out".into(),
+            Self::NoCallConsent => consent::NoBasis::NoCallConsent.code().into(),
             Self::TooLate => "too_late".into(),
             Self::HeldTooLong => "held_too_long".into(),
             Self::NoSendWindow => "no_send_window".into(),
@@ -92,11 +180,29 @@ impl SkipReason {
     }
 }
 
+/// What to send, exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendPlan {
+    pub text: String,
+    /// The step's after-hours notice (a missed call at night, answered within minutes), not its message.
+    pub after_hours: bool,
+    /// What the channel rests on, as the follow-up carries it.
+    pub consent: Basis,
+    /// The first text from this tenant to this number: it says how to opt out.
+    pub opt_out_notice: bool,
+    /// The text carries the tenant's booking link (the follow-up lists it among its links).
+    pub booking_link: bool,
+    pub limits: Limits,
+}
+
+/// Where a follow-up is delivered: the tenant's own sink, else the deployment's.
+pub fn sink<'a>(tenant: Option<&'a str>, deployment: Option<&'a str>) -> Option<&'a str> {
+    tenant.or(deployment).filter(|u| !u.trim().is_empty())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    Send,
-    /// Send the step's after-hours notice now, instead of its message at the next opening.
-    SendAfterHours,
+    Send(Box<SendPlan>),
     Defer {
         until: Timestamp,
         reason: DeferReason,
@@ -115,7 +221,30 @@ pub enum Verdict {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct OptOuts {
     pub channel: bool,
+    /// Every channel (sms, voice and email).
     pub all: bool,
+}
+
+/// The tenant, as its settings and registry say.
+#[derive(Debug, Clone, Copy)]
+pub struct TenantRules<'a> {
+    pub connected: bool,
+    pub recipe_enabled: bool,
+    pub channels: &'a [Channel],
+    /// The cap per recipient and class.
+    pub cap: Cap,
+    /// Steps' after-hours notices go at once instead of waiting for the window.
+    pub after_hours_notice: bool,
+    pub ai_call_consent: &'a AiCallConsent,
+}
+
+/// The entity's live state, as read at fire time.
+#[derive(Debug, Clone, Copy)]
+pub enum Live<'a> {
+    /// Read, or nothing to read (`None`: the recipe reads nothing, or the thing it reads does not exist yet).
+    Facts(Option<&'a Facts>),
+    /// ServiceTitan no longer has the entity.
+    Gone,
 }
 
 pub struct SendInput<'a> {
@@ -126,107 +255,168 @@ pub struct SendInput<'a> {
     pub deadline: Option<Timestamp>,
     /// When a hold on this step started (the first deferral for it).
     pub held_since: Option<Timestamp>,
-    pub tenant_connected: bool,
-    pub recipe_enabled: bool,
-    pub tenant_channels: &'a [Channel],
-    /// The live facts [`Recipe::check_at_send`] asks for; `None` when it asks for none.
-    pub facts: Option<&'a Facts>,
-    /// The address for the step's channel.
-    pub recipient: Result<&'a str, NoRecipient>,
-    /// The rendered message, or the variable it lacked.
-    pub message: Result<&'a str, &'a str>,
-    pub opt_outs: OptOuts,
-    /// The recipient's sends within the cap's period, any recipe.
-    pub recent_sends: &'a [Timestamp],
-    pub cap: Cap,
-    pub window: &'a Policy,
     /// The run's anchor (for a step's after-hours notice, which goes only within minutes of it).
     pub anchor: Timestamp,
-    /// The tenant sends steps' after-hours notices at once instead of waiting for the window.
-    pub after_hours_notice: bool,
+    /// `estimate:90211`: what a state's per-subject cap counts by.
+    pub subject: &'a str,
+    pub tenant: TenantRules<'a>,
+    pub live: Live<'a>,
+    /// The address for the step's channel.
+    pub recipient: Result<&'a str, NoRecipient>,
+    /// The values the templates render with.
+    pub vars: &'a BTreeMap<&'a str, String>,
+    pub opt_outs: OptOuts,
+    /// Consent recorded for the address on the step's channel.
+    pub consent: Option<&'a Recorded>,
+    /// The recipient's sends within the cap's period, in the message's class.
+    pub recent_sends: &'a [Sent],
+    pub window: &'a Policy,
+    /// No text from this tenant has gone to this number before.
+    pub first_text: bool,
 }
+
+/// The sentence the first text to a number ends with (CTIA's messaging principles).
+pub const OPT_OUT_NOTICE: &str = "Reply STOP to opt out.";
 
 pub fn check(input: &SendInput<'_>) -> Verdict {
     let recipe = input.recipe;
     let step = &recipe.steps[input.position.step];
     // 1. Tenant and recipe.
-    if !input.tenant_connected {
+    if !input.tenant.connected {
         return halt(HaltReason::TenantDisconnected);
     }
-    if !input.recipe_enabled {
+    if !input.tenant.recipe_enabled {
         return halt(HaltReason::RecipeDisabled);
     }
-    // 2. Live state, hold, recipient.
-    if let Some(facts) = input.facts {
-        if facts.kind == recipe.subject
-            && let Some(reason) = stop_reason(recipe, None, facts, input.now)
-        {
+    // 2. Live state and holds.
+    let facts = match input.live {
+        Live::Gone => return halt(HaltReason::EntityGone),
+        Live::Facts(f) => f,
+    };
+    // (Facts of another kind, such as the invoice a review waits for, only ever hold a step.)
+    if let Some(facts) = facts.filter(|f| f.kind == recipe.subject) {
+        if let Some(reason) = stop_reason(recipe, None, facts, input.now) {
             return Verdict::Halt {
                 reason,
                 goal: goal_reached(recipe, facts, input.now),
             };
         }
-        if let Some(hold) = &recipe.hold_while {
-            let eval = recipe.eval(input.now);
-            if hold.states.iter().any(|c| c.holds(facts, &eval)) {
-                let since = input.held_since.unwrap_or(input.now);
-                if since + hold.give_up_after <= input.now {
-                    return skip(SkipReason::HeldTooLong);
-                }
-                return Verdict::Defer {
-                    until: ceil_second(input.now + hold.recheck_every),
-                    reason: DeferReason::Held,
-                };
-            }
+        if facts.status == Status::Unknown {
+            return halt(HaltReason::StateUnknown);
         }
     }
+    if let Some(hold) = &recipe.hold_while {
+        let eval = recipe.eval(input.now);
+        let waiting = facts.is_some_and(|f| hold.states.iter().any(|c| c.holds(f, &eval)))
+            || (!hold.until.is_empty() && !facts.is_some_and(|f| hold.until.iter().all(|c| c.holds(f, &eval))));
+        if waiting {
+            let since = input.held_since.unwrap_or(input.now);
+            if since + hold.give_up_after <= input.now {
+                return skip(SkipReason::HeldTooLong);
+            }
+            return Verdict::Defer {
+                until: ceil_second(input.now + hold.recheck_every),
+                reason: DeferReason::Held,
+            };
+        }
+    }
+    // 3. Deadline, channel, recipient.
     if input.deadline.is_some_and(|d| input.now > d) {
         return skip(SkipReason::TooLate);
     }
-    if !input.tenant_channels.contains(&step.channel) {
+    if !input.tenant.channels.contains(&step.channel) {
         return skip(SkipReason::ChannelDisabled);
     }
     if let Err(e) = input.recipient {
         return skip(SkipReason::NoRecipient(e));
     }
-    if let Err(var) = input.message {
-        return skip(SkipReason::MissingValue(var.to_owned()));
-    }
-    // 3. The opt-out ledger.
+    // 4. The opt-out ledger.
     if input.opt_outs.all {
         return halt(HaltReason::OptedOut);
     }
     if input.opt_outs.channel {
         return skip(SkipReason::OptedOut);
     }
-    // 4. Quiet hours, recipient-local.
+    // 5. Consent.
+    let Ok(basis) = consent::basis(
+        step.channel,
+        recipe.message_class,
+        input.tenant.ai_call_consent,
+        input.consent,
+    ) else {
+        return skip(SkipReason::NoCallConsent);
+    };
+    // 6. The message.
+    let main = match step.template.render(input.vars) {
+        Ok(t) => t,
+        Err(var) => return skip(SkipReason::MissingValue(var)),
+    };
+    let limits = Limits {
+        class: input.tenant.cap,
+        state: input
+            .window
+            .state_rule()
+            .and_then(|r| r.cap)
+            .map(|c| (c, input.subject.to_owned())),
+    };
+    let plan = |text: String, after_hours: bool| {
+        let template = match (&step.after_hours, after_hours) {
+            (Some(a), true) => &a.template,
+            _ => &step.template,
+        };
+        let booking_link = template.uses("bookingUrl") && input.vars.contains_key("bookingUrl");
+        let opt_out_notice = step.channel == Channel::Sms && input.first_text && !mentions_stop(&text);
+        let text = if opt_out_notice {
+            format!("{text} {OPT_OUT_NOTICE}")
+        } else {
+            text
+        };
+        Verdict::Send(Box::new(SendPlan {
+            text,
+            after_hours,
+            consent: basis.clone(),
+            opt_out_notice,
+            booking_link,
+            limits: limits.clone(),
+        }))
+    };
+    // 7. The window, recipient-local.
     let Some(opening) = input.window.next_opening(input.now) else {
         return skip(SkipReason::NoSendWindow);
     };
     if opening > input.now {
-        if input.after_hours_notice
-            && step
-                .after_hours
-                .as_ref()
-                .is_some_and(|a| input.now <= input.anchor + a.within)
+        // A missed call at night: the closed notice, by SMS, as the answer to the person's own call.
+        if input.tenant.after_hours_notice
+            && step.channel == Channel::Sms
+            && recipe.subject == shared::event::EntityKind::Call
+            && let Some(a) = &step.after_hours
+            && input.now <= input.anchor + a.within
+            && input.window.closed_by(input.now) == Some(Closed::QuietHours)
         {
-            return after_hours_or_cap(input);
+            if let Some((until, reason)) = limits.opening(input.recent_sends, input.now) {
+                return defer_unless_too_late(input, until, reason);
+            }
+            return match a.template.render(input.vars) {
+                Ok(text) => plan(text, true),
+                Err(var) => skip(SkipReason::MissingValue(var)),
+            };
         }
-        return defer_unless_too_late(input, opening, DeferReason::QuietHours);
+        let reason = match input.window.closed_by(input.now) {
+            Some(Closed::StateRule(rule)) => DeferReason::StateRule(rule),
+            _ => DeferReason::QuietHours,
+        };
+        return defer_unless_too_late(input, opening, reason);
     }
-    // 5. The per-recipient cap.
-    if let Some(opening) = input.cap.opening(input.recent_sends, input.now) {
-        return defer_unless_too_late(input, opening, DeferReason::Cap);
+    // 8. The caps.
+    if let Some((until, reason)) = limits.opening(input.recent_sends, input.now) {
+        return defer_unless_too_late(input, until, reason);
     }
-    Verdict::Send
+    plan(main, false)
 }
 
-/// The after-hours notice still respects the cap.
-fn after_hours_or_cap(input: &SendInput<'_>) -> Verdict {
-    match input.cap.opening(input.recent_sends, input.now) {
-        Some(opening) => defer_unless_too_late(input, opening, DeferReason::Cap),
-        None => Verdict::SendAfterHours,
-    }
+/// Whether a text already tells the reader how to opt out.
+fn mentions_stop(text: &str) -> bool {
+    text.split(|c: char| !c.is_alphanumeric()).any(|w| w == "STOP")
 }
 
 fn defer_unless_too_late(input: &SendInput<'_>, until: Timestamp, reason: DeferReason) -> Verdict {
@@ -247,209 +437,14 @@ fn skip(reason: SkipReason) -> Verdict {
     Verdict::Skip { reason }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::facts::Status;
-    use crate::recipe::{Catalogue, MessageClass};
-    use jiff::civil::Time;
-    use jiff::tz::TimeZone;
-    use shared::event::EntityKind;
-
-    fn t(s: &str) -> Timestamp {
-        s.parse().unwrap()
-    }
-
-    fn chicago_policy() -> Policy {
-        Policy {
-            time_zone: TimeZone::get("America/Chicago").unwrap(),
-            state: Some("TX".into()),
-            class: MessageClass::Transactional,
-            tenant_quiet: Some((Time::constant(21, 0, 0, 0), Time::constant(8, 0, 0, 0))),
-            recipe_window: None,
-        }
-    }
-
-    struct Case {
-        recipe: Recipe,
-        facts: Option<Facts>,
-        now: Timestamp,
-        recent: Vec<Timestamp>,
-        opt_outs: OptOuts,
-        recipient: Result<&'static str, NoRecipient>,
-        held_since: Option<Timestamp>,
-        connected: bool,
-    }
-
-    impl Case {
-        fn estimate(status: Status, now: &str) -> Self {
-            let c = Catalogue::load().unwrap();
-            Self {
-                recipe: c.get("estimate_follow_up").unwrap().clone(),
-                facts: Some(Facts::new(EntityKind::Estimate, "1", t("2026-12-01T00:00:00Z"), status)),
-                now: t(now),
-                recent: Vec::new(),
-                opt_outs: OptOuts::default(),
-                recipient: Ok("+15125550100"),
-                held_since: None,
-                connected: true,
-            }
-        }
-
-        fn verdict(&self) -> Verdict {
-            let policy = chicago_policy();
-            check(&SendInput {
-                anchor: self.now,
-                after_hours_notice: false,
-                now: self.now,
-                recipe: &self.recipe,
-                position: Position::START,
-                deadline: None,
-                held_since: self.held_since,
-                tenant_connected: self.connected,
-                recipe_enabled: true,
-                tenant_channels: &[Channel::Sms, Channel::Email, Channel::Voice],
-                facts: self.facts.as_ref(),
-                recipient: self.recipient,
-                message: Ok("hello"),
-                opt_outs: self.opt_outs,
-                recent_sends: &self.recent,
-                cap: Cap::default(),
-                window: &policy,
-            })
-        }
-    }
-
-    #[test]
-    fn a_missed_call_at_night_gets_the_closed_notice_only_if_the_tenant_chose_it_and_only_at_once() {
-        let c = Catalogue::load().unwrap();
-        let recipe = c.get("missed_call_text_back").unwrap();
-        let policy = chicago_policy();
-        let night = t("2026-12-03T05:00:00Z"); // 23:00 in Chicago
-        let verdict = |anchor: Timestamp, notice: bool| {
-            check(&SendInput {
-                anchor,
-                after_hours_notice: notice,
-                now: night,
-                recipe,
-                position: Position::START,
-                deadline: None,
-                held_since: None,
-                tenant_connected: true,
-                recipe_enabled: true,
-                tenant_channels: &[Channel::Sms],
-                facts: None,
-                recipient: Ok("+15125550100"),
-                message: Ok("hello"),
-                opt_outs: OptOuts::default(),
-                recent_sends: &[],
-                cap: Cap::default(),
-                window: &policy,
-            })
-        };
-        let minutes = |m| SignedDuration::from_mins(m);
-        assert_eq!(verdict(night - minutes(2), true), Verdict::SendAfterHours);
-        assert!(matches!(
-            verdict(night - minutes(2), false),
-            Verdict::Defer {
-                reason: DeferReason::QuietHours,
-                ..
-            }
-        ));
-        // A retry half an hour later no longer answers the call: the morning text instead.
-        assert!(matches!(
-            verdict(night - minutes(30), true),
-            Verdict::Defer {
-                reason: DeferReason::QuietHours,
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn checks_run_in_order() {
-        // Midday in Austin, an open estimate: send.
-        let mut case = Case::estimate(Status::Open, "2026-12-02T18:00:00Z");
-        assert_eq!(case.verdict(), Verdict::Send);
-        // Sold: the run ends, whatever else is wrong.
-        case.facts.as_mut().unwrap().status = Status::Sold;
-        case.opt_outs.all = true;
-        assert!(matches!(
-            case.verdict(),
-            Verdict::Halt {
-                reason: HaltReason::State(_),
-                goal: Some(_)
-            }
-        ));
-        // Open but opted out of everything: halted.
-        case.facts.as_mut().unwrap().status = Status::Open;
-        assert_eq!(case.verdict(), halt(HaltReason::OptedOut));
-        // Opted out of SMS only: this step is skipped.
-        case.opt_outs = OptOuts {
-            channel: true,
-            all: false,
-        };
-        assert_eq!(case.verdict(), skip(SkipReason::OptedOut));
-        // Disconnected comes first of all.
-        case.connected = false;
-        assert_eq!(case.verdict(), halt(HaltReason::TenantDisconnected));
-    }
-
-    #[test]
-    fn do_not_text_skips_and_night_defers_to_the_morning() {
-        let mut case = Case::estimate(Status::Open, "2026-12-02T04:00:00Z"); // 22:00 in Austin
-        assert_eq!(
-            case.verdict(),
-            Verdict::Defer {
-                until: t("2026-12-02T14:00:00Z"),
-                reason: DeferReason::QuietHours
-            }
-        );
-        case.recipient = Err(NoRecipient::DoNotText);
-        assert_eq!(case.verdict(), skip(SkipReason::NoRecipient(NoRecipient::DoNotText)));
-    }
-
-    #[test]
-    fn the_cap_defers_until_a_send_ages_out() {
-        let mut case = Case::estimate(Status::Open, "2026-12-02T18:00:00Z");
-        case.recent = vec![t("2026-12-02T10:00:00Z"), t("2026-12-02T15:00:00Z")];
-        assert_eq!(
-            case.verdict(),
-            Verdict::Defer {
-                until: t("2026-12-03T10:00:00Z"),
-                reason: DeferReason::Cap
-            }
-        );
-        case.recent = vec![t("2026-12-01T10:00:00Z"), t("2026-12-02T15:00:00Z")];
-        assert_eq!(case.verdict(), Verdict::Send, "one of the two is older than 24 h");
-        let cap = Cap {
-            messages: 1,
-            per: SignedDuration::from_hours(1),
-        };
-        assert_eq!(cap.opening(&[], t("2026-12-02T18:00:00Z")), None);
-    }
-
-    #[test]
-    fn a_review_waits_for_payment_then_gives_up() {
-        let c = Catalogue::load().unwrap();
-        let mut case = Case::estimate(Status::Open, "2026-12-02T18:00:00Z");
-        case.recipe = c.get("job_complete_review").unwrap().clone();
-        case.facts = Some(Facts::new(
-            EntityKind::Invoice,
-            "9",
-            t("2026-12-01T00:00:00Z"),
-            Status::Unpaid,
-        ));
-        assert_eq!(
-            case.verdict(),
-            Verdict::Defer {
-                until: t("2026-12-03T18:00:00Z"),
-                reason: DeferReason::Held
-            }
-        );
-        case.held_since = Some(t("2026-11-18T18:00:00Z"));
-        assert_eq!(case.verdict(), skip(SkipReason::HeldTooLong));
-        case.facts.as_mut().unwrap().status = Status::Paid;
-        assert_eq!(case.verdict(), Verdict::Send);
-    }
+/// The tenant's quiet hours as times (`HH:MM`), if both parse.
+pub fn quiet_hours(start: &str, end: &str) -> Option<(Time, Time)> {
+    let parse = |t: &str| -> Option<Time> {
+        let (h, m) = t.split_once(':')?;
+        Time::new(h.parse().ok()?, m.parse().ok()?, 0, 0).ok()
+    };
+    Some((parse(start)?, parse(end)?))
 }
+
+#[cfg(test)]
+mod tests;

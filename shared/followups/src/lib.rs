@@ -6,19 +6,24 @@
 //! - [`decide`]: on an event, which runs to enroll, halt or re-plan, and which watches to set;
 //! - [`gate`]: at fire time, whether a step is sent now, deferred, skipped, or its run halted, and why;
 //! - [`timing`], [`window`], [`geo`]: when steps fire, recipient-local quiet hours, time zones from addresses;
-//! - [`recipient`], [`optout`], [`render`]: who gets the message, what replies mean, the message text;
+//! - [`state_rules`], [`holidays`]: the states' hours, days and caps for sales messages;
+//! - [`recipient`], [`optout`], [`consent`], [`render`]: who gets the message, what replies mean, what a message
+//!   rests on, the message text;
 //! - [`ids`]: deterministic run ids, schedule names and idempotency keys.
 
+pub mod consent;
 pub mod decide;
 pub mod facts;
 pub mod gate;
 pub mod geo;
+pub mod holidays;
 pub mod ids;
 pub mod optout;
 pub mod preview;
 pub mod recipe;
 pub mod recipient;
 pub mod render;
+pub mod state_rules;
 pub mod timing;
 pub mod window;
 

@@ -37,12 +37,19 @@ const DOCUMENTS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Transactional messages are about the customer's own job; marketing messages solicit. Quiet hours are stricter
-/// for marketing in several states, and marketing text must never ride on a transactional recipe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What kind of message a recipe sends, from the least to the most restricted:
+/// - transactional: about the customer's own job or bill (reminders, dunning, the missed-call text back, "running
+///   late"); the federal window and the tenant's quiet hours apply;
+/// - solicitation: asks for a sale (an open estimate's follow-up); the states' rules for sales messages and AI-call
+///   consent for sales apply as well;
+/// - marketing: promotes the business (the review request); as solicitation.
+///
+/// A tenant's override may move a recipe to a stricter class, never to a looser one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageClass {
     Transactional,
+    Solicitation,
     Marketing,
 }
 
@@ -50,8 +57,14 @@ impl MessageClass {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Transactional => "transactional",
+            Self::Solicitation => "solicitation",
             Self::Marketing => "marketing",
         }
+    }
+
+    /// Solicitation and marketing: the classes the states' telemarketing rules and written consent cover.
+    pub fn is_sales(self) -> bool {
+        self != Self::Transactional
     }
 }
 
@@ -100,6 +113,10 @@ pub struct Filters {
     pub job_type_ids: Vec<i64>,
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_money")]
     pub min_amount_cents: Option<i64>,
+    /// A job's estimates are separate offers, not options of one (Good/Better/Best): selling one does not end the
+    /// others' follow-ups.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub independent_options: bool,
 }
 
 impl Filters {
@@ -147,6 +164,9 @@ pub struct Trigger {
     /// Derived `invoice.overdue`: days past the due date a watch fires.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overdue_days: Option<i64>,
+    /// An invoice more than this many days past its due date is no longer chased (`invoice.too_old`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_age_days: Option<i64>,
     /// Derived `appointment.overdue`: how long after the arrival window a watch fires.
     #[serde(skip_serializing_if = "Option::is_none", with = "crate::iso_duration::option")]
     pub after: Option<SignedDuration>,
@@ -202,8 +222,19 @@ fn ser_time<S: serde::Serializer>(t: &Option<Time>, s: S) -> Result<S::Ok, S::Er
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Repeat {
     pub every_days: i64,
-    /// Rounds in all, the first included.
-    pub max_times: u32,
+    /// Rounds in all, the first included; without it the recipe repeats until a stop condition (at most
+    /// [`Repeat::MAX_ROUNDS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_times: Option<u32>,
+}
+
+impl Repeat {
+    /// A year of weekly rounds: the bound on a recipe that repeats "until paid".
+    pub const MAX_ROUNDS: u32 = 52;
+
+    pub fn rounds(&self) -> u32 {
+        self.max_times.unwrap_or(Self::MAX_ROUNDS)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
@@ -219,7 +250,11 @@ pub struct StopWhen {
 #[serde(rename_all = "camelCase")]
 pub struct Hold {
     /// While any holds (on the [`CheckAtSend`] facts), the step waits.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub states: Vec<Condition>,
+    /// Until all hold, the step waits; facts that cannot be read (no invoice yet) do not hold.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub until: Vec<Condition>,
     #[serde(with = "crate::iso_duration")]
     pub recheck_every: SignedDuration,
     /// Then the step is given up.
@@ -280,6 +315,7 @@ impl Recipe {
         Eval {
             now,
             overdue_days: self.trigger.overdue_days.unwrap_or(0),
+            max_age_days: self.trigger.max_age_days,
             after: self.trigger.after.unwrap_or(SignedDuration::ZERO),
         }
     }
@@ -291,6 +327,32 @@ impl Recipe {
             CheckAtSend::Invoice => Some(EntityKind::Invoice),
             CheckAtSend::None => None,
         }
+    }
+
+    /// The stop states that apply: all the recipe names, but another option sold when the filter says the job's
+    /// estimates are independent offers.
+    pub fn stop_states(&self) -> impl Iterator<Item = &Condition> {
+        self.stop_when
+            .states
+            .iter()
+            .filter(|c| !(self.trigger.filters.independent_options && **c == Condition::EstimateOptionSold))
+    }
+
+    /// The values of the tenant's settings that the recipe's enabled steps need (used without a fallback), as the
+    /// settings name them: `companyName`, `bookingUrl`.
+    pub fn required_settings(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        for step in self.steps.iter().filter(|s| s.enabled) {
+            let templates = std::iter::once(&step.template).chain(step.after_hours.as_ref().map(|a| &a.template));
+            for t in templates {
+                for (variable, setting) in [("company.name", "companyName"), ("bookingUrl", "bookingUrl")] {
+                    if t.unguarded().any(|v| v == variable) && !out.contains(&setting) {
+                        out.push(setting);
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Whether `event` (on this recipe's subject) halts a run.
@@ -339,6 +401,8 @@ struct TriggerDoc {
     #[serde(default)]
     overdue_days: Option<i64>,
     #[serde(default)]
+    max_age_days: Option<i64>,
+    #[serde(default)]
     after: Option<String>,
     #[serde(default)]
     filters: Option<FiltersDoc>,
@@ -354,6 +418,8 @@ struct FiltersDoc {
     /// Dollars, as a string or a number ("500", 500.00).
     #[serde(default)]
     min_amount: Option<Value>,
+    #[serde(default)]
+    independent_options: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -399,7 +465,10 @@ fn yes() -> bool {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct HoldDoc {
+    #[serde(default)]
     states: Vec<Condition>,
+    #[serde(default)]
+    until: Vec<Condition>,
     recheck_every: String,
     give_up_after: String,
 }
@@ -498,6 +567,12 @@ fn from_doc(doc: RecipeDoc) -> Result<Recipe, Vec<FieldError>> {
     if doc.trigger.overdue_days.is_some_and(|d| !(0..=365).contains(&d)) {
         p.add("/trigger/overdueDays", "must be between 0 and 365");
     }
+    if doc.trigger.max_age_days.is_some_and(|d| !(1..=365).contains(&d)) {
+        p.add("/trigger/maxAgeDays", "must be between 1 and 365");
+    }
+    if doc.trigger.max_age_days.is_some() && doc.subject != EntityKind::Invoice {
+        p.add("/trigger/maxAgeDays", "a maximum age is an invoice's days past due");
+    }
     if doc.trigger.events.contains(&EventName::InvoiceOverdue) && doc.trigger.overdue_days.is_none() {
         p.add(
             "/trigger/overdueDays",
@@ -546,16 +621,25 @@ fn from_doc(doc: RecipeDoc) -> Result<Recipe, Vec<FieldError>> {
             CheckAtSend::None => None,
             _ => Some(doc.subject),
         };
-        for (i, c) in h.states.iter().enumerate() {
-            if Some(c.kind()) != kind {
-                p.add(
-                    format!("/holdWhile/states/{i}"),
-                    format!("{c} is not among what checkAtSend reads"),
-                );
+        for (list, conditions) in [("states", &h.states), ("until", &h.until)] {
+            for (i, c) in conditions.iter().enumerate() {
+                if Some(c.kind()) != kind {
+                    p.add(
+                        format!("/holdWhile/{list}/{i}"),
+                        format!("{c} is not among what checkAtSend reads"),
+                    );
+                }
             }
+        }
+        if h.states.is_empty() && h.until.is_empty() {
+            p.add(
+                "/holdWhile",
+                "a hold needs states (wait while one holds) or until (wait until all hold)",
+            );
         }
         Hold {
             states: h.states,
+            until: h.until,
             recheck_every: p.duration("/holdWhile/recheckEvery", &h.recheck_every),
             give_up_after: p.duration("/holdWhile/giveUpAfter", &h.give_up_after),
         }
@@ -590,18 +674,13 @@ fn from_doc(doc: RecipeDoc) -> Result<Recipe, Vec<FieldError>> {
         steps.push(step(&mut p, &format!("/steps/{i}"), s, &allowed));
     }
     if let Some(r) = doc.repeat {
-        if !(1..=90).contains(&r.every_days) {
-            p.add("/repeat/everyDays", "must be between 1 and 90");
-        }
-        if !(1..=12).contains(&r.max_times) {
-            p.add("/repeat/maxTimes", "must be between 1 and 12");
-        }
+        check_repeat(&mut p, &r);
     }
     let window = doc.window.map(|w| window(&mut p, "/window", &w));
     if !p.0.is_empty() {
         return Err(p.0);
     }
-    Ok(Recipe {
+    let recipe = Recipe {
         id: doc.id,
         title: doc.title,
         description: doc.description,
@@ -610,6 +689,7 @@ fn from_doc(doc: RecipeDoc) -> Result<Recipe, Vec<FieldError>> {
         trigger: Trigger {
             events: doc.trigger.events,
             overdue_days: doc.trigger.overdue_days,
+            max_age_days: doc.trigger.max_age_days,
             after,
             filters,
         },
@@ -628,7 +708,12 @@ fn from_doc(doc: RecipeDoc) -> Result<Recipe, Vec<FieldError>> {
         },
         goal,
         window,
-    })
+    };
+    check_rules(&mut p, &recipe);
+    if !p.0.is_empty() {
+        return Err(p.0);
+    }
+    Ok(recipe)
 }
 
 fn filters(p: &mut Problems, at: &str, doc: Option<&FiltersDoc>) -> Filters {
@@ -655,6 +740,7 @@ fn filters(p: &mut Problems, at: &str, doc: Option<&FiltersDoc>) -> Filters {
         business_unit_ids: doc.business_unit_ids.clone(),
         job_type_ids: doc.job_type_ids.clone(),
         min_amount_cents,
+        independent_options: doc.independent_options,
     }
 }
 
@@ -714,6 +800,59 @@ fn step(p: &mut Problems, at: &str, s: &StepDoc, allowed: &[&str]) -> Step {
     }
 }
 
+fn check_repeat(p: &mut Problems, r: &Repeat) {
+    if !(1..=90).contains(&r.every_days) {
+        p.add("/repeat/everyDays", "must be between 1 and 90");
+    }
+    if r.max_times.is_some_and(|m| !(1..=Repeat::MAX_ROUNDS).contains(&m)) {
+        p.add(
+            "/repeat/maxTimes",
+            format!(
+                "must be between 1 and {} (or left out: until a stop condition)",
+                Repeat::MAX_ROUNDS
+            ),
+        );
+    }
+}
+
+/// The rules every recipe keeps, shipped or overridden, so that no tenant's change can make a message that should
+/// not be sent:
+/// - every SMS names the company (`{{company.name}}`, which settings guarantee for tenants with SMS recipes);
+/// - a value ServiceTitan may leave empty has a fallback in every template that uses it;
+/// - an after-hours notice is an SMS, and only answers a call (a missed call's own text back).
+fn check_rules(p: &mut Problems, recipe: &Recipe) {
+    for (i, step) in recipe.steps.iter().enumerate() {
+        let at = format!("/steps/{i}");
+        let mut templates = vec![(format!("{at}/template"), &step.template)];
+        if let Some(a) = &step.after_hours {
+            templates.push((format!("{at}/afterHours/template"), &a.template));
+            if step.channel != Channel::Sms || recipe.subject != EntityKind::Call {
+                p.add(
+                    format!("{at}/afterHours"),
+                    "an after-hours notice is an SMS answering the person's own call (a call recipe's sms step)",
+                );
+            }
+        }
+        for (field, template) in templates {
+            if step.channel == Channel::Sms && !template.uses("company.name") {
+                p.add(
+                    field.clone(),
+                    "every SMS names the company: use {{company.name}} (the settings' companyName)",
+                );
+            }
+            for name in template.unguarded().filter(|n| crate::render::MAY_BE_EMPTY.contains(n)) {
+                p.add(
+                    field.clone(),
+                    format!(
+                        "ServiceTitan may leave {name} empty: give it a fallback, e.g. {{{{{name}|…}}}}, so the \
+                         message words around it"
+                    ),
+                );
+            }
+        }
+    }
+}
+
 fn is_identifier(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 40
@@ -749,6 +888,10 @@ struct OverrideDoc {
     filters: Option<FiltersDoc>,
     #[serde(default)]
     overdue_days: Option<i64>,
+    #[serde(default)]
+    max_age_days: Option<i64>,
+    #[serde(default)]
+    message_class: Option<MessageClass>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -818,12 +961,7 @@ impl Recipe {
         }
         if let Some(r) = o.repeat {
             if let Some(r) = r {
-                if !(1..=90).contains(&r.every_days) {
-                    p.add("/repeat/everyDays", "must be between 1 and 90");
-                }
-                if !(1..=12).contains(&r.max_times) {
-                    p.add("/repeat/maxTimes", "must be between 1 and 12");
-                }
+                check_repeat(&mut p, &r);
             }
             out.repeat = r;
         }
@@ -841,6 +979,28 @@ impl Recipe {
             }
             out.trigger.overdue_days = Some(d);
         }
+        if let Some(d) = o.max_age_days {
+            if self.trigger.max_age_days.is_none() {
+                p.add("/maxAgeDays", format!("{} has no maximum age", self.id));
+            } else if !(1..=365).contains(&d) {
+                p.add("/maxAgeDays", "must be between 1 and 365");
+            }
+            out.trigger.max_age_days = Some(d);
+        }
+        if let Some(class) = o.message_class {
+            if class < self.message_class {
+                p.add(
+                    "/messageClass",
+                    format!(
+                        "{} is {}; an override may make it stricter, never looser",
+                        self.id,
+                        self.message_class.as_str()
+                    ),
+                );
+            }
+            out.message_class = class;
+        }
+        check_rules(&mut p, &out);
         if !p.0.is_empty() {
             return Err(p.0);
         }
@@ -956,9 +1116,11 @@ mod tests {
             dunning.repeat,
             Some(Repeat {
                 every_days: 7,
-                max_times: 3
-            })
+                max_times: None
+            }),
+            "dunning runs until paid (up to its maximum age), not three rounds"
         );
+        assert_eq!(dunning.trigger.max_age_days, Some(60));
         let estimate = catalogue.get("estimate_follow_up").unwrap();
         assert_eq!(estimate.steps[1].delay, SignedDuration::from_hours(72));
         assert_eq!(estimate.steps[1].channel, Channel::Voice);
@@ -1001,7 +1163,7 @@ mod tests {
         let dunning = catalogue.get("invoice_dunning").unwrap();
         let changed = dunning
             .with_override(&json!({
-                "steps": [{"id": "email", "delay": "P2D", "enabled": false}, {"id": "sms", "template": "Pay {{invoice.balance}} please"}],
+                "steps": [{"id": "email", "delay": "P2D", "enabled": false}, {"id": "sms", "template": "{{company.name}}: pay {{invoice.balance}} please"}],
                 "repeat": {"everyDays": 5, "maxTimes": 2},
                 "window": {"start": "10:00", "end": "18:00"},
                 "filters": {"minAmount": "100"}
@@ -1009,12 +1171,46 @@ mod tests {
             .unwrap();
         assert_eq!(changed.steps[1].delay, SignedDuration::from_hours(48));
         assert!(!changed.steps[1].enabled);
-        assert_eq!(changed.steps[0].template.source(), "Pay {{invoice.balance}} please");
+        assert_eq!(
+            changed.steps[0].template.source(),
+            "{{company.name}}: pay {{invoice.balance}} please"
+        );
         assert_eq!(changed.repeat.unwrap().every_days, 5);
         assert_eq!(changed.trigger.filters.min_amount_cents, Some(10_000));
         assert!(changed.window.is_some());
         let none = dunning.with_override(&json!({"repeat": null})).unwrap();
         assert_eq!(none.repeat, None);
+        // No override can make a message that should not go: an SMS without the company's name, an empty value
+        // without a fallback, a sales recipe made transactional.
+        let fields = |o: serde_json::Value| -> Vec<String> {
+            dunning
+                .with_override(&o)
+                .unwrap_err()
+                .into_iter()
+                .map(|e| e.field)
+                .collect()
+        };
+        assert_eq!(
+            fields(json!({"steps": [{"id": "sms", "template": "Pay {{invoice.balance}}"}]})),
+            ["/steps/0/template"]
+        );
+        assert_eq!(
+            fields(json!({"steps": [{"id": "email", "template": "Invoice {{invoice.number}} is due"}]})),
+            ["/steps/1/template"]
+        );
+        let estimate = catalogue.get("estimate_follow_up").unwrap();
+        assert!(
+            estimate
+                .with_override(&json!({"messageClass": "transactional"}))
+                .is_err()
+        );
+        assert_eq!(
+            estimate
+                .with_override(&json!({"messageClass": "marketing"}))
+                .unwrap()
+                .message_class,
+            MessageClass::Marketing
+        );
 
         let problems: Vec<String> = dunning
             .with_override(&json!({"steps": [{"id": "fax"}, {"id": "sms", "delay": "soon", "template": "{{estimate.amount}}"}], "window": {"start": "19:00", "end": "09:00"}}))

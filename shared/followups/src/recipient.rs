@@ -1,5 +1,6 @@
 //! Who gets a follow-up: the customer's contact for the step's channel, honouring ServiceTitan's own flags
-//! (`doNotText` on a phone contact, `doNotMail` on the customer), with phone numbers in E.164.
+//! (`doNotText` on a phone contact, `doNotMail` on the customer, both read live at every send), keyed as the
+//! ledgers key them (phone numbers in E.164 without extensions, email addresses bare and lowercased).
 
 use serde::{Deserialize, Serialize};
 use shared::tenant_settings::Channel;
@@ -80,34 +81,15 @@ pub fn pick(channel: Channel, contacts: &[Contact], do_not_mail: bool) -> Result
             }
             contacts
                 .iter()
-                .find(|c| c.kind == ContactKind::Email && c.value.contains('@'))
-                .map(|c| c.value.trim().to_ascii_lowercase())
+                .filter(|c| c.kind == ContactKind::Email)
+                .find_map(|c| contact::email_key(&c.value))
                 .ok_or(NoRecipient::NoEmail)
         }
     }
 }
 
-/// A North American number (ServiceTitan stores `5125550100`, `(512) 555-0100`, `+1 512 555 0100`) or an
-/// international one written with `+`, in E.164. Other forms are refused rather than guessed.
-pub fn e164(raw: &str) -> Option<String> {
-    let trimmed = raw.trim();
-    let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
-    let nanp = |d: &str| {
-        let b = d.as_bytes();
-        (d.len() == 10 && (b'2'..=b'9').contains(&b[0]) && (b'2'..=b'9').contains(&b[3])).then(|| format!("+1{d}"))
-    };
-    if trimmed.starts_with('+') {
-        return match digits.strip_prefix('1') {
-            Some(rest) if rest.len() == 10 => nanp(rest),
-            _ => (8..=15).contains(&digits.len()).then(|| format!("+{digits}")),
-        };
-    }
-    match digits.len() {
-        10 => nanp(&digits),
-        11 if digits.starts_with('1') => nanp(&digits[1..]),
-        _ => None,
-    }
-}
+/// Phone numbers as ledger keys: one helper, in the `contact` crate.
+pub use contact::e164;
 
 /// "Mary Ann Smith" → "Mary"; "Smith, Mary" → "Mary".
 pub fn first_name(name: &str) -> Option<String> {
@@ -141,6 +123,7 @@ mod tests {
         assert_eq!(e164("+44 20 7946 0958").as_deref(), Some("+442079460958"));
         assert_eq!(e164("555-0100"), None);
         assert_eq!(e164("0125550100"), None, "area codes do not start with 0");
+        assert_eq!(e164("(512) 555-0100 ext 12").as_deref(), Some("+15125550100"));
     }
 
     #[test]

@@ -25,6 +25,19 @@ pub struct Template {
 /// Variables every recipe can use.
 const COMMON: &[&str] = &["customer.name", "customer.firstName", "company.name", "bookingUrl"];
 
+/// Variables ServiceTitan may leave empty (nullable in its OpenAPI documents, or derived from a field that is): a
+/// template must give each a fallback, so a missing value words around itself instead of skipping the step.
+/// `company.name` and `bookingUrl` come from the tenant's settings, which guarantee them where a recipe needs them.
+pub const MAY_BE_EMPTY: &[&str] = &[
+    "customer.name",
+    "customer.firstName",
+    "estimate.name",
+    "invoice.number",
+    "invoice.dueDate",
+    "invoice.amount",
+    "job.number",
+];
+
 /// Variables of one subject kind.
 pub fn variables(subject: EntityKind) -> Vec<&'static str> {
     let own: &[&str] = match subject {
@@ -112,6 +125,14 @@ impl Template {
         self.parts
             .iter()
             .any(|p| matches!(p, Part::Var { name: n, .. } if n == name))
+    }
+
+    /// The variables used without a fallback.
+    pub fn unguarded(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Var { name, fallback: None } => Some(name.as_str()),
+            _ => None,
+        })
     }
 
     /// Renders with `vars`; `Err(name)` for the first variable with neither a value nor a fallback.

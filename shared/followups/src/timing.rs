@@ -82,7 +82,7 @@ pub fn after(recipe: &Recipe, pos: Position) -> Option<Position> {
         });
     }
     let repeat = recipe.repeat?;
-    (pos.round + 1 < repeat.max_times).then_some(Position {
+    (pos.round + 1 < repeat.rounds()).then_some(Position {
         step: 0,
         round: pos.round + 1,
     })
@@ -228,6 +228,19 @@ mod tests {
         let mut pos = Position::START;
         let mut count = 1;
         while let Some(next) = after(r, pos) {
+            pos = next;
+            count += 1;
+        }
+        assert_eq!(
+            count,
+            2 * 52,
+            "two steps a round, until a stop condition (paid, or past its age) or a year"
+        );
+        let three = r
+            .with_override(&serde_json::json!({"repeat": {"everyDays": 7, "maxTimes": 3}}))
+            .unwrap();
+        let (mut pos, mut count) = (Position::START, 1);
+        while let Some(next) = after(&three, pos) {
             pos = next;
             count += 1;
         }

@@ -1,21 +1,25 @@
 //! When a recipient may be contacted, in *their* local time.
 //!
 //! The allowed hours of a day are the intersection of:
-//! - the federal window, 08:00–21:00 (47 CFR 64.1200(c)(1));
-//! - for marketing-class messages, the recipient's state's stricter window (FL, OK, MD, MS, NJ 08:00–20:00; CT
-//!   09:00–20:00; RI 09:00–18:00 on weekdays and 10:00–17:00 at weekends; TX 09:00–21:00 Monday to Saturday and
-//!   12:00–21:00 on Sunday; per the project's compliance notes, to be confirmed with counsel);
+//! - the federal window, 08:00–21:00 (47 CFR 64.1200(c)(1)), for every class of message;
+//! - for solicitation and marketing, the recipient's state's rule ([`crate::state_rules`]): its hours, forbidden
+//!   days and holidays;
 //! - the tenant's quiet hours (a contractor may be stricter, never looser);
 //! - the recipe's own send window, if it has one.
+//!
+//! Where the recipient's zone is not certain (a ZIP area that straddles a zone line, an area code that spans two),
+//! the policy holds several candidate zones, and a moment is allowed only if it is allowed in every one of them:
+//! the window that all of them allow.
 //!
 //! A message outside the window is moved to the next opening, never dropped. Local times are turned into instants
 //! through the time zone database, so daylight-saving changes need no special cases.
 
-use jiff::civil::{Date, Time, Weekday};
+use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::recipe::{LocalWindow, MessageClass};
+use crate::state_rules::{self, StateRule};
 
 /// Minutes since local midnight, half-open intervals `[start, end)`.
 type Minutes = (u16, u16);
@@ -30,7 +34,8 @@ fn minutes(t: Time) -> u16 {
 /// Who is contacted and under which rules.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    pub time_zone: TimeZone,
+    /// The recipient's zone, or the candidates when it is not certain (never empty).
+    pub zones: Vec<TimeZone>,
     /// Two-letter state code of the recipient's address, when known.
     pub state: Option<String>,
     pub class: MessageClass,
@@ -39,22 +44,13 @@ pub struct Policy {
     pub recipe_window: Option<LocalWindow>,
 }
 
-/// The state's marketing window for a weekday, if the state is stricter than the federal rule.
-fn state_window(state: &str, day: Weekday) -> Option<Minutes> {
-    let h = |a: u16, b: u16| Some((a * 60, b * 60));
-    match state {
-        "FL" | "OK" | "MD" | "MS" | "NJ" => h(8, 20),
-        "CT" => h(9, 20),
-        "RI" => match day {
-            Weekday::Saturday | Weekday::Sunday => h(10, 17),
-            _ => h(9, 18),
-        },
-        "TX" => match day {
-            Weekday::Sunday => h(12, 21),
-            _ => h(9, 21),
-        },
-        _ => None,
-    }
+/// Why a moment is outside the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// The federal window, the tenant's quiet hours or the recipe's window.
+    QuietHours,
+    /// The recipient's state's rule for sales messages.
+    StateRule(&'static StateRule),
 }
 
 fn intersect(a: &[Minutes], b: &[Minutes]) -> Vec<Minutes> {
@@ -72,13 +68,33 @@ fn intersect(a: &[Minutes], b: &[Minutes]) -> Vec<Minutes> {
 }
 
 impl Policy {
-    /// The allowed local intervals on `date`.
-    pub fn allowed_on(&self, date: Date) -> Vec<Minutes> {
+    /// A policy for one certain zone.
+    pub fn single(time_zone: TimeZone, state: Option<String>, class: MessageClass) -> Self {
+        Self {
+            zones: vec![time_zone],
+            state,
+            class,
+            tenant_quiet: None,
+            recipe_window: None,
+        }
+    }
+
+    /// The state's rule, when it applies to this class of message.
+    pub fn state_rule(&self) -> Option<&'static StateRule> {
+        if !self.class.is_sales() {
+            return None;
+        }
+        self.state.as_deref().and_then(state_rules::rule_for)
+    }
+
+    /// The allowed local intervals on `date`, without the state's rule (`false`) or with it (`true`).
+    fn allowed(&self, date: Date, with_state: bool) -> Vec<Minutes> {
         let mut allowed = vec![FEDERAL];
-        if self.class == MessageClass::Marketing
-            && let Some(w) = self.state.as_deref().and_then(|s| state_window(s, date.weekday()))
-        {
-            allowed = intersect(&allowed, &[w]);
+        if with_state && let Some(rule) = self.state_rule() {
+            allowed = match rule.allowed_on(date) {
+                Some(w) => intersect(&allowed, &[w]),
+                None => Vec::new(),
+            };
         }
         if let Some((quiet_start, quiet_end)) = self.tenant_quiet {
             let (qs, qe) = (minutes(quiet_start), minutes(quiet_end));
@@ -97,20 +113,24 @@ impl Policy {
         allowed
     }
 
-    /// `now` if a message may go out now, else the start of the next opening (within a week), or `None` when the
-    /// rules leave no opening at all.
-    pub fn next_opening(&self, now: Timestamp) -> Option<Timestamp> {
-        let today = now.to_zoned_datetime(self.time_zone.clone()).date();
+    /// The allowed local intervals on `date`.
+    pub fn allowed_on(&self, date: Date) -> Vec<Minutes> {
+        self.allowed(date, true)
+    }
+
+    /// `now` if allowed in `tz`, else the start of its next opening there (within a week).
+    fn opening_in(&self, tz: &TimeZone, now: Timestamp, with_state: bool) -> Option<Timestamp> {
+        let today = now.to_zoned_datetime(tz.clone()).date();
         for offset in 0..8 {
             let date = today.checked_add(jiff::Span::new().days(offset)).ok()?;
-            for (start, end) in self.allowed_on(date) {
+            for (start, end) in self.allowed(date, with_state) {
                 let at = |m: u16| -> Option<Timestamp> {
                     let dt = if m >= DAY {
                         date.tomorrow().ok()?.to_datetime(Time::midnight())
                     } else {
                         date.to_datetime(Time::new((m / 60) as i8, (m % 60) as i8, 0, 0).ok()?)
                     };
-                    self.time_zone.to_timestamp(dt).ok()
+                    tz.to_timestamp(dt).ok()
                 };
                 let (open, close) = (at(start)?, at(end)?);
                 if now < close {
@@ -119,6 +139,44 @@ impl Policy {
             }
         }
         None
+    }
+
+    /// The first moment from `now` allowed in every candidate zone.
+    fn opening(&self, now: Timestamp, with_state: bool) -> Option<Timestamp> {
+        let horizon = now + SignedDuration::from_hours(24 * 8);
+        let mut t = now;
+        // Each zone moves `t` to its next opening; when none moves it, every zone allows it.
+        for _ in 0..64 {
+            let mut latest = t;
+            for tz in &self.zones {
+                latest = latest.max(self.opening_in(tz, t, with_state)?);
+            }
+            if latest == t {
+                return Some(t);
+            }
+            if latest > horizon {
+                return None;
+            }
+            t = latest;
+        }
+        None
+    }
+
+    /// `now` if a message may go out now, else the start of the next opening (within a week), or `None` when the
+    /// rules leave no opening at all.
+    pub fn next_opening(&self, now: Timestamp) -> Option<Timestamp> {
+        self.opening(now, true)
+    }
+
+    /// Why `now` is outside the window, if it is: the state's rule when the rest would allow it.
+    pub fn closed_by(&self, now: Timestamp) -> Option<Closed> {
+        if self.next_opening(now) == Some(now) {
+            return None;
+        }
+        match self.state_rule() {
+            Some(rule) if self.opening(now, false) == Some(now) => Some(Closed::StateRule(rule)),
+            _ => Some(Closed::QuietHours),
+        }
     }
 
     pub fn allows(&self, now: Timestamp) -> bool {
@@ -147,7 +205,7 @@ mod tests {
 
     fn policy(tz: &str, state: Option<&str>, class: MessageClass) -> Policy {
         Policy {
-            time_zone: TimeZone::get(tz).unwrap(),
+            zones: vec![TimeZone::get(tz).unwrap()],
             state: state.map(str::to_owned),
             class,
             tenant_quiet: Some((Time::constant(21, 0, 0, 0), Time::constant(8, 0, 0, 0))),
@@ -188,7 +246,7 @@ mod tests {
         // 20:30 in Miami: fine for a transactional text, too late for marketing.
         let at = t("2027-06-03T00:30:00Z");
         assert!(policy("America/New_York", Some("FL"), MessageClass::Transactional).allows(at));
-        let fl = policy("America/New_York", Some("FL"), MessageClass::Marketing);
+        let fl = policy("America/New_York", Some("FL"), MessageClass::Solicitation);
         assert_eq!(fl.next_opening(at), Some(t("2027-06-03T12:00:00Z")));
         // A Texas Sunday morning: marketing waits for noon.
         let tx = policy("America/Chicago", Some("TX"), MessageClass::Marketing);

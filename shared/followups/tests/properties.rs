@@ -20,7 +20,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 use shared::event::{EntityKind, EventName};
-use shared::tenant_settings::Channel;
+use shared::tenant_settings::{AiCallConsent, Channel};
 
 fn start() -> Timestamp {
     "2027-01-04T15:00:00Z".parse().unwrap()
@@ -133,7 +133,7 @@ struct Engine {
     watches: BTreeMap<String, (Subject, EventName, Timestamp)>,
     /// (run id, step, round) of every message sent, and when.
     sent: BTreeMap<(String, usize, u32), Timestamp>,
-    recent: Vec<Timestamp>,
+    recent: Vec<gate::Sent>,
 }
 
 fn tz() -> TimeZone {
@@ -142,7 +142,7 @@ fn tz() -> TimeZone {
 
 fn policy(class: MessageClass) -> Policy {
     Policy {
-        time_zone: tz(),
+        zones: vec![tz()],
         state: Some("TX".into()),
         class,
         tenant_quiet: Some((Time::constant(21, 0, 0, 0), Time::constant(8, 0, 0, 0))),
@@ -173,6 +173,7 @@ impl Engine {
             time_zone: &tz(),
             found_in_lookback: None,
             include_existing_overdue: false,
+            watched_since: &BTreeMap::new(),
         });
         for action in actions {
             self.apply(action, subject);
@@ -270,24 +271,40 @@ impl Engine {
         let recipe = recipes.iter().find(|r| r.id == run.recipe).unwrap();
         let facts = truth.facts(&run.subject, now);
         let policy = policy(recipe.message_class);
+        // Every variable a template may use has a value; AI calls rest on the tenant's attestation.
+        let vars: BTreeMap<&str, String> = followups::render::variables(recipe.subject)
+            .into_iter()
+            .map(|v| (v, "x".to_owned()))
+            .collect();
+        let attested = AiCallConsent::Attested {
+            attested_by: "Owner".into(),
+            attested_at: None,
+        };
+        let subject = run.subject.key();
         let verdict = gate::check(&SendInput {
             anchor: run.anchor,
-            after_hours_notice: false,
             now,
             recipe,
             position: run.position,
             deadline: timing::deadline(recipe, run.position, run.anchor, &tz()),
             held_since: run.held_since,
-            tenant_connected: true,
-            recipe_enabled: true,
-            tenant_channels: &[Channel::Sms, Channel::Email, Channel::Voice],
-            facts: Some(&facts),
+            subject: &subject,
+            tenant: gate::TenantRules {
+                connected: true,
+                recipe_enabled: true,
+                channels: &[Channel::Sms, Channel::Email, Channel::Voice],
+                cap: Cap::default(),
+                after_hours_notice: false,
+                ai_call_consent: &attested,
+            },
+            live: gate::Live::Facts(Some(&facts)),
             recipient: Ok("+15125550100"),
-            message: Ok("text"),
+            vars: &vars,
             opt_outs: OptOuts::default(),
+            consent: None,
             recent_sends: &self.recent,
-            cap: Cap::default(),
             window: &policy,
+            first_text: false,
         });
         let advance = |engine: &mut Engine, from: Position| {
             let next = timing::plan_after(recipe, from, run.anchor, &tz(), now + SignedDuration::from_secs(1));
@@ -302,10 +319,13 @@ impl Engine {
             }
         };
         match verdict {
-            Verdict::Send | Verdict::SendAfterHours => {
+            Verdict::Send(_) => {
                 let key = (run_id.to_owned(), run.position.step, run.position.round);
                 assert!(self.sent.insert(key, now).is_none(), "a step is sent at most once");
-                self.recent.push(now);
+                self.recent.push(gate::Sent {
+                    at: now,
+                    subject: Some(subject.clone()),
+                });
                 advance(self, run.position);
             }
             Verdict::Defer { until, reason } => {

@@ -67,6 +67,10 @@ pub struct Consent {
     pub email: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voice: Option<bool>,
+    /// The consent given is prior express *written* consent (a signed form or a checkbox with the disclosure),
+    /// which sales calls need.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -441,11 +445,12 @@ pub fn parse(body: &Value, default_region: &str, now: Timestamp) -> Result<Lead,
     let mut consent = Consent::default();
     if let Some(c) = r.object("consent") {
         let mut cr = r.child("consent", c);
-        cr.unknown(&["sms", "email", "voice"]);
+        cr.unknown(&["sms", "email", "voice", "written"]);
         for (k, slot) in [
             ("sms", &mut consent.sms),
             ("email", &mut consent.email),
             ("voice", &mut consent.voice),
+            ("written", &mut consent.written),
         ] {
             match c.get(k) {
                 None | Some(Value::Null) => {}

@@ -21,8 +21,19 @@ pub enum CredentialStoreError {
     TenantMismatch { expected: i64, found: i64 },
     #[error("the credentials secret of tenant {tenant_id} is malformed ({reason})")]
     Malformed { tenant_id: i64, reason: String },
+    /// A disconnect scheduled the secret for deletion, and no connect has restored it since.
+    #[error("the credentials of tenant {0} were scheduled for deletion when it was disconnected")]
+    Deleted(i64),
     #[error("Secrets Manager is unavailable: {0}")]
     Unavailable(String),
+}
+
+impl CredentialStoreError {
+    /// Whether asking again can succeed (Secrets Manager being down), as opposed to a state that only a reconnect
+    /// changes.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -74,6 +85,10 @@ impl CredentialStore {
         })
         .expect("plain strings serialise");
         let name = self.secret_name(c.tenant_id);
+        // A disconnect scheduled the secret for deletion: restore it first. (Secrets Manager refuses a put on such a
+        // secret, but not every implementation of its API does, and a put that lands on a deleted secret leaves
+        // the tenant with credentials nobody can read.)
+        self.restore_if_deleted(&name).await?;
         // Two rounds at most: a restore or a create race is followed by one more put.
         for _ in 0..3 {
             let put = self
@@ -130,6 +145,28 @@ impl CredentialStore {
         )))
     }
 
+    async fn restore_if_deleted(&self, name: &str) -> Result<(), CredentialStoreError> {
+        let described = match self.client.describe_secret().secret_id(name).send().await {
+            Ok(d) => d,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                return Ok(());
+            }
+            Err(e) => return Err(unavailable(e)),
+        };
+        if described.deleted_date.is_some() {
+            self.client
+                .restore_secret()
+                .secret_id(name)
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
     /// Loads the given version (the one the registry recorded), or the current one.
     pub async fn load(&self, tenant_id: i64, version: Option<&str>) -> Result<TenantCredentials, CredentialStoreError> {
         let out = self
@@ -146,6 +183,10 @@ impl CredentialStore {
                     .is_some_and(|s| s.is_resource_not_found_exception()) =>
             {
                 return Err(CredentialStoreError::NotFound(tenant_id));
+            }
+            // Secrets Manager's answer for a secret scheduled for deletion.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_invalid_request_exception()) => {
+                return Err(CredentialStoreError::Deleted(tenant_id));
             }
             Err(e) => return Err(unavailable(e)),
         };

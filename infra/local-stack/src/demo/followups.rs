@@ -1,6 +1,9 @@
-//! The demo's follow-up story: two estimates are sent in ServiceTitan; each customer gets an AI SMS 24 hours
-//! later; one estimate is sold on day two, so only the other customer gets the AI call at 72 hours. Virtual time
-//! moves through the days in seconds, and every follow-up lands in the local sink's outbox.
+//! The demo's follow-up story: three estimates are sent in ServiceTitan; each customer gets an AI SMS 24 hours
+//! later (the first text to a number says how to opt out); one estimate is sold on day two; at 72 hours the AI call
+//! goes only to the customer who has not signed and whose written consent to AI calls the platform relayed, and the
+//! third customer's call is suppressed for want of consent, with its reason in the timeline. Then that customer
+//! writes "Please stop texting me" as people do, and the ledger records the words that decided. Virtual time moves
+//! through the days in seconds, and every follow-up lands in the local sink's outbox.
 
 use anyhow::{Context as _, bail};
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
@@ -68,7 +71,7 @@ impl Story<'_> {
             .await
     }
 
-    /// Two open estimates that no follow-up has touched yet (the demo can run again on the same stack).
+    /// Three open estimates that no follow-up has touched yet (the demo can run again on the same stack).
     async fn fresh_estimates(&self) -> anyhow::Result<Vec<Value>> {
         let url = format!(
             "{}/sales/v2/tenant/{}/estimates?status=Open&pageSize=200",
@@ -94,11 +97,11 @@ impl Story<'_> {
             if runs["runs"].as_array().is_some_and(Vec::is_empty) {
                 fresh.push(e);
             }
-            if fresh.len() == 2 {
+            if fresh.len() == 3 {
                 return Ok(fresh);
             }
         }
-        bail!("the demo tenant has no two open estimates left; restart the stack (make down && make demo)")
+        bail!("the demo tenant has no three open estimates left; restart the stack (make down && make demo)")
     }
 
     async fn token(&self) -> anyhow::Result<(String, String)> {
@@ -148,19 +151,21 @@ impl Story<'_> {
         };
         self.advance(ten.duration_since(now)).await?;
         let estimates = self.fresh_estimates().await?;
-        let (first, second) = (&estimates[0], &estimates[1]);
+        let (first, second, third) = (&estimates[0], &estimates[1], &estimates[2]);
         step(&format!(
-            "follow-ups: two estimates are sent in ServiceTitan at 10:00 Austin time: {} ({}) and {} ({})",
+            "follow-ups: three estimates are sent in ServiceTitan at 10:00 Austin time: {} ({}), {} ({}) and {} ({})",
             first["id"],
             first["name"].as_str().unwrap_or(""),
             second["id"],
-            second["name"].as_str().unwrap_or("")
+            second["name"].as_str().unwrap_or(""),
+            third["id"],
+            third["name"].as_str().unwrap_or("")
         ));
-        for e in [first, second] {
+        for e in [first, second, third] {
             self.control(&format!("estimates/{}/send", e["id"])).await?;
         }
         self.drain().await?;
-        for e in [first, second] {
+        for e in [first, second, third] {
             let runs = self.runs(&format!("estimate:{}", e["id"])).await?;
             let run = &runs["runs"][0];
             println!(
@@ -178,7 +183,7 @@ impl Story<'_> {
         // Only these two estimates' follow-ups: the reconciler may have planned others from the tenant's recent
         // history when it connected (only their steps still ahead).
         let ours = |d: &Value| {
-            [first, second]
+            [first, second, third]
                 .iter()
                 .any(|e| d["body"]["data"]["entity"]["id"].as_str() == Some(e["id"].to_string().as_str()))
         };
@@ -200,8 +205,8 @@ impl Story<'_> {
                 d["body"]["data"]["message"]["text"].as_str().unwrap_or("")
             );
         }
-        if sms.len() != 2 || sms.iter().any(|d| d["body"]["data"]["channel"] != "sms") {
-            bail!("expected two SMS in the outbox at +24 h, found {sms:?}");
+        if sms.len() != 3 || sms.iter().any(|d| d["body"]["data"]["channel"] != "sms") {
+            bail!("expected three SMS in the outbox at +24 h, found {sms:?}");
         }
 
         step(&format!("day 2: estimate {} is sold in ServiceTitan", second["id"]));
@@ -222,7 +227,29 @@ impl Story<'_> {
             bail!("expected the sold estimate's run halted");
         }
 
-        step("virtual time: on to 72 hours: the AI call goes only to the customer who has not signed");
+        let phone = |e: &Value| -> anyhow::Result<String> {
+            sms.iter()
+                .find(|d| d["body"]["data"]["entity"]["id"].as_str() == Some(e["id"].to_string().as_str()))
+                .and_then(|d| d["body"]["data"]["recipient"]["phone"].as_str())
+                .map(str::to_owned)
+                .context("the estimate's text has a phone")
+        };
+        step(&format!(
+            "POST /inbound kind consent: the AI platform relays the first customer's written consent to AI calls ({})",
+            phone(first)?
+        ));
+        let (status, consent) = self
+            .admin
+            .call(
+                reqwest::Method::POST,
+                "/inbound",
+                Some(json!({"tenantId": self.tenant.to_string(), "channel": "voice", "from": phone(first)?,
+                    "kind": "consent", "consentType": "written", "text": "Yes, you may call me with your AI assistant."})),
+            )
+            .await?;
+        println!("   {status} {consent}");
+
+        step("virtual time: on to 72 hours: the AI call goes only to the customer who has not signed and consented");
         self.advance(SignedDuration::from_hours(24) + SignedDuration::from_mins(1))
             .await?;
         let calls: Vec<Value> = self
@@ -246,6 +273,50 @@ impl Story<'_> {
             bail!("expected one AI call, for estimate {}: {calls:?}", first["id"]);
         }
         println!("   none for estimate {}: sold before its call was due", second["id"]);
+        let timeline = self.runs(&format!("estimate:{}", third["id"])).await?;
+        let suppressed = timeline["timeline"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["entry"] == "skipped")
+            .cloned()
+            .context("the third estimate's call was neither sent nor suppressed")?;
+        println!(
+            "   suppressed: the {} call for estimate {} (reason {}: no consent to AI calls is recorded for {}, and the \
+             tenant has not attested to written consent)",
+            suppressed["step"].as_str().unwrap_or(""),
+            third["id"],
+            suppressed["detail"]["reason"].as_str().unwrap_or(""),
+            phone(third)?
+        );
+        if suppressed["detail"]["reason"] != "no_call_consent" {
+            bail!("expected the third call suppressed for want of consent: {suppressed}");
+        }
+
+        step(
+            "the third customer replies \"Please stop texting me 🙏\" from a phone that signs its texts (POST /inbound)",
+        );
+        let (status, stop) = self
+            .admin
+            .call(
+                reqwest::Method::POST,
+                "/inbound",
+                Some(
+                    json!({"tenantId": self.tenant.to_string(), "channel": "sms", "from": phone(third)?,
+                    "text": "Please stop texting me 🙏\n\nSent from my iPhone"}),
+                ),
+            )
+            .await?;
+        println!(
+            "   {status}: {} ({} rule, decided by {:?}), channels {} (a STOP by text stops AI calls too)",
+            stop["meaning"].as_str().unwrap_or(""),
+            stop["rule"].as_str().unwrap_or(""),
+            stop["decidedBy"].as_str().unwrap_or(""),
+            stop["channels"]
+        );
+        if stop["meaning"] != "opted_out" {
+            bail!("expected an opt-out: {stop}");
+        }
         let status = self
             .admin
             .get(&format!("/admin/tenants/{}/status", self.tenant))

@@ -137,7 +137,7 @@ pub fn payment_json(t: &Tenant, p: &Payment) -> Value {
                 "appliedId": applied_id,
                 "appliedOn": ts(p.date),
                 "appliedTo": inv,
-                "appliedToReferenceNumber": t.invoices.get(inv).map(|i| i.reference_number.clone()),
+                "appliedToReferenceNumber": t.invoices.get(inv).and_then(|i| i.reference_number.clone()),
             })
         })
         .collect();
@@ -272,7 +272,9 @@ pub async fn list_invoices(State(st): State<AppState>, p: P, q: Q) -> ApiResult 
                         .as_deref()
                         .is_none_or(|n| i.job_id.and_then(|j| t.jobs.get(&j)).is_some_and(|j| j.job_number == n))
                     && business_unit_id.is_none_or(|x| i.business_unit_id == x)
-                    && number.as_deref().is_none_or(|n| i.reference_number == n)
+                    && number
+                        .as_deref()
+                        .is_none_or(|n| i.reference_number.as_deref() == Some(n))
                     && due_before.is_none_or(|x| i.due_date < x)
                     && due_from.is_none_or(|x| i.due_date >= x)
                     && invoiced_from.is_none_or(|x| i.invoice_date >= x)

@@ -333,7 +333,7 @@ pub fn insert_job(t: &mut Tenant, j: NewJob, now: Timestamp) -> i64 {
         invoice_id,
         Invoice {
             id: invoice_id,
-            reference_number: job_number.clone(),
+            reference_number: Some(job_number.clone()),
             job_id: Some(id),
             customer_id: j.customer_id,
             location_id: j.location_id,

@@ -1,5 +1,6 @@
-//! Phone numbers as leads give them ("(512) 555-0100", "512.555.0100", "+1 512 555 0100") parsed and checked with
-//! libphonenumber's rules, kept in E.164.
+//! Phone numbers as people and ServiceTitan write them ("(512) 555-0100", "512.555.0100", "+1 512 555 0100",
+//! "512-555-0100 x12") parsed and checked with libphonenumber's rules, kept in E.164. An extension is not part of
+//! the number that texts and calls reach: it is dropped, and never glued onto the digits before it.
 
 use std::fmt;
 use std::str::FromStr;
@@ -29,7 +30,7 @@ impl Phone {
         if !input.chars().any(|c| c.is_ascii_digit()) {
             return Err(PhoneError::NotANumber);
         }
-        let number = phonenumber::parse(Some(id), input).map_err(|_| PhoneError::NotANumber)?;
+        let number = phonenumber::parse(Some(id), without_extension(input)).map_err(|_| PhoneError::NotANumber)?;
         if !phonenumber::is_valid(&number) {
             return Err(PhoneError::Invalid(region.to_ascii_uppercase()));
         }
@@ -71,6 +72,31 @@ impl Phone {
 impl fmt::Display for Phone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// A phone number as a ledger key: E.164, reading numbers without a country code as North American (ServiceTitan's
+/// tenants are in the US and Canada); `None` when it is not a valid number.
+pub fn e164(raw: &str) -> Option<String> {
+    Phone::parse(raw, "US").ok().map(|p| p.0)
+}
+
+/// `input` without an extension: what follows `x`, `ext`, `extension`, `#`, `,` or `;` after the number's digits.
+/// libphonenumber knows most of these forms, but not all ("5125550100,12" would read as one longer number), and an
+/// extension glued onto the digits could make another person's number.
+fn without_extension(input: &str) -> &str {
+    let lower = input.to_ascii_lowercase();
+    let cut = ["ext", "x", "#", ",", ";", "/"]
+        .iter()
+        .filter_map(|marker| {
+            // Only after some digits: a leading "+" or "(" is part of the number.
+            let first_digit = lower.find(|c: char| c.is_ascii_digit())?;
+            lower[first_digit..].find(marker).map(|i| i + first_digit)
+        })
+        .min();
+    match cut {
+        Some(i) => &input[..i],
+        None => input,
     }
 }
 
@@ -139,6 +165,26 @@ mod tests {
         assert_eq!(uk.for_servicetitan(), "+442079460958");
         assert_eq!(Phone::from_e164("+15125550100"), Some(p));
         assert_eq!(Phone::from_e164("5125550100"), None);
+    }
+
+    #[test]
+    fn extensions_are_dropped_and_never_glued_on() {
+        for input in [
+            "(512) 555-0100 x12",
+            "512-555-0100 ext. 3",
+            "512.555.0100 Ext 45",
+            "5125550100#7",
+            "5125550100,12",
+            "512 555 0100;ext=9",
+            "+1 512 555 0100 extension 200",
+        ] {
+            assert_eq!(e164(input).as_deref(), Some("+15125550100"), "{input}");
+        }
+        // An international number with an extension stays that number.
+        assert_eq!(e164("+44 20 7946 0958 x12").as_deref(), Some("+442079460958"));
+        // Two numbers in one field are the first one, not both glued together.
+        assert_eq!(e164("512-555-0100 / 512-555-0101").as_deref(), Some("+15125550100"));
+        assert_eq!(e164("ext 12"), None);
     }
 
     #[test]
