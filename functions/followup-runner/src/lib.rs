@@ -353,7 +353,7 @@ impl Runner {
             window: &policy,
             first_text: g.first_text,
         });
-        self.act(tenant_id, run, due, g, step, verdict, now).await
+        self.act(tenant_id, run, due, g, step, &policy, verdict, now).await
     }
 
     /// Reads the tenant, then (while it is connected and the recipe enabled) ServiceTitan's live state, the
@@ -515,6 +515,7 @@ impl Runner {
         due: &StepDue,
         g: &Gathered,
         step: &Step,
+        policy: &Policy,
         verdict: Verdict,
         now: Timestamp,
     ) -> Result<Outcome, RunError> {
@@ -552,9 +553,11 @@ impl Runner {
                 let webhook_id =
                     followups::ids::webhook_id(tenant_id, &run.run_id, run.position.step, run.position.round);
                 let key = gate::cap_key(run.profile.customer_id, Some(address), recipe.message_class);
+                let subject = run.subject.key();
+                let limits = gate::Limits::of(g.tenant.rules(true).cap, policy, &subject);
                 if let Err((opening, reason)) = self
                     .store
-                    .reserve_send(tenant_id, &key, &webhook_id, &run.subject.key(), now, &plan.limits)
+                    .reserve_send(tenant_id, &key, &webhook_id, &subject, now, &limits)
                     .await
                     .map_err(dependency)?
                 {

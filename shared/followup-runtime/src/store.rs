@@ -1167,7 +1167,7 @@ impl Store {
         delivery_id: &str,
         subject: &str,
         now: Timestamp,
-        limits: &followups::gate::Limits,
+        limits: &followups::gate::Limits<'_>,
     ) -> Result<Result<(), (Timestamp, followups::gate::DeferReason)>, StoreError> {
         let sk = format!("cap#{key}");
         // Long enough for the longest cap a state sets.

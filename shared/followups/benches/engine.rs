@@ -176,7 +176,7 @@ fn main() {
                 consent: None,
                 recent_sends: &recent,
                 window: &policy,
-                first_text: true,
+                first_text: false,
             })
         }));
         plan.push(time(|| timing::plan_after(estimate, Position::START, now, &tz, now)));

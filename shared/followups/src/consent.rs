@@ -11,6 +11,8 @@
 //! Texts and emails go to the contacts the customer gave the contractor (its ServiceTitan record) or recorded
 //! consent; opt-outs and ServiceTitan's `doNotText` / `doNotMail` are checked before any of this.
 
+use std::borrow::Cow;
+
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use shared::tenant_settings::{AiCallConsent, Channel};
@@ -35,7 +37,7 @@ pub struct Basis {
     /// `recorded`, `attested` or `customer_record`.
     pub basis: &'static str,
     /// `lead`, `inbound`, `tenant_attestation`, `servicetitan_contact`.
-    pub source: String,
+    pub source: Cow<'static, str>,
     /// When the consent was given or attested (none for a customer record).
     pub at: Option<Timestamp>,
     /// Written consent (a recorded one, or what an attestation attests).
@@ -64,7 +66,7 @@ impl NoBasis {
 fn recorded(r: &Recorded) -> Basis {
     Basis {
         basis: "recorded",
-        source: r.source.clone(),
+        source: Cow::Owned(r.source.clone()),
         at: Some(r.at),
         written: r.written,
         attested_by: None,
@@ -88,7 +90,7 @@ pub fn basis(
             {
                 return Ok(Basis {
                     basis: "attested",
-                    source: "tenant_attestation".into(),
+                    source: Cow::Borrowed("tenant_attestation"),
                     at: *attested_at,
                     written: true,
                     attested_by: Some(attested_by.clone()),
@@ -101,7 +103,7 @@ pub fn basis(
         }
         Channel::Sms | Channel::Email => Ok(on_record.map(recorded).unwrap_or_else(|| Basis {
             basis: "customer_record",
-            source: "servicetitan_contact".into(),
+            source: Cow::Borrowed("servicetitan_contact"),
             at: None,
             written: false,
             attested_by: None,
@@ -165,7 +167,7 @@ mod tests {
     fn texts_and_emails_rest_on_the_customer_record_or_recorded_consent() {
         let b = basis(Channel::Sms, MessageClass::Marketing, &AiCallConsent::Recorded, None).unwrap();
         assert_eq!(
-            (b.basis, b.source.as_str()),
+            (b.basis, b.source.as_ref()),
             ("customer_record", "servicetitan_contact")
         );
         let b = basis(
@@ -175,6 +177,6 @@ mod tests {
             Some(&express()),
         )
         .unwrap();
-        assert_eq!((b.basis, b.source.as_str()), ("recorded", "lead"));
+        assert_eq!((b.basis, b.source.as_ref()), ("recorded", "lead"));
     }
 }

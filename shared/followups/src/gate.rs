@@ -54,10 +54,16 @@ impl Default for Cap {
 impl Cap {
     /// `None` while under the cap, else the moment a message may go again.
     pub fn opening(&self, recent: &[Timestamp], now: Timestamp) -> Option<Timestamp> {
-        let mut within: Vec<Timestamp> = recent.iter().copied().filter(|t| *t > now - self.per).collect();
-        if (within.len() as u32) < self.messages {
+        self.opening_of(recent.iter().copied(), now)
+    }
+
+    /// [`Cap::opening`] over any sends; allocates only when the cap is full.
+    fn opening_of(&self, recent: impl Iterator<Item = Timestamp> + Clone, now: Timestamp) -> Option<Timestamp> {
+        let since = now - self.per;
+        if (recent.clone().filter(|t| *t > since).count() as u32) < self.messages {
             return None;
         }
+        let mut within: Vec<Timestamp> = recent.filter(|t| *t > since).collect();
         within.sort_unstable();
         // The oldest sends that must age out before one more fits.
         let must_expire = within.len() + 1 - self.messages as usize;
@@ -73,32 +79,39 @@ pub struct Sent {
 }
 
 /// The caps one send counts against.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits<'a> {
     /// The tenant's cap for the message's class.
     pub class: Cap,
     /// The recipient's state's cap on sales messages, and the subject it counts per.
-    pub state: Option<(StateCap, String)>,
+    pub state: Option<(StateCap, &'a str)>,
 }
 
-impl Limits {
+impl<'a> Limits<'a> {
+    /// The caps of a send about `subject`: the tenant's for the class, and the state's for sales messages.
+    pub fn of(class: Cap, window: &Policy, subject: &'a str) -> Self {
+        Self {
+            class,
+            state: window.state_rule().and_then(|r| r.cap).map(|c| (c, subject)),
+        }
+    }
+
     /// `None` while under every cap, else when a message may go again and which cap held it.
     pub fn opening(&self, recent: &[Sent], now: Timestamp) -> Option<(Timestamp, DeferReason)> {
-        let times: Vec<Timestamp> = recent.iter().map(|s| s.at).collect();
-        if let Some(at) = self.class.opening(&times, now) {
+        if let Some(at) = self.class.opening_of(recent.iter().map(|s| s.at), now) {
             return Some((at, DeferReason::Cap));
         }
         let (cap, subject) = self.state.as_ref()?;
-        let counted: Vec<Timestamp> = recent
+        // Older records without a subject count against every subject.
+        let counted = recent
             .iter()
-            .filter(|s| !cap.per_subject || s.subject.as_deref().is_none_or(|x| x == subject))
-            .map(|s| s.at)
-            .collect();
+            .filter(|s| !cap.per_subject || s.subject.as_deref().is_none_or(|x| x == *subject))
+            .map(|s| s.at);
         let state = Cap {
             messages: cap.messages,
             per: SignedDuration::from_hours(cap.hours),
         };
-        state.opening(&counted, now).map(|at| (at, DeferReason::StateCap))
+        state.opening_of(counted, now).map(|at| (at, DeferReason::StateCap))
     }
 }
 
@@ -192,7 +205,6 @@ pub struct SendPlan {
     pub opt_out_notice: bool,
     /// The text carries the tenant's booking link (the follow-up lists it among its links).
     pub booking_link: bool,
-    pub limits: Limits,
 }
 
 /// Where a follow-up is delivered: the tenant's own sink, else the deployment's.
@@ -351,14 +363,7 @@ pub fn check(input: &SendInput<'_>) -> Verdict {
         Ok(t) => t,
         Err(var) => return skip(SkipReason::MissingValue(var)),
     };
-    let limits = Limits {
-        class: input.tenant.cap,
-        state: input
-            .window
-            .state_rule()
-            .and_then(|r| r.cap)
-            .map(|c| (c, input.subject.to_owned())),
-    };
+    let limits = Limits::of(input.tenant.cap, input.window, input.subject);
     let plan = |text: String, after_hours: bool| {
         let template = match (&step.after_hours, after_hours) {
             (Some(a), true) => &a.template,
@@ -377,7 +382,6 @@ pub fn check(input: &SendInput<'_>) -> Verdict {
             consent: basis.clone(),
             opt_out_notice,
             booking_link,
-            limits: limits.clone(),
         }))
     };
     // 7. The window, recipient-local.

@@ -137,31 +137,34 @@ impl Template {
 
     /// Renders with `vars`; `Err(name)` for the first variable with neither a value nor a fallback.
     pub fn render(&self, vars: &BTreeMap<&str, String>) -> Result<String, String> {
-        let mut out = String::with_capacity(self.source.len());
+        let mut out = String::with_capacity(self.source.len() + 32);
         for part in &self.parts {
-            match part {
-                Part::Text(t) => out.push_str(t),
+            let piece = match part {
+                Part::Text(t) => t.as_str(),
                 Part::Var { name, fallback } => match vars.get(name.as_str()).filter(|v| !v.trim().is_empty()) {
-                    Some(v) => out.push_str(v),
+                    Some(v) => v.as_str(),
                     None => match fallback {
-                        Some(f) => out.push_str(f),
+                        Some(f) => f.as_str(),
                         None => return Err(name.clone()),
                     },
                 },
+            };
+            // Fallbacks such as `{{estimate.name|}}` can leave doubled spaces or a space before punctuation.
+            for c in piece.chars() {
+                if c == ' ' && (out.is_empty() || out.ends_with(' ')) {
+                    continue;
+                }
+                if matches!(c, ',' | '.' | ')' | '!' | '?') && out.ends_with(' ') {
+                    out.pop();
+                }
+                out.push(c);
             }
         }
-        // Fallbacks such as `{{estimate.name|}}` can leave doubled spaces or a space before punctuation.
-        let mut tidy = String::with_capacity(out.len());
-        for c in out.chars() {
-            if c == ' ' && tidy.ends_with(' ') {
-                continue;
-            }
-            if matches!(c, ',' | '.' | ')' | '!' | '?') && tidy.ends_with(' ') {
-                tidy.pop();
-            }
-            tidy.push(c);
-        }
-        Ok(tidy.trim().to_owned())
+        let end = out.trim_end().len();
+        out.truncate(end);
+        let start = out.len() - out.trim_start().len();
+        out.drain(..start);
+        Ok(out)
     }
 }
 

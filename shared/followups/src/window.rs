@@ -53,18 +53,50 @@ pub enum Closed {
     StateRule(&'static StateRule),
 }
 
-fn intersect(a: &[Minutes], b: &[Minutes]) -> Vec<Minutes> {
-    let mut out = Vec::new();
-    for &(s1, e1) in a {
-        for &(s2, e2) in b {
-            let (s, e) = (s1.max(s2), e1.min(e2));
-            if s < e {
-                out.push((s, e));
-            }
+/// A day's allowed intervals: at most a few, so kept inline (the check before send runs for every step).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Intervals {
+    items: [Minutes; 4],
+    len: usize,
+}
+
+impl Intervals {
+    const EMPTY: Self = Self {
+        items: [(0, 0); 4],
+        len: 0,
+    };
+
+    fn one(m: Minutes) -> Self {
+        let mut out = Self::EMPTY;
+        out.push(m);
+        out
+    }
+
+    fn push(&mut self, m: Minutes) {
+        // Intersections of sorted, disjoint intervals never produce more than the inputs hold.
+        if self.len < self.items.len() {
+            self.items[self.len] = m;
+            self.len += 1;
         }
     }
-    out.sort_unstable();
-    out
+
+    pub fn as_slice(&self) -> &[Minutes] {
+        &self.items[..self.len]
+    }
+
+    fn intersect(&self, other: &[Minutes]) -> Self {
+        let mut out = Self::EMPTY;
+        for &(s1, e1) in self.as_slice() {
+            for &(s2, e2) in other {
+                let (s, e) = (s1.max(s2), e1.min(e2));
+                if s < e {
+                    out.push((s, e));
+                }
+            }
+        }
+        out.items[..out.len].sort_unstable();
+        out
+    }
 }
 
 impl Policy {
@@ -88,42 +120,52 @@ impl Policy {
     }
 
     /// The allowed local intervals on `date`, without the state's rule (`false`) or with it (`true`).
-    fn allowed(&self, date: Date, with_state: bool) -> Vec<Minutes> {
-        let mut allowed = vec![FEDERAL];
+    fn allowed(&self, date: Date, with_state: bool) -> Intervals {
+        let mut allowed = Intervals::one(FEDERAL);
         if with_state && let Some(rule) = self.state_rule() {
             allowed = match rule.allowed_on(date) {
-                Some(w) => intersect(&allowed, &[w]),
-                None => Vec::new(),
+                Some(w) => allowed.intersect(&[w]),
+                None => Intervals::EMPTY,
             };
         }
         if let Some((quiet_start, quiet_end)) = self.tenant_quiet {
             let (qs, qe) = (minutes(quiet_start), minutes(quiet_end));
-            let open: Vec<Minutes> = if qs == qe {
-                vec![(0, DAY)]
+            allowed = if qs == qe {
+                allowed
             } else if qs > qe {
-                vec![(qe, qs)] // quiet wraps midnight: open in between
+                allowed.intersect(&[(qe, qs)]) // quiet wraps midnight: open in between
             } else {
-                vec![(0, qs), (qe, DAY)]
+                allowed.intersect(&[(0, qs), (qe, DAY)])
             };
-            allowed = intersect(&allowed, &open);
         }
         if let Some(w) = self.recipe_window {
-            allowed = intersect(&allowed, &[(minutes(w.start), minutes(w.end))]);
+            allowed = allowed.intersect(&[(minutes(w.start), minutes(w.end))]);
         }
         allowed
     }
 
     /// The allowed local intervals on `date`.
     pub fn allowed_on(&self, date: Date) -> Vec<Minutes> {
-        self.allowed(date, true)
+        self.allowed(date, true).as_slice().to_vec()
     }
 
     /// `now` if allowed in `tz`, else the start of its next opening there (within a week).
     fn opening_in(&self, tz: &TimeZone, now: Timestamp, with_state: bool) -> Option<Timestamp> {
-        let today = now.to_zoned_datetime(tz.clone()).date();
+        let local = tz.to_datetime(now);
+        let today = local.date();
+        // The common case, open now: decided on the wall clock, without turning the bounds into instants.
+        let minute = local.hour() as u16 * 60 + local.minute() as u16;
+        if self
+            .allowed(today, with_state)
+            .as_slice()
+            .iter()
+            .any(|&(start, end)| start <= minute && minute < end)
+        {
+            return Some(now);
+        }
         for offset in 0..8 {
             let date = today.checked_add(jiff::Span::new().days(offset)).ok()?;
-            for (start, end) in self.allowed(date, with_state) {
+            for &(start, end) in self.allowed(date, with_state).as_slice() {
                 let at = |m: u16| -> Option<Timestamp> {
                     let dt = if m >= DAY {
                         date.tomorrow().ok()?.to_datetime(Time::midnight())

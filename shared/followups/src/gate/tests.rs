@@ -172,8 +172,17 @@ fn an_ordinary_send_says_what_goes_and_on_what_basis() {
     assert!(plan.text.contains("Lone Star Home Services"), "{}", plan.text);
     assert_eq!(plan.consent.basis, "customer_record");
     assert!(!plan.after_hours && !plan.opt_out_notice);
-    assert_eq!(plan.limits.class, Cap::default());
-    assert_eq!(plan.limits.state, None, "Texas has no sales cap");
+    let c = Case::estimate();
+    let tx = Policy::single(
+        TimeZone::get("America/Chicago").unwrap(),
+        Some("TX".into()),
+        c.recipe.message_class,
+    );
+    assert_eq!(
+        Limits::of(Cap::default(), &tx, "estimate:1").state,
+        None,
+        "Texas has no sales cap"
+    );
 }
 
 #[test]
@@ -397,7 +406,7 @@ fn caps_count_by_class_and_states_cap_sales_messages_on_one_subject() {
             messages: 10,
             per: SignedDuration::from_hours(24),
         },
-        state: Some((rule_for("FL").unwrap().cap.unwrap(), "estimate:1".into())),
+        state: Some((rule_for("FL").unwrap().cap.unwrap(), "estimate:1")),
     };
     let three = vec![earlier(1), earlier(2), earlier(3)];
     assert_eq!(

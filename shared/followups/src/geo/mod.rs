@@ -187,7 +187,10 @@ pub fn for_address(region: &str, postal: &str, country: &str) -> Option<Zones> {
     let by_zip = for_zip(postal);
     match (by_zip, state) {
         // A ZIP from another state than the one written: both places' zones, the stricter window.
-        (Some(z), Some((_, _, zones))) if !z.zones.iter().any(|x| zones.iter().any(|y| same_rules(x, y))) => {
+        (Some(z), Some((_, _, zones)))
+            if !z.zones.iter().any(|x| zones.contains(x))
+                && !z.zones.iter().any(|x| zones.iter().any(|y| same_rules(x, y))) =>
+        {
             Zones::of(z.zones.iter().chain(zones.iter()).copied().collect(), z.source)
         }
         (Some(z), _) => Some(z),
