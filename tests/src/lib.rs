@@ -28,6 +28,22 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Monday 06:00 UTC (midnight in Chicago) after `now`: every story starts on a Monday, so the states' rules for
+/// sales messages on Sundays and holidays do not move a story's timing with the day the suite runs. (The rules
+/// themselves are tested on fixed dates in `shared/followups`, and end to end in `contact_safety`.)
+pub fn next_monday(now: jiff::Timestamp) -> jiff::Timestamp {
+    let utc = jiff::tz::TimeZone::UTC;
+    let mut day = now.to_zoned_datetime(utc.clone()).date();
+    loop {
+        day = day.tomorrow().expect("in range");
+        if day.weekday() == jiff::civil::Weekday::Monday {
+            return utc
+                .to_timestamp(day.to_datetime(jiff::civil::Time::constant(6, 0, 0, 0)))
+                .expect("in range");
+        }
+    }
+}
+
 pub struct TestStack {
     pub stack: LocalStack,
     pub http: reqwest::Client,
@@ -52,6 +68,7 @@ impl TestStack {
     pub async fn start_with(configure: impl FnOnce(&mut StackOptions)) -> Self {
         let mut opts = StackOptions::new(repo_root());
         opts.function_env.insert("RECONCILE_LOOKBACK_DAYS".into(), "0".into());
+        opts.start_at = Some(next_monday(jiff::Timestamp::now()));
         configure(&mut opts);
         let stack = LocalStack::start(opts)
             .await

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::StatusCode;
-use jiff::SignedDuration;
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, oneshot};
@@ -63,6 +63,8 @@ pub struct StackOptions {
     pub servicetitan_sandbox: bool,
     /// The bearer token that stands in for SigV4 on the admin routes; random when `None`.
     pub admin_token: Option<String>,
+    /// Start virtual time here (if it is ahead of the wall clock), so that stories run on a known weekday.
+    pub start_at: Option<Timestamp>,
 }
 
 impl StackOptions {
@@ -88,6 +90,7 @@ impl StackOptions {
             background: false,
             servicetitan_sandbox: std::env::var("SERVICETITAN_INTEGRATION_API_URL").is_err(),
             admin_token: None,
+            start_at: None,
         }
     }
 }
@@ -170,6 +173,9 @@ impl LocalStack {
             .await
             .context("creating the template's resources in moto")?;
         let clock = Arc::new(VirtualClock::new());
+        if let Some(at) = opts.start_at {
+            clock.advance_to(at);
+        }
         let shared_clock: SharedClock = clock.clone();
         let mut function_env = opts.function_env.clone();
         // ServiceTitan's two environments are separate systems with separate credentials: one sandbox each. The
