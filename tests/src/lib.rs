@@ -167,14 +167,32 @@ impl TestStack {
 
     /// Calls an admin route with the local stack's admin token.
     pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.stack.api_url()))
-            .bearer_auth(self.stack.admin_token());
+        self.call(method, path, Some(self.stack.admin_token()), body).await
+    }
+
+    /// Signs a contractor in for `tenant_id` with the local issuer (`POST /_local/login`): its token.
+    pub async fn login(&self, tenant_id: &str, role: &str) -> String {
+        let reply = self
+            .admin(
+                reqwest::Method::POST,
+                "/_local/login",
+                Some(serde_json::json!({"tenantId": tenant_id, "role": role})),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "login: {}", reply.body);
+        reply.body["token"].as_str().expect("a token").to_owned()
+    }
+
+    /// Calls a route with `Authorization: Bearer <token>` (or none).
+    pub async fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let mut req = self.http.request(method, format!("{}{path}", self.stack.api_url()));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
         if let Some(body) = body {
             req = req.json(&body);
         }
-        let resp = req.send().await.expect("admin request sent");
+        let resp = req.send().await.expect("request sent");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap_or_default();

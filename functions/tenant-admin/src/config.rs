@@ -29,6 +29,8 @@ pub struct AdminConfig {
     pub reconcile_interval: jiff::SignedDuration,
     /// How far back a preview reads, as a tenant's first reconcile does.
     pub reconcile_lookback: jiff::SignedDuration,
+    /// The dashboard token's claim names (`DASHBOARD_TENANT_CLAIM`, `DASHBOARD_ROLE_CLAIM`).
+    pub dashboard_claims: crate::access::Claims,
 }
 
 impl AdminConfig {
@@ -60,6 +62,15 @@ impl AdminConfig {
             reconcile_lookback: jiff::SignedDuration::from_hours(
                 24 * env.parsed_or::<i64>("RECONCILE_LOOKBACK_DAYS", 14)?,
             ),
+            dashboard_claims: {
+                let default = crate::access::Claims::default();
+                let name =
+                    |key: &str, fallback: String| env.var(key).filter(|v| !v.trim().is_empty()).unwrap_or(fallback);
+                crate::access::Claims {
+                    tenant: name("DASHBOARD_TENANT_CLAIM", default.tenant),
+                    role: name("DASHBOARD_ROLE_CLAIM", default.role),
+                }
+            },
         })
     }
 }

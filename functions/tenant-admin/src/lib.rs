@@ -8,9 +8,13 @@
 //! - `GET /admin/tenants/{tenantId}/runs[?entity=kind:id]`, `GET .../runs/{runId}`, `GET .../opt-outs`,
 //!   `DELETE .../opt-outs/{address}`, `GET .../recipes`, `GET|PUT|DELETE .../recipes/{recipeId}` ([`followups`]).
 //!
+//! The contractors' dashboard reaches the same handlers under `/dashboard/tenants/{tenantId}/…`, behind the
+//! template's JWT authorizer, for the tenant its token names only ([`access`]).
+//!
 //! Every answer is JSON; every refusal is `{"error": {code, message, fields}}`. Credentials are never echoed, and
 //! never logged: requests are logged by route and tenant id only.
 
+pub mod access;
 pub mod config;
 pub mod connect;
 pub mod followups;
@@ -39,6 +43,8 @@ use shared::signing_keys::SigningKeyStore;
 use shared::tenants::TenantRegistry;
 
 pub use config::AdminConfig;
+
+use access::Caller;
 
 /// The AWS clients the function uses.
 #[derive(Debug, Clone)]
@@ -144,7 +150,15 @@ impl Admin {
     pub async fn handle(&self, req: Request) -> Response<Body> {
         let method = req.method().clone();
         let path = req.raw_http_path().to_owned();
-        let route = Route::parse(&path);
+        let route = Route::parse(&path).and_then(|(route, dashboard)| {
+            let caller = if dashboard {
+                self.config.dashboard_claims.contractor(jwt_claims(&req))?
+            } else {
+                Caller::Operator
+            };
+            caller.may(route.tenant_id(), &method)?;
+            Ok(route)
+        });
         let tenant_id = route
             .as_ref()
             .ok()
@@ -245,10 +259,27 @@ enum Route<'a> {
 }
 
 impl<'a> Route<'a> {
-    fn parse(path: &'a str) -> Result<Self, ApiError> {
+    /// The route, and whether it came in under `/dashboard` (a contractor's) rather than `/admin`.
+    fn parse(path: &'a str) -> Result<(Self, bool), ApiError> {
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        let start = segments.iter().position(|s| *s == "admin").unwrap_or(segments.len());
-        Ok(match &segments[start..] {
+        let start = segments
+            .iter()
+            .position(|s| *s == "admin" || *s == "dashboard")
+            .unwrap_or(segments.len());
+        let dashboard = segments.get(start) == Some(&"dashboard");
+        // The dashboard's routes are the tenant routes of the admin API, under another prefix.
+        let mut segments = segments[start..].to_vec();
+        if dashboard {
+            if segments.get(1) != Some(&"tenants") {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("no dashboard route {path}"),
+                ));
+            }
+            segments[0] = "admin";
+        }
+        let route = match segments.as_slice() {
             ["admin", "tenants", t, "servicetitan"] => Self::Connection(t),
             ["admin", "tenants", t, "servicetitan", "options"] => Self::Options(t),
             ["admin", "tenants", t, "settings"] => Self::Settings(t),
@@ -271,7 +302,8 @@ impl<'a> Route<'a> {
                     format!("no admin route {path}"),
                 ));
             }
-        })
+        };
+        Ok((route, dashboard))
     }
 
     fn name(&self) -> &'static str {
@@ -311,6 +343,14 @@ impl<'a> Route<'a> {
             | Self::Preview(t) => Some(t),
             _ => None,
         }
+    }
+}
+
+/// The claims API Gateway's JWT authorizer put in the request context, if one ran.
+fn jwt_claims(req: &Request) -> Option<&std::collections::HashMap<String, String>> {
+    match req.request_context_ref()? {
+        lambda_http::request::RequestContext::ApiGatewayV2(ctx) => Some(&ctx.authorizer.as_ref()?.jwt.as_ref()?.claims),
+        _ => None,
     }
 }
 
@@ -375,12 +415,27 @@ mod tests {
 
     #[test]
     fn routes_parse_with_or_without_a_stage() {
-        assert_eq!(Route::parse("/admin/tenants/7/status").unwrap(), Route::Status("7"));
+        assert_eq!(
+            Route::parse("/admin/tenants/7/status").unwrap(),
+            (Route::Status("7"), false)
+        );
         assert_eq!(
             Route::parse("/prod/admin/tenants/7/servicetitan/options").unwrap(),
-            Route::Options("7")
+            (Route::Options("7"), false)
         );
-        assert_eq!(Route::parse("/admin/webhook-keys/k1").unwrap(), Route::WebhookKey("k1"));
+        assert_eq!(
+            Route::parse("/admin/webhook-keys/k1").unwrap(),
+            (Route::WebhookKey("k1"), false)
+        );
+        assert_eq!(
+            Route::parse("/dashboard/tenants/7/settings").unwrap(),
+            (Route::Settings("7"), true)
+        );
+        assert_eq!(
+            Route::parse("/dashboard/webhook-keys").unwrap_err().status,
+            StatusCode::NOT_FOUND,
+            "the deployment's keys have no dashboard route"
+        );
         assert_eq!(
             Route::parse("/admin/tenants/7").unwrap_err().status,
             StatusCode::NOT_FOUND

@@ -40,9 +40,23 @@ pub struct HttpRoute {
     pub method: String,
     /// The API Gateway path, e.g. `/webhooks/servicetitan/{event}`.
     pub path: String,
-    /// `Auth.Authorizer: AWS_IAM`: locally, the admin bearer token stands in for SigV4.
-    pub iam: bool,
+    /// The route's `Auth.Authorizer`.
+    pub auth: RouteAuth,
 }
+
+/// Who may call a route, as its template event says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteAuth {
+    /// Anyone (ServiceTitan's webhooks, which the function checks itself).
+    None,
+    /// `AWS_IAM`: locally, the admin bearer token stands in for SigV4.
+    Iam,
+    /// The API's JWT authorizer (`DashboardJwt`): locally, a token of the stack's issuer.
+    Jwt,
+}
+
+/// The name of the template's JWT authorizer for the dashboard routes.
+pub const DASHBOARD_AUTHORIZER: &str = "DashboardJwt";
 
 /// A `ScheduleV2` event with a `rate(...)` expression.
 #[derive(Debug, Clone)]
@@ -119,7 +133,12 @@ pub fn read(
                         .unwrap_or_else(|| "ANY".into())
                         .to_ascii_uppercase(),
                     path: scalar(&ep["Path"]).with_context(|| format!("{id}: event {name} has no Path"))?,
-                    iam: scalar(&ep["Auth"]["Authorizer"]).as_deref() == Some("AWS_IAM"),
+                    auth: match scalar(&ep["Auth"]["Authorizer"]).as_deref() {
+                        Some("AWS_IAM") => RouteAuth::Iam,
+                        Some(DASHBOARD_AUTHORIZER) => RouteAuth::Jwt,
+                        Some(other) => anyhow::bail!("{id}: event {name}: the local stack has no authorizer {other}"),
+                        None => RouteAuth::None,
+                    },
                 }),
                 Some("ScheduleV2") => {
                     let expression = scalar(&ep["ScheduleExpression"]).unwrap_or_default();

@@ -10,40 +10,69 @@ use axum::routing::{MethodFilter, MethodRouter, any, on};
 use http::StatusCode;
 use lambda_http::{Body, RequestExt};
 
-use crate::functions::HttpHandler;
+use std::sync::Arc;
+
+use aws_lambda_events::event::apigw::{
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayV2httpRequestContext,
+};
+use lambda_http::request::RequestContext;
+use shared::clock::SharedClock;
+
+use crate::functions::{HttpHandler, RouteAuth};
+use crate::issuer::{Issuer, claim_strings};
 
 /// API Gateway HTTP APIs accept payloads up to 10 MB.
 const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
 
-/// One template route: method, path, handler, and whether it is `AWS_IAM`-authorised.
+/// One template route: method, path, handler, and who may call it.
 pub struct ApiRoute {
     pub method: String,
     pub path: String,
     pub handler: HttpHandler,
-    pub iam: bool,
+    pub auth: RouteAuth,
 }
 
-/// `admin_token` stands in for SigV4 on `AWS_IAM` routes: requests must send `Authorization: Bearer <token>`.
-pub fn routes(routes: Vec<ApiRoute>, admin_token: &str) -> anyhow::Result<Router> {
+/// `admin_token` stands in for SigV4 on `AWS_IAM` routes: requests must send `Authorization: Bearer <token>`. JWT
+/// routes take a token of `issuer`, checked as API Gateway's JWT authorizer would, and hand its claims on.
+pub fn routes(
+    routes: Vec<ApiRoute>,
+    admin_token: &str,
+    issuer: Arc<Issuer>,
+    clock: SharedClock,
+) -> anyhow::Result<Router> {
     let mut by_path: HashMap<String, MethodRouter> = HashMap::new();
     for ApiRoute {
         method,
         path,
         handler,
-        iam,
+        auth,
     } in routes
     {
-        let token = iam.then(|| admin_token.to_owned());
+        let token = admin_token.to_owned();
+        let issuer = issuer.clone();
+        let clock = clock.clone();
         let endpoint = move |params: Option<Path<HashMap<String, String>>>, req: AxumRequest| {
             let handler = handler.clone();
             let token = token.clone();
+            let issuer = issuer.clone();
+            let clock = clock.clone();
             async move {
-                if let Some(token) = token
-                    && !bearer_matches(&req, &token)
-                {
-                    return forbidden();
+                let params = params.map(|p| p.0).unwrap_or_default();
+                match auth {
+                    RouteAuth::None => invoke(handler, params, None, req).await,
+                    RouteAuth::Iam if !bearer_matches(&req, &token) => forbidden(),
+                    RouteAuth::Iam => invoke(handler, params, None, req).await,
+                    RouteAuth::Jwt => {
+                        let header = req
+                            .headers()
+                            .get(http::header::AUTHORIZATION)
+                            .and_then(|v| v.to_str().ok());
+                        match issuer.verify(header, clock.now()) {
+                            Ok(claims) => invoke(handler, params, Some(claim_strings(&claims)), req).await,
+                            Err(_) => unauthorized(),
+                        }
+                    }
                 }
-                invoke(handler, params.map(|p| p.0).unwrap_or_default(), req).await
             }
         };
         let route = if method == "ANY" {
@@ -63,7 +92,6 @@ pub fn routes(routes: Vec<ApiRoute>, admin_token: &str) -> anyhow::Result<Router
         .fold(Router::new(), |r, (path, route)| r.route(&path, route)))
 }
 
-/// Compares in constant time, so the token cannot be guessed byte by byte from response times.
 fn bearer_matches(req: &AxumRequest, token: &str) -> bool {
     let sent = req
         .headers()
@@ -71,6 +99,11 @@ fn bearer_matches(req: &AxumRequest, token: &str) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
+    same_secret(sent, token)
+}
+
+/// Compares in constant time, so the token cannot be guessed byte by byte from response times.
+pub fn same_secret(sent: &str, token: &str) -> bool {
     sent.len() == token.len() && sent.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
@@ -85,8 +118,24 @@ fn forbidden() -> AxumResponse {
         .into_response()
 }
 
-/// Turns an HTTP request into what `lambda_http` hands a function behind an HTTP API, and back.
-async fn invoke(handler: HttpHandler, path_params: HashMap<String, String>, req: AxumRequest) -> AxumResponse {
+/// What API Gateway answers a request to a JWT route without a valid token.
+fn unauthorized() -> AxumResponse {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(http::header::WWW_AUTHENTICATE, "Bearer")],
+        axum::Json(serde_json::json!({"message": "Unauthorized"})),
+    )
+        .into_response()
+}
+
+/// Turns an HTTP request into what `lambda_http` hands a function behind an HTTP API (with a JWT authorizer's
+/// claims in its request context), and back.
+async fn invoke(
+    handler: HttpHandler,
+    path_params: HashMap<String, String>,
+    jwt_claims: Option<HashMap<String, String>>,
+    req: AxumRequest,
+) -> AxumResponse {
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_PAYLOAD).await {
         Ok(b) => b,
@@ -107,9 +156,12 @@ async fn invoke(handler: HttpHandler, path_params: HashMap<String, String>, req:
         }
     };
     let raw_path = parts.uri.path().to_owned();
-    let request = http::Request::from_parts(parts, body)
+    let mut request = http::Request::from_parts(parts, body)
         .with_path_parameters(path_params)
         .with_raw_http_path(raw_path);
+    if let Some(claims) = jwt_claims {
+        request = request.with_request_context(jwt_context(claims));
+    }
     let response = handler(request).await;
     let (parts, body) = response.into_parts();
     let bytes: Vec<u8> = match body {
@@ -119,4 +171,15 @@ async fn invoke(handler: HttpHandler, path_params: HashMap<String, String>, req:
         _ => Vec::new(),
     };
     AxumResponse::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// The request context API Gateway gives a function behind a JWT authorizer: the token's claims.
+fn jwt_context(claims: HashMap<String, String>) -> RequestContext {
+    let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+    jwt.claims = claims;
+    let mut authorizer = ApiGatewayRequestAuthorizer::default();
+    authorizer.jwt = Some(jwt);
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.authorizer = Some(authorizer);
+    RequestContext::ApiGatewayV2(context)
 }

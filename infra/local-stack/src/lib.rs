@@ -6,12 +6,15 @@
 //! - moto runs no Lambdas and fires no schedules, so this crate hosts the functions in-process ([`functions`]),
 //!   routes the HTTP API to them ([`http_api`]), polls their SQS event sources ([`event_sources`]) and fires due
 //!   one-time schedules ([`scheduler`]), all on one virtual clock ([`stack`]);
-//! - the AI platform is a local sink that verifies and records follow-up deliveries ([`sink`]).
+//! - the AI platform is a local sink that verifies and records follow-up deliveries ([`sink`]);
+//! - the host platform's identity provider is a local issuer that signs contractors in, and stands in for API
+//!   Gateway's JWT authorizer on the dashboard routes ([`issuer`]).
 
 pub mod demo;
 pub mod event_sources;
 pub mod functions;
 pub mod http_api;
+pub mod issuer;
 pub mod moto;
 pub mod resources;
 pub mod scheduler;

@@ -23,6 +23,7 @@ use shared::clock::{Clock, SharedClock, VirtualClock, iso_millis};
 use crate::event_sources::SqsEventSource;
 use crate::functions::{self, FunctionDef, Hosted, JsonHandler, PASS_THROUGH_ENV, ScheduleSource};
 use crate::http_api::ApiRoute;
+use crate::issuer::Issuer;
 use crate::moto::MotoServer;
 use crate::resources;
 use crate::scheduler::SchedulerEmulator;
@@ -217,6 +218,15 @@ impl LocalStack {
                 .map_err(|e| anyhow!("the follow-up signing secret: {e}"))?,
             shared_clock.clone(),
         );
+        // The host platform's identity provider, for the dashboard routes' JWT authorizer.
+        let issuer_url = format!("{api_url}/_local/issuer");
+        ctx.parameters.insert("DashboardJwtIssuer".into(), issuer_url.clone());
+        let audience = ctx
+            .parameters
+            .get("DashboardJwtAudience")
+            .cloned()
+            .unwrap_or_else(|| "servicetitan-integration".into());
+        let issuer = Arc::new(Issuer::new(issuer_url, audience)?);
         let functions = functions::read(&template, &ctx, &function_env)?;
 
         let function_aws = function_clients(&aws_endpoint, &opts.region, &opts.function_aws_endpoints);
@@ -231,7 +241,7 @@ impl LocalStack {
                             method: r.method.clone(),
                             path: r.path.clone(),
                             handler: handler.clone(),
-                            iam: r.iam,
+                            auth: r.auth,
                         });
                     }
                 }
@@ -272,8 +282,14 @@ impl LocalStack {
             scheduled,
             control: Mutex::new(()),
         });
-        let router = crate::http_api::routes(http_routes, &admin_token)?
+        let router = crate::http_api::routes(http_routes, &admin_token, issuer.clone(), shared_clock.clone())?
             .merge(control_routes(inner.clone()))
+            .merge(issuer_routes(IssuerState {
+                issuer: issuer.clone(),
+                admin_token: admin_token.clone(),
+                clock: shared_clock.clone(),
+                api_url: api_url.clone(),
+            }))
             .merge(crate::sink::routes(sink.clone()));
         // ServiceTitan calls the HTTP API: the sandbox delivers its webhooks there, one URL per event as
         // ServiceTitan does, signed with the demo key (which `make demo` stores in the signing-keys secret).
@@ -642,6 +658,77 @@ fn control_routes(inner: Arc<Inner>) -> Router {
             }),
         )
         .with_state(inner)
+}
+
+#[derive(Clone)]
+struct IssuerState {
+    issuer: Arc<Issuer>,
+    admin_token: String,
+    clock: SharedClock,
+    api_url: String,
+}
+
+/// The local identity provider: its discovery document and keys, and `POST /_local/login` (admin token) that signs
+/// a contractor in: `{"tenantId", "role": "owner" | "viewer"}` → `{"token", "url"}`.
+fn issuer_routes(state: IssuerState) -> Router {
+    Router::new()
+        .route(
+            "/_local/issuer/.well-known/openid-configuration",
+            get(|State(s): State<IssuerState>| async move { Json(s.issuer.discovery()) }),
+        )
+        .route(
+            "/_local/issuer/.well-known/jwks.json",
+            get(|State(s): State<IssuerState>| async move { Json(s.issuer.jwks()) }),
+        )
+        .route(
+            "/_local/login",
+            post(
+                |State(s): State<IssuerState>, headers: http::HeaderMap, body: axum::body::Bytes| async move {
+                    let sent = headers
+                        .get(http::header::AUTHORIZATION)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.strip_prefix("Bearer "))
+                        .unwrap_or("");
+                    if !crate::http_api::same_secret(sent, &s.admin_token) {
+                        return (
+                            StatusCode::FORBIDDEN,
+                            Json(json!({"error": {"code": "forbidden", "message": "send Authorization: Bearer <admin_token>"}})),
+                        );
+                    }
+                    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    let tenant = match &request["tenantId"] {
+                        Value::String(t) if t.parse::<u64>().is_ok_and(|n| n > 0) => t.clone(),
+                        Value::Number(n) if n.as_u64().is_some_and(|n| n > 0) => n.to_string(),
+                        _ => return bad_request("expected {\"tenantId\": \"1001\", \"role\": \"owner\" | \"viewer\"}".into()),
+                    };
+                    let role = match request.get("role").and_then(Value::as_str) {
+                        None => "owner",
+                        Some(r @ ("owner" | "viewer")) => r,
+                        Some(_) => return bad_request("role must be owner or viewer".into()),
+                    };
+                    let mut claims = serde_json::Map::new();
+                    claims.insert("sub".into(), json!(format!("local-{role}-{tenant}")));
+                    claims.insert("tenant_id".into(), json!(tenant));
+                    claims.insert("role".into(), json!(role));
+                    match s.issuer.token(&claims, s.clock.now()) {
+                        Ok(token) => (
+                            StatusCode::OK,
+                            Json(json!({
+                                "token": token,
+                                "tenantId": tenant,
+                                "role": role,
+                                "url": format!("{}/integrations/servicetitan?tenant={tenant}#token={token}", s.api_url),
+                            })),
+                        ),
+                        Err(e) => (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            Json(json!({"error": {"code": "local_stack_error", "message": format!("{e:#}")}})),
+                        ),
+                    }
+                },
+            ),
+        )
+        .with_state(state)
 }
 
 fn respond(result: anyhow::Result<DrainReport>) -> (StatusCode, Json<Value>) {
