@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install the project's pinned tooling (moto server, cargo-lambda, SAM CLI,
-# cfn-lint) into a project-local virtualenv at <repo>/.local/venv.
+# cfn-lint) into a project-local virtualenv at <repo>/.local/venv, and what the
+# browser tests need: Debian's Chromium and ChromeDriver (system packages), and
+# axe-core (pinned, from the npm registry, into <repo>/.local/node).
 #
 # Idempotent: a stamp file records the exact requirement list that was last
 # installed; when it matches (and the tools still run) pip is skipped, so a
@@ -73,5 +75,27 @@ for t in "${TOOLS[@]}"; do
   fi
   log "ok: ${t}: ${ver%%$'\n'*}"
 done
+
+# The browser tests: Debian's Chromium and its ChromeDriver (the same version, from the same archive).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  log "installing Debian's chromium and chromium-driver for the browser tests"
+  as_root() { if [[ "$(id -u)" == "0" ]]; then "$@"; else sudo "$@"; fi; }
+  if ! as_root apt-get install -y --no-install-recommends chromium chromium-driver >&2; then
+    as_root apt-get update >&2
+    as_root apt-get install -y --no-install-recommends chromium chromium-driver >&2
+  fi
+fi
+log "ok: $(chromium --version 2>/dev/null | head -1); $(chromedriver --version 2>/dev/null | head -1)"
+
+# axe-core, run inside the page by the browser tests' accessibility check.
+AXE_VERSION="4.10.3"
+NODE_DIR="${REPO_ROOT}/.local/node"
+AXE="${NODE_DIR}/node_modules/axe-core"
+if [[ "$(node -p "require('${AXE}/package.json').version" 2>/dev/null)" != "${AXE_VERSION}" ]]; then
+  log "installing axe-core ${AXE_VERSION} into ${NODE_DIR#"${REPO_ROOT}"/}"
+  mkdir -p "${NODE_DIR}"
+  npm install --silent --no-audit --no-fund --prefix "${NODE_DIR}" "axe-core@${AXE_VERSION}" >&2
+fi
+log "ok: axe-core $(node -p "require('${AXE}/package.json').version")"
 
 log "done; add ${VENV}/bin to PATH to use them"

@@ -290,23 +290,29 @@ impl EventLog {
 }
 
 impl EventLog {
-    /// How many of the tenant's events (within [`RETENTION`]) are waiting, failed or parked, for the status page.
-    /// Reads the tenant's partition only; events done are the bulk of it and are only counted, not returned.
-    pub async fn counts(&self, tenant_id: &str) -> Result<EventCounts, EventLogError> {
-        let items: Vec<HashMap<String, AttributeValue>> = self
+    /// Every record of the tenant's partition, with only the `projection`'s attributes (`#status` names the status).
+    async fn tenant_items(
+        &self,
+        tenant_id: &str,
+        projection: &str,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, EventLogError> {
+        let mut query = self
             .client
             .query()
             .table_name(&self.table)
             .key_condition_expression("tenant_id = :t")
             .expression_attribute_values(":t", AttributeValue::S(tenant_id.to_owned()))
-            .projection_expression("#status")
-            .expression_attribute_names("#status", "status")
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(err)?;
+            .projection_expression(projection);
+        if projection.contains("#status") {
+            query = query.expression_attribute_names("#status", "status");
+        }
+        query.into_paginator().items().send().try_collect().await.map_err(err)
+    }
+
+    /// How many of the tenant's events (within [`RETENTION`]) are waiting, failed or parked, for the status page.
+    /// Reads the tenant's partition only; events done are the bulk of it and are only counted, not returned.
+    pub async fn counts(&self, tenant_id: &str) -> Result<EventCounts, EventLogError> {
+        let items = self.tenant_items(tenant_id, "#status").await?;
         let mut counts = EventCounts::default();
         for item in &items {
             match item.get("status").and_then(|v| v.as_s().ok()).map(String::as_str) {
@@ -318,6 +324,36 @@ impl EventLog {
             }
         }
         Ok(counts)
+    }
+}
+
+/// One webhook subscription's deliveries: how many the intake took (within [`RETENTION`]) and the last.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WebhookStats {
+    pub count: u64,
+    pub last_received_at: Option<Timestamp>,
+}
+
+impl EventLog {
+    /// The tenant's webhook deliveries by event name: only what came through the intake (which records when the
+    /// event occurred), not the reconciler's or the product's own events.
+    pub async fn webhook_stats(
+        &self,
+        tenant_id: &str,
+    ) -> Result<std::collections::BTreeMap<String, WebhookStats>, EventLogError> {
+        let items = self
+            .tenant_items(tenant_id, "event_name, received_at, occurred_at")
+            .await?;
+        let mut out: std::collections::BTreeMap<String, WebhookStats> = std::collections::BTreeMap::new();
+        for item in items.iter().filter(|i| i.contains_key("occurred_at")) {
+            let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok());
+            let Some(name) = text("event_name") else { continue };
+            let stats = out.entry(name.clone()).or_default();
+            stats.count += 1;
+            let at = text("received_at").and_then(|t| t.parse::<Timestamp>().ok());
+            stats.last_received_at = stats.last_received_at.max(at);
+        }
+        Ok(out)
     }
 }
 

@@ -7,6 +7,7 @@ pub mod api_error;
 pub mod aws;
 pub mod clock;
 pub mod config;
+pub mod dead_letters;
 pub mod dynamo_item;
 pub mod event;
 pub mod event_log;

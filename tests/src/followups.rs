@@ -62,29 +62,36 @@ impl FollowUps {
         extra: Value,
         configure: impl FnOnce(&mut local_stack::StackOptions),
     ) -> Self {
+        let fu = Self::unconnected(configure).await;
+        let reply = fu.t.connect(&fu.demo, "integration").await;
+        assert_eq!(reply.status, 200, "connect: {}", reply.body);
+        fu.set_settings(recipes, extra).await;
+        fu
+    }
+
+    /// A stack whose demo tenant is not connected yet (a contractor connects it, through the page).
+    pub async fn unconnected(configure: impl FnOnce(&mut local_stack::StackOptions)) -> Self {
         let t = TestStack::start_with(configure).await;
         t.use_demo_key().await;
+        // The test stack registers the tenant as connected (for tests of other things): not here.
+        t.set_tenant(TENANT, shared::tenants::TenantStatus::Disconnected).await;
         let demo = t
             .stack
             .sandbox()
             .expect("the stack runs the sandbox")
             .demo_tenant()
             .unwrap();
-        let reply = t.connect(&demo, "integration").await;
-        assert_eq!(reply.status, 200, "connect: {}", reply.body);
         let client = t.servicetitan_client_on(
             &demo,
             Arc::new(servicetitan::MemoryTokenStore::default()),
             t.stack.clock(),
         );
-        let fu = Self {
+        Self {
             t,
             demo,
             client,
             http: reqwest::Client::new(),
-        };
-        fu.set_settings(recipes, extra).await;
-        fu
+        }
     }
 
     /// PUTs settings with the tenant's first business unit, job type and campaign.

@@ -1,6 +1,7 @@
 //! Helpers for end-to-end tests: a fresh local stack (its own moto server) per test, and small readers for the
 //! queues and tables it creates.
 
+pub mod browser;
 pub mod followups;
 pub mod leads;
 pub mod reconcile;

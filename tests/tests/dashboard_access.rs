@@ -25,7 +25,29 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "test-lead"),
     ("POST", "reconcile"),
     ("GET", "preview"),
+    ("GET", "webhooks"),
+    ("GET", "leads"),
+    ("GET", "dead-letters"),
+    ("POST", "dead-letters/redrive"),
 ];
+
+#[test]
+fn the_walk_covers_every_dashboard_route_of_the_template() {
+    let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    let prefix = "Path: /dashboard/tenants/{tenantId}/";
+    let mut missing = Vec::new();
+    for line in template.lines().map(str::trim).filter(|l| l.starts_with(prefix)) {
+        let path: Vec<&str> = line[prefix.len()..].split('/').collect();
+        let walked = ROUTES.iter().any(|(_, route)| {
+            let route: Vec<&str> = route.split('/').collect();
+            route.len() == path.len() && route.iter().zip(&path).all(|(r, p)| p.starts_with('{') || r == p)
+        });
+        if !walked {
+            missing.push(line.to_owned());
+        }
+    }
+    assert!(missing.is_empty(), "add these to ROUTES: {missing:?}");
+}
 
 fn method(m: &str) -> Method {
     Method::from_bytes(m.as_bytes()).unwrap()
@@ -108,7 +130,16 @@ async fn a_token_reaches_its_own_tenant_only_and_a_viewer_only_reads() {
     );
 
     // The viewer reads, and changes nothing.
-    for route in ["status", "settings", "recipes", "runs", "opt-outs"] {
+    for route in [
+        "status",
+        "settings",
+        "recipes",
+        "runs",
+        "opt-outs",
+        "webhooks",
+        "leads",
+        "dead-letters",
+    ] {
         let r =
             f.t.call(
                 Method::GET,

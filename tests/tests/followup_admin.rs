@@ -149,5 +149,166 @@ async fn status_counts_runs_sends_and_revenue() {
         fu["revenue"]["estimatesSold"], "0.00",
         "the sandbox's API-made estimates have no items"
     );
+    // Sends per day: two weeks listed, the one text on the day it went (Chicago's date, a day after the start).
+    let days = fu["sendsByDay"].as_array().unwrap();
+    assert_eq!(days.len(), 14, "{days:?}");
+    let sent_on = (start + hours(24)).in_tz("America/Chicago").unwrap().date().to_string();
+    let counted: Vec<(&str, &serde_json::Value)> = days
+        .iter()
+        .filter(|d| d["byRecipe"].as_object().is_some_and(|m| !m.is_empty()))
+        .map(|d| (d["date"].as_str().unwrap(), &d["byRecipe"]))
+        .collect();
+    assert_eq!(counted, [(sent_on.as_str(), &json!({"estimate_follow_up": 1}))]);
+    f.stop().await;
+}
+
+#[tokio::test]
+async fn a_step_parked_while_the_sink_was_down_is_redriven_after_the_fix_and_sent_once_leaving_other_tenants_parked() {
+    let f = FollowUps::start(&["estimate_follow_up"], json!({})).await;
+    f.at_local_hour(10, "America/Chicago").await;
+    let h = f.household("Parked Step", "5125550391", "TX", "78704", None).await;
+    let job = f.job(&h, f.now() + hours(24 * 30)).await;
+    let e = f.estimate(&job, "Options").await;
+    f.control(&format!("estimates/{}/send", e.id), json!({})).await;
+    let entity = format!("estimate:{}", e.id);
+    // The AI platform is down for good: the 24-hour text is retried with backoff, then parked with its reason.
+    f.t.stack.sink().set_behaviour(local_stack::sink::Behaviour {
+        status: Some(503),
+        ..Default::default()
+    });
+    f.advance(hours(24 + 10)).await;
+    assert!(f.delivered(None).is_empty());
+    // Another tenant's step sits in the same queue.
+    let other = r#"{"kind":"followup.step","tenantId":"2002","runId":"estimate_follow_up.estimate-9.1","step":0,"round":0,"seq":1}"#;
+    let sqs = f.t.stack.aws().sqs.clone();
+    sqs.send_message()
+        .queue_url(f.t.resource("FollowUpsDeadLetterQueue"))
+        .message_body(other)
+        .send()
+        .await
+        .unwrap();
+
+    let parked = f.t.admin(Method::GET, "/admin/tenants/1001/dead-letters", None).await;
+    assert_eq!(parked.status, 200, "{}", parked.body);
+    assert_eq!(parked.body["total"], 1, "only this tenant's: {}", parked.body);
+    let followups = parked.body["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue"] == "followUps")
+        .unwrap()
+        .clone();
+    assert_eq!(followups["count"], 1);
+    assert!(
+        followups.get("scanned").is_none(),
+        "other tenants' counts are not shown"
+    );
+    let sample = &followups["samples"][0];
+    assert!(
+        sample["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("gave up after 10 retries"),
+        "{sample}"
+    );
+    assert!(
+        sample["about"].as_str().unwrap().starts_with("follow-up step 1 of run"),
+        "{sample}"
+    );
+    assert!(sample["parkedAt"].is_string(), "{sample}");
+    // Looking moved nothing, and released what it passed over at once.
+    assert_eq!(f.t.queue_depth("FollowUpsDeadLetterQueue").await.0, 2);
+
+    // A bad request names its field and moves nothing.
+    let bad =
+        f.t.admin(
+            Method::POST,
+            "/admin/tenants/1001/dead-letters/redrive",
+            Some(json!({"queues": ["followUps", "mail"]})),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert_eq!(bad.body["error"]["fields"][0]["field"], "/queues/1");
+    assert_eq!(f.t.queue_depth("FollowUpsDeadLetterQueue").await.0, 2);
+
+    // The parked body, kept to play a crash later (received, then made visible again at once).
+    let held = sqs
+        .receive_message()
+        .queue_url(f.t.resource("FollowUpsDeadLetterQueue"))
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let mut parked_body = String::new();
+    for m in held.messages() {
+        if m.body().unwrap().contains("\"1001\"") {
+            parked_body = m.body().unwrap().to_owned();
+        }
+        sqs.change_message_visibility()
+            .queue_url(f.t.resource("FollowUpsDeadLetterQueue"))
+            .receipt_handle(m.receipt_handle().unwrap())
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+    }
+    assert!(!parked_body.is_empty());
+
+    // The platform is fixed; the contractor redrives their own.
+    f.t.stack.sink().set_behaviour(local_stack::sink::Behaviour::default());
+    let owner = f.t.login("1001", "owner").await;
+    let redrive =
+        f.t.call(
+            Method::POST,
+            "/dashboard/tenants/1001/dead-letters/redrive",
+            Some(&owner),
+            Some(json!({"queues": ["followUps"]})),
+        )
+        .await;
+    assert_eq!(
+        (redrive.status, redrive.body["redriven"].clone()),
+        (200, json!(1)),
+        "{}",
+        redrive.body
+    );
+    f.settle().await;
+    let sent = f.delivered(None);
+    assert_eq!(sent.len(), 1, "the parked text went once the platform was back");
+    assert_eq!(
+        f.t.queue_depth("FollowUpsDeadLetterQueue").await.0,
+        1,
+        "the other tenant's stays"
+    );
+    let timeline = f.runs(&entity).await["timeline"].clone();
+    let entries: Vec<&str> = timeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["entry"].as_str().unwrap())
+        .collect();
+    assert!(entries.contains(&"stalled") && entries.contains(&"sent"), "{entries:?}");
+
+    // A crash between the redrive's send and its delete leaves the message in both queues: a second copy sends nothing.
+    sqs.send_message()
+        .queue_url(f.t.resource("FollowUpsQueue"))
+        .message_body(&parked_body)
+        .send()
+        .await
+        .unwrap();
+    f.settle().await;
+    assert_eq!(f.delivered(None).len(), 1, "no second text");
+
+    // The operator's route takes any tenant's, here the other one's (a step of no run: nothing is sent).
+    let r =
+        f.t.admin(
+            Method::POST,
+            "/admin/dead-letters/redrive",
+            Some(json!({"tenantId": "2002"})),
+        )
+        .await;
+    assert_eq!((r.status, r.body["redriven"].clone()), (200, json!(1)), "{}", r.body);
+    f.settle().await;
+    assert_eq!(f.t.queue_depth("FollowUpsDeadLetterQueue").await.0, 0);
+    assert_eq!(f.delivered(None).len(), 1);
     f.stop().await;
 }

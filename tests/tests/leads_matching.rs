@@ -290,5 +290,37 @@ async fn a_known_customer_at_a_new_address_gets_a_new_location_and_a_repeat_requ
             .any(|n| n.text.contains("asked again") && n.text.contains("Still no cooling")),
         "{notes:?}"
     );
+    // The page's list: newest first, each with what became of it and the decision's evidence.
+    let owner = f.t.login("1001", "viewer").await;
+    let list =
+        f.t.call(
+            reqwest::Method::GET,
+            "/dashboard/tenants/1001/leads?limit=5",
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let leads = list.body["leads"].as_array().unwrap();
+    let ids: Vec<&str> = leads.iter().map(|l| l["leadId"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["voice-rental-2", "chat-rental-1"]);
+    assert_eq!(leads[0]["outcome"], "repeat_request");
+    assert_eq!(
+        leads[1]["decision"], first["decision"],
+        "the decision with its evidence"
+    );
+    assert!(leads[1]["decision"].is_object());
+    let bad =
+        f.t.call(
+            reqwest::Method::GET,
+            "/dashboard/tenants/1001/leads?limit=0",
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (bad.status, bad.body["error"]["fields"][0]["field"].as_str()),
+        (400, Some("limit"))
+    );
     f.stop().await;
 }

@@ -29,8 +29,22 @@ pub struct AdminConfig {
     pub reconcile_interval: jiff::SignedDuration,
     /// How far back a preview reads, as a tenant's first reconcile does.
     pub reconcile_lookback: jiff::SignedDuration,
+    /// The dead-letter queues a redrive reads, and the queues they go back to.
+    pub dead_letters: DeadLetterUrls,
     /// The dashboard token's claim names (`DASHBOARD_TENANT_CLAIM`, `DASHBOARD_ROLE_CLAIM`).
     pub dashboard_claims: crate::access::Claims,
+}
+
+/// The dead-letter queues' URLs, and the source queues a redrive needs beyond the events and reconcile queues.
+#[derive(Debug, Clone)]
+pub struct DeadLetterUrls {
+    pub events: String,
+    pub followups: String,
+    pub schedules: String,
+    pub leads: String,
+    pub reconcile: String,
+    pub followups_queue_url: String,
+    pub leads_queue_url: String,
 }
 
 impl AdminConfig {
@@ -62,6 +76,15 @@ impl AdminConfig {
             reconcile_lookback: jiff::SignedDuration::from_hours(
                 24 * env.parsed_or::<i64>("RECONCILE_LOOKBACK_DAYS", 14)?,
             ),
+            dead_letters: DeadLetterUrls {
+                events: env.required("EVENTS_DEAD_LETTER_QUEUE_URL")?,
+                followups: env.required("FOLLOWUPS_DEAD_LETTER_QUEUE_URL")?,
+                schedules: env.required("SCHEDULER_DEAD_LETTER_QUEUE_URL")?,
+                leads: env.required("LEADS_DEAD_LETTER_QUEUE_URL")?,
+                reconcile: env.required("RECONCILE_DEAD_LETTER_QUEUE_URL")?,
+                followups_queue_url: env.required("FOLLOWUPS_QUEUE_URL")?,
+                leads_queue_url: env.required("LEADS_QUEUE_URL")?,
+            },
             dashboard_claims: {
                 let default = crate::access::Claims::default();
                 let name =

@@ -36,6 +36,9 @@ pub(crate) fn decode_segment(raw: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Days the status's `sendsByDay` covers, ending today.
+const SENDS_BY_DAY: i64 = 14;
+
 fn run_json(r: &RunRecord) -> Value {
     json!({
         "runId": r.run_id,
@@ -300,6 +303,28 @@ impl Admin {
             }
         }
         let revenue = |label: &str| goals.get(label).map_or("0.00".to_owned(), |g| money(g.1));
+        // The last two weeks, for the page's chart: every day listed, sends or not. Days are the recipients',
+        // which may run a day ahead of UTC's.
+        let today = jiff::tz::TimeZone::UTC.to_datetime(self.clock.now()).date();
+        let since = today.saturating_sub(jiff::Span::new().days(SENDS_BY_DAY - 1));
+        let counted = self
+            .followups
+            .sends_by_day(tenant_id, since)
+            .await
+            .map_err(|e| storage_error("reading the sends per day", e))?;
+        let last = counted.last().map_or(today, |(d, _)| (*d).max(today));
+        let mut by_day: Vec<Value> = Vec::new();
+        let mut day = since;
+        while day <= last {
+            let counts = counted
+                .iter()
+                .find(|(d, _)| *d == day)
+                .map(|(_, c)| c.clone())
+                .unwrap_or_default();
+            by_day.push(json!({"date": day.to_string(), "byRecipe": counts}));
+            let Ok(next) = day.tomorrow() else { break };
+            day = next;
+        }
         Ok(json!({
             "runs": runs.len(),
             "activeRuns": active,
@@ -311,6 +336,7 @@ impl Admin {
             "ended": by_reason,
             "goals": goals.iter().map(|(k, (n, c))| (k.clone(), json!({"count": n, "amount": money(*c)}))).collect::<serde_json::Map<_, _>>(),
             "revenue": {"estimatesSold": revenue("sold"), "invoicesPaid": revenue("paid")},
+            "sendsByDay": by_day,
         }))
     }
 }

@@ -4,6 +4,10 @@
 //! - `GET /admin/tenants/{tenantId}/servicetitan/options`: business units, job types and campaigns to choose from;
 //! - `GET|PUT /admin/tenants/{tenantId}/settings` ([`settings`]);
 //! - `GET /admin/tenants/{tenantId}/status` ([`status`]);
+//! - `GET /admin/tenants/{tenantId}/webhooks`: the subscriptions the recipes use, and their deliveries ([`webhooks`]);
+//! - `GET …/leads`: the latest leads with their match decisions ([`leads`]);
+//! - `GET …/dead-letters`, `POST …/dead-letters/redrive`, and the same for every tenant under `/admin/dead-letters`
+//!   ([`dead_letters`]);
 //! - `GET|POST /admin/webhook-keys`, `DELETE /admin/webhook-keys/{keyId}` ([`webhook_keys`]);
 //! - `GET /admin/tenants/{tenantId}/runs[?entity=kind:id]`, `GET .../runs/{runId}`, `GET .../opt-outs`,
 //!   `DELETE .../opt-outs/{address}`, `GET .../recipes`, `GET|PUT|DELETE .../recipes/{recipeId}` ([`followups`]).
@@ -17,13 +21,16 @@
 pub mod access;
 pub mod config;
 pub mod connect;
+pub mod dead_letters;
 pub mod followups;
+pub mod leads;
 pub mod preview;
 pub mod reconcile;
 pub mod settings;
 pub mod status;
 pub mod test_lead;
 pub mod webhook_keys;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -223,6 +230,18 @@ impl Admin {
             (Reconcile(_), _) => Err(not_allowed("POST")),
             (Preview(t), Method::GET) => self.preview(&tenant(t)?, &query(req)).await,
             (Preview(_), _) => Err(not_allowed("GET")),
+            (Webhooks(t), Method::GET) => self.webhooks(&tenant(t)?).await,
+            (Webhooks(_), _) => Err(not_allowed("GET")),
+            (Leads(t), Method::GET) => self.leads(&tenant(t)?, &query(req)).await,
+            (Leads(_), _) => Err(not_allowed("GET")),
+            (DeadLetters(t), Method::GET) => self.dead_letters(&tenant(t)?).await,
+            (DeadLetters(_), _) => Err(not_allowed("GET")),
+            (Redrive(t), Method::POST) => self.redrive(&tenant(t)?, optional_body(req)?.as_ref()).await,
+            (Redrive(_), _) => Err(not_allowed("POST")),
+            (AllDeadLetters, Method::GET) => self.all_dead_letters().await,
+            (AllDeadLetters, _) => Err(not_allowed("GET")),
+            (RedriveAll, Method::POST) => self.redrive_any(optional_body(req)?.as_ref()).await,
+            (RedriveAll, _) => Err(not_allowed("POST")),
         }
     }
 }
@@ -256,6 +275,12 @@ enum Route<'a> {
     TestLead(&'a str),
     Reconcile(&'a str),
     Preview(&'a str),
+    Webhooks(&'a str),
+    Leads(&'a str),
+    DeadLetters(&'a str),
+    Redrive(&'a str),
+    AllDeadLetters,
+    RedriveAll,
 }
 
 impl<'a> Route<'a> {
@@ -295,6 +320,12 @@ impl<'a> Route<'a> {
             ["admin", "tenants", t, "test-lead"] => Self::TestLead(t),
             ["admin", "tenants", t, "reconcile"] => Self::Reconcile(t),
             ["admin", "tenants", t, "preview"] => Self::Preview(t),
+            ["admin", "tenants", t, "webhooks"] => Self::Webhooks(t),
+            ["admin", "tenants", t, "leads"] => Self::Leads(t),
+            ["admin", "tenants", t, "dead-letters"] => Self::DeadLetters(t),
+            ["admin", "tenants", t, "dead-letters", "redrive"] => Self::Redrive(t),
+            ["admin", "dead-letters"] => Self::AllDeadLetters,
+            ["admin", "dead-letters", "redrive"] => Self::RedriveAll,
             _ => {
                 return Err(ApiError::new(
                     StatusCode::NOT_FOUND,
@@ -323,6 +354,12 @@ impl<'a> Route<'a> {
             Self::TestLead(_) => "test-lead",
             Self::Reconcile(_) => "reconcile",
             Self::Preview(_) => "preview",
+            Self::Webhooks(_) => "webhooks",
+            Self::Leads(_) => "leads",
+            Self::DeadLetters(_) => "dead-letters",
+            Self::Redrive(_) => "redrive",
+            Self::AllDeadLetters => "all-dead-letters",
+            Self::RedriveAll => "redrive-all",
         }
     }
 
@@ -340,7 +377,11 @@ impl<'a> Route<'a> {
             | Self::Recipe(t, _)
             | Self::TestLead(t)
             | Self::Reconcile(t)
-            | Self::Preview(t) => Some(t),
+            | Self::Preview(t)
+            | Self::Webhooks(t)
+            | Self::Leads(t)
+            | Self::DeadLetters(t)
+            | Self::Redrive(t) => Some(t),
             _ => None,
         }
     }
@@ -430,6 +471,19 @@ mod tests {
         assert_eq!(
             Route::parse("/dashboard/tenants/7/settings").unwrap(),
             (Route::Settings("7"), true)
+        );
+        assert_eq!(
+            Route::parse("/dashboard/tenants/7/dead-letters/redrive").unwrap(),
+            (Route::Redrive("7"), true)
+        );
+        assert_eq!(
+            Route::parse("/admin/dead-letters/redrive").unwrap(),
+            (Route::RedriveAll, false)
+        );
+        assert_eq!(
+            Route::parse("/dashboard/dead-letters").unwrap_err().status,
+            StatusCode::NOT_FOUND,
+            "every tenant's dead letters are the operator's only"
         );
         assert_eq!(
             Route::parse("/dashboard/webhook-keys").unwrap_err().status,

@@ -239,6 +239,7 @@ pub fn host(def: &FunctionDef, aws: &AwsClients, clock: SharedClock) -> anyhow::
                 Box::pin(async move { inbound.handle(req).await })
             }))
         }
+        "integration-page" => Hosted::Http(Arc::new(|req| Box::pin(async move { integration_page::handle(&req) }))),
         "lead-intake" => {
             let config = lead_intake::LeadIntakeConfig::from_env(env).with_context(context)?;
             let intake = Arc::new(lead_intake::LeadIntake::new(

@@ -458,6 +458,8 @@ impl LocalStack {
             "resources": resources,
             "followup_sink_url": self.sink_url,
             "followup_sink_secret": self.sink_secret,
+            // The contractors' page; POST /_local/login gives a signed-in URL for a tenant.
+            "integration_page_url": format!("{}/integrations/servicetitan", self.api_url),
         });
         if let Some(sandbox) = &self.sandbox {
             endpoints["servicetitan_auth_url"] = json!(sandbox.url());

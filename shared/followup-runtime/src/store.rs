@@ -15,7 +15,7 @@
 //! Every state change is a conditional write, and each audit entry is written in the same transaction as the
 //! change it records, so a retried or duplicated step changes nothing twice and records nothing twice.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
@@ -252,6 +252,10 @@ pub struct Store {
     client: aws_sdk_dynamodb::Client,
     table: String,
 }
+
+/// The per-day send counters' keys, and their attributes' (one per recipe).
+const DAY_PREFIX: &str = "day#";
+const SENT_PREFIX: &str = "sent_";
 
 fn expiry(at: Timestamp) -> AttributeValue {
     n((at + RETENTION).as_second())
@@ -823,6 +827,51 @@ impl Store {
         )
     }
 
+    /// Counts a send on its day (the recipient's date) by recipe, in the same transaction as the step, so a
+    /// repeat of the step never counts twice. One small item per day, for the page's chart.
+    fn count_send(&self, tenant_id: &str, run: &RunRecord, now: Timestamp) -> TransactWriteItem {
+        let day = run.profile.zone().to_datetime(now).date();
+        TransactWriteItem::builder()
+            .update(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(Self::key(tenant_id, &format!("{DAY_PREFIX}{day}"))))
+                    .update_expression("ADD #recipe :one SET expires_at = if_not_exists(expires_at, :exp)")
+                    .expression_attribute_names("#recipe", format!("{SENT_PREFIX}{}", run.recipe))
+                    .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":exp", expiry(now))
+                    .build()
+                    .expect("complete update"),
+            )
+            .build()
+    }
+
+    /// Sends per day by recipe, from `since` (a recipient-local date) on, oldest first.
+    pub async fn sends_by_day(
+        &self,
+        tenant_id: &str,
+        since: jiff::civil::Date,
+    ) -> Result<Vec<(jiff::civil::Date, BTreeMap<String, u64>)>, StoreError> {
+        let mut days: Vec<_> = self
+            .query_prefix(tenant_id, DAY_PREFIX)
+            .await?
+            .iter()
+            .filter_map(|item| {
+                let day: jiff::civil::Date = text(item, "sk")?.strip_prefix(DAY_PREFIX)?.parse().ok()?;
+                let counts = item
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        let recipe = k.strip_prefix(SENT_PREFIX)?;
+                        Some((recipe.to_owned(), v.as_n().ok()?.parse().ok()?))
+                    })
+                    .collect();
+                (day >= since).then_some((day, counts))
+            })
+            .collect();
+        days.sort_by_key(|(d, _)| *d);
+        Ok(days)
+    }
+
     /// Records what happened to the current step and moves the run on: to `next`, or to its end when there is none.
     pub async fn advance(
         &self,
@@ -903,6 +952,9 @@ impl Store {
                 .build(),
             self.step_entry(tenant_id, run, step_id, entry, detail, now),
         ];
+        if matches!(outcome, StepOutcome::Sent { .. }) {
+            items.push(self.count_send(tenant_id, run, now));
+        }
         if next.is_err() {
             items.push(
                 TransactWriteItem::builder()

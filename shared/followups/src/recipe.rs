@@ -355,6 +355,30 @@ impl Recipe {
         out
     }
 
+    /// The ServiceTitan webhook events this recipe listens to: its triggers and stop events, with a derived trigger
+    /// (a watch the product sets itself) replaced by the events that set the watch.
+    pub fn webhook_events(&self) -> Vec<EventName> {
+        let mut out = Vec::new();
+        for event in self.trigger.events.iter().chain(&self.stop_when.events) {
+            let feeders: &[EventName] = match event {
+                EventName::InvoiceOverdue => &[EventName::InvoiceCreated, EventName::PaymentPosted],
+                EventName::AppointmentOverdue => &[
+                    EventName::JobScheduled,
+                    EventName::JobRescheduled,
+                    EventName::JobDispatched,
+                    EventName::AppointmentChanged,
+                ],
+                other => std::slice::from_ref(other),
+            };
+            for e in feeders {
+                if !out.contains(e) {
+                    out.push(*e);
+                }
+            }
+        }
+        out
+    }
+
     /// Whether `event` (on this recipe's subject) halts a run.
     pub fn stops_on(&self, event: EventName) -> bool {
         self.stop_when.events.contains(&event)
@@ -1155,6 +1179,22 @@ mod tests {
         doc = serde_json::from_str(Catalogue::document("estimate_follow_up").unwrap()).unwrap();
         doc["colour"] = json!("red");
         assert!(parse(&doc.to_string()).unwrap_err()[0].reason.contains("colour"));
+    }
+
+    #[test]
+    fn recipes_name_the_webhooks_they_listen_to_and_never_a_derived_one() {
+        let catalogue = Catalogue::load().unwrap();
+        let dunning = catalogue.get("invoice_dunning").unwrap().webhook_events();
+        assert_eq!(dunning, vec![EventName::InvoiceCreated, EventName::PaymentPosted]);
+        for r in catalogue.all() {
+            assert!(
+                !r.webhook_events()
+                    .iter()
+                    .any(|e| matches!(e, EventName::InvoiceOverdue | EventName::AppointmentOverdue)),
+                "{}",
+                r.id
+            );
+        }
     }
 
     #[test]

@@ -518,22 +518,7 @@ impl LeadStore {
 
     /// Leads per status (a query over the tenant's leads).
     pub async fn counts(&self, tenant_id: &str) -> Result<Counts, StoreError> {
-        let items: Vec<Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("tenant_id = :t AND begins_with(sk, :p)")
-            .filter_expression("attribute_exists(#st)")
-            .expression_attribute_names("#st", "status")
-            .projection_expression("sk, #st")
-            .expression_attribute_values(":t", s(tenant_id))
-            .expression_attribute_values(":p", s("lead#"))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
+        let items = self.lead_rows(tenant_id, Some("sk, #st")).await?;
         let mut c = Counts::default();
         for item in &items {
             match text(item, "status").and_then(LeadStatus::parse) {
@@ -545,6 +530,43 @@ impl LeadStore {
             }
         }
         Ok(c)
+    }
+
+    /// The tenant's latest leads, newest first. Leads are keyed by their id, so this reads the tenant's whole
+    /// partition (lead rows only); a record that cannot be read is logged and left out.
+    pub async fn recent(&self, tenant_id: &str, limit: usize) -> Result<Vec<LeadRecord>, StoreError> {
+        let items = self.lead_rows(tenant_id, None).await?;
+        let mut records: Vec<LeadRecord> = items
+            .iter()
+            .filter_map(|item| {
+                record_of(item)
+                    .inspect_err(|e| tracing::warn!(error = %e, "a lead record left out of the list"))
+                    .ok()
+            })
+            .collect();
+        records.sort_by_key(|r| std::cmp::Reverse(r.received_at));
+        records.truncate(limit);
+        Ok(records)
+    }
+
+    /// The tenant's lead rows (not their attachments: those have no status), with only `projection` if given
+    /// (`#st` names the status).
+    async fn lead_rows(&self, tenant_id: &str, projection: Option<&str>) -> Result<Vec<Item>, StoreError> {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("tenant_id = :t AND begins_with(sk, :p)")
+            .filter_expression("attribute_exists(#st)")
+            .expression_attribute_names("#st", "status")
+            .set_projection_expression(projection.map(str::to_owned))
+            .expression_attribute_values(":t", s(tenant_id))
+            .expression_attribute_values(":p", s("lead#"))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(unavailable)
     }
 
     // ------------------------------------------------------------------------------------------------ attachments

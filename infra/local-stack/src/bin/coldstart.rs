@@ -72,6 +72,10 @@ async fn measure(binary: &str) -> anyhow::Result<Duration> {
             "SCHEDULER_DEAD_LETTER_ARN",
             "arn:aws:sqs:us-east-1:123456789012:scheduler-dlq",
         ),
+        (
+            "SCHEDULER_DEAD_LETTER_QUEUE_URL",
+            "http://127.0.0.1:9/123456789012/scheduler-dlq",
+        ),
         ("FOLLOWUP_SINK_SECRET_ID", "sink"),
         ("FOLLOWUP_SINK_URL", "http://127.0.0.1:9/sink"),
         ("LEADS_TABLE", "leads"),

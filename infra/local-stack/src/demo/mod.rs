@@ -186,6 +186,68 @@ pub async fn run(endpoints_file: &Path) -> anyhow::Result<()> {
         .run()
         .await?;
     }
+    if let Some(tenant) = endpoints.get("demo_tenant").filter(|t| !t.is_null()) {
+        step("POST /_local/login: sign the demo tenant's owner in to the integration page");
+        let (status, login) = admin
+            .call(
+                reqwest::Method::POST,
+                "/_local/login",
+                Some(json!({"tenantId": tenant["tenantId"].to_string(), "role": "owner"})),
+            )
+            .await?;
+        if status != 200 {
+            bail!("login failed: {status} {login}");
+        }
+        // What the page shows, through the contractor's own routes: the leads and their decisions, and the work
+        // set aside after repeated failures (none, in this story).
+        let contractor = Admin {
+            http: admin.http,
+            api: admin.api,
+            token: login["token"].as_str().unwrap_or(""),
+        };
+        let tenant_id = tenant["tenantId"].to_string();
+        step("GET /dashboard/tenants/{id}/leads with the contractor's token: each lead with its match decision");
+        let (status, leads) = contractor
+            .call(
+                reqwest::Method::GET,
+                &format!("/dashboard/tenants/{tenant_id}/leads?limit=5"),
+                None,
+            )
+            .await?;
+        if status != 200 {
+            bail!("leads failed: {status} {leads}");
+        }
+        for lead in leads["leads"].as_array().into_iter().flatten() {
+            let decision = &lead["decision"]["matched"]["decision"];
+            println!(
+                "   {} ({}): {} — {}",
+                lead["leadId"].as_str().unwrap_or("?"),
+                lead["source"].as_str().unwrap_or("?"),
+                lead["outcome"]
+                    .as_str()
+                    .unwrap_or(lead["status"].as_str().unwrap_or("?")),
+                decision["rule"].as_str().unwrap_or("new customer")
+            );
+        }
+        step(
+            "GET /dashboard/tenants/{id}/dead-letters: work set aside after repeated failures, to redrive after a fix",
+        );
+        show_json(
+            contractor
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/dashboard/tenants/{tenant_id}/dead-letters"),
+                    None,
+                )
+                .await
+                .map(|(status, body)| (status, json!({"total": body["total"]})))?,
+            200,
+        )?;
+        println!(
+            "\n   Open the integration page, signed in as the demo tenant's owner (connect, defaults, webhooks, test chat,\n   follow-ups and activity):\n\n   {}\n",
+            login["url"].as_str().unwrap_or("")
+        );
+    }
     println!("\ndemo complete. The stack is still running; `make down` stops it.");
     Ok(())
 }
