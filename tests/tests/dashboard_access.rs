@@ -25,6 +25,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "test-lead"),
     ("POST", "reconcile"),
     ("GET", "preview"),
+    ("GET", "recipes/estimate_follow_up/sample"),
+    ("POST", "recipes/estimate_follow_up/sample"),
     ("GET", "webhooks"),
     ("GET", "leads"),
     ("GET", "dead-letters"),

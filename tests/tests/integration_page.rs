@@ -144,9 +144,73 @@ async fn a_contractor_connects_chooses_defaults_subscribes_webhooks_sends_a_test
     );
     b.screenshot("3-defaults", "#step-defaults").await;
 
-    // A recipe switched on: its webhooks, with the URLs to paste.
+    // Before switching it on: the recipe's steps, a message edited with its live preview on sample data, saved;
+    // and the next 7 days' preview.
     b.until("the recipes", "document.getElementById('recipe-estimate_follow_up')")
         .await;
+    b.click("#details-estimate_follow_up summary").await;
+    b.until(
+        "the steps rendered on sample data",
+        "document.getElementById('tpl-estimate_follow_up-sms_24h-sample')?.textContent.includes('Maria')",
+    )
+    .await;
+    let label = b.text("label[for='tpl-estimate_follow_up-call_72h']").await;
+    assert_eq!(label, "Step 2: AI call, 72 h after");
+    b.fill(
+        "#tpl-estimate_follow_up-sms_24h",
+        "Hi {{customer.firstName|there}}, {{company.name}} here about {{estimate.name|your estimate}}. Questions? Reply here.",
+    )
+    .await;
+    b.until(
+        "the live preview of the edit",
+        "document.getElementById('tpl-estimate_follow_up-sms_24h-sample').textContent.includes('here about Two-stage heat pump')",
+    )
+    .await;
+    // A variable the recipe does not have: its reason next to the message, before anything is saved.
+    b.fill("#tpl-estimate_follow_up-sms_24h", "Hi {{customer.shoeSize}}")
+        .await;
+    b.until(
+        "the template's error",
+        "document.getElementById('tpl-estimate_follow_up-sms_24h-error').textContent.includes('shoeSize')",
+    )
+    .await;
+    b.fill(
+        "#tpl-estimate_follow_up-sms_24h",
+        "Hi {{customer.firstName|there}}, {{company.name}} here about {{estimate.name|your estimate}}. Questions? Reply here.",
+    )
+    .await;
+    b.click("#override-estimate_follow_up button[type=submit]").await;
+    b.until(
+        "the override saved, and the preview of the saved messages",
+        "document.getElementById('override-estimate_follow_up').textContent.includes('Saved')
+            && document.getElementById('tpl-estimate_follow_up-sms_24h-sample').textContent.includes('here about')
+            && !document.getElementById('tpl-estimate_follow_up-sms_24h-error').textContent",
+    )
+    .await;
+    let recipe =
+        f.t.admin(
+            Method::GET,
+            &format!("/admin/tenants/{TENANT}/recipes/estimate_follow_up"),
+            None,
+        )
+        .await;
+    assert!(
+        recipe.body["recipe"]["steps"][0]["template"]
+            .as_str()
+            .unwrap()
+            .contains("here about"),
+        "{}",
+        recipe.body
+    );
+    b.click("#preview-estimate_follow_up").await;
+    b.until(
+        "the 7-day preview",
+        "document.getElementById('preview-result-estimate_follow_up').textContent.includes('In the next 7 days')",
+    )
+    .await;
+    b.screenshot("4a-recipe", "#details-estimate_follow_up").await;
+
+    // A recipe switched on: its webhooks, with the URLs to paste.
     b.click("#recipe-estimate_follow_up").await;
     b.until(
         "the webhooks of the estimate follow-up",
@@ -204,6 +268,13 @@ async fn a_contractor_connects_chooses_defaults_subscribes_webhooks_sends_a_test
     .await;
     b.until("the sends chart", "document.querySelector('#chart-sends svg')")
         .await;
+    // The run's timeline: started, then the text sent.
+    b.click("#runs tbody tr[data-recipe='estimate_follow_up'] button").await;
+    b.until(
+        "the run's timeline",
+        "[...document.querySelectorAll('.timeline li')].map(li => li.dataset.entry).join(',').includes('enrolled,sent')",
+    )
+    .await;
     b.screenshot("6-activity", "#activity").await;
 
     // The test lead among the leads: a new customer, with the reason and a link to it.

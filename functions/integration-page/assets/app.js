@@ -39,7 +39,7 @@ function clearErrors(form) {
     field.classList.remove("invalid");
     const error = field.querySelector(".error");
     if (error) error.textContent = "";
-    const input = field.querySelector("input, select");
+    const input = field.querySelector("input, select, textarea");
     if (input) input.removeAttribute("aria-invalid");
   }
 }
@@ -56,7 +56,7 @@ function showErrors(form, reasons, problem) {
     }
     field.classList.add("invalid");
     text(field.querySelector(".error"), reason);
-    const input = field.querySelector("input, select");
+    const input = field.querySelector("input, select, textarea");
     if (input) {
       input.setAttribute("aria-invalid", "true");
       first = first || input;
@@ -409,10 +409,202 @@ async function showRecipes() {
     p.className = "help";
     p.textContent = r.recipe.description;
     const wrap = document.createElement("div");
-    wrap.append(label, p);
+    const details = document.createElement("details");
+    details.className = "recipe-details";
+    details.id = `details-${r.id}`;
+    const summary = document.createElement("summary");
+    summary.textContent = "Steps, messages and the next 7 days";
+    details.append(summary);
+    details.addEventListener("toggle", () => {
+      if (details.open && !details.dataset.loaded) {
+        details.dataset.loaded = "1";
+        showRecipeDetails(r, details);
+      }
+    });
+    wrap.append(label, p, details);
     li.append(input, wrap);
     list.append(li);
   }
+}
+
+const CHANNELS = { sms: "Text", email: "Email", voice: "AI call" };
+const CLASSES = {
+  transactional: "transactional (about work the customer asked for)",
+  solicitation: "sales follow-up (state rules on sales messages apply)",
+  marketing: "marketing (strictest rules)",
+};
+
+// "PT24H" → "24 h after", "-PT18H" → "18 h before", "PT15M" → "15 min after".
+function delayText(iso) {
+  const m = /^(-)?P(?:(\d+)D)?T?(?:(\d+)H)?(?:(\d+)M)?/.exec(iso || "");
+  if (!m) return iso;
+  const hours = Number(m[2] || 0) * 24 + Number(m[3] || 0);
+  const mins = Number(m[4] || 0);
+  const parts = [hours ? `${hours} h` : "", mins ? `${mins} min` : ""].filter(Boolean).join(" ") || "at once";
+  return parts === "at once" ? parts : `${parts} ${m[1] ? "before" : "after"}`;
+}
+
+// The recipe's steps, each message editable by an owner with a live preview on made-up values; saving stores an
+// override, the defaults bring the shipped wording back; and the 7-day preview of what would be sent.
+async function showRecipeDetails(r, box) {
+  const id = r.id;
+  const klass = document.createElement("p");
+  klass.className = "help";
+  klass.textContent = `Message class: ${CLASSES[r.recipe.messageClass] || r.recipe.messageClass}.`;
+  const form = document.createElement("form");
+  form.noValidate = true;
+  form.id = `override-${id}`;
+  const steps = r.recipe.steps || [];
+  steps.forEach((step, i) => {
+    const field = document.createElement("div");
+    field.className = "field";
+    field.dataset.field = `/override/steps/${i}/template`;
+    const label = document.createElement("label");
+    const tid = `tpl-${id}-${step.id}`;
+    label.htmlFor = tid;
+    label.textContent = `Step ${i + 1}: ${CHANNELS[step.channel] || step.channel}, ${delayText(step.delay)}${step.enabled === false ? " (off)" : ""}`;
+    const area = document.createElement("textarea");
+    area.id = tid;
+    area.rows = 3;
+    area.value = step.template;
+    area.readOnly = !api.owner;
+    area.dataset.step = step.id;
+    area.setAttribute("aria-describedby", `${tid}-sample ${tid}-error`);
+    const sample = document.createElement("p");
+    sample.id = `${tid}-sample`;
+    sample.className = "sample";
+    const error = document.createElement("p");
+    error.id = `${tid}-error`;
+    error.className = "error";
+    field.append(label, area, sample, error);
+    form.append(field);
+  });
+  const actions = document.createElement("div");
+  actions.className = "actions";
+  const save = document.createElement("button");
+  save.type = "submit";
+  save.textContent = "Save messages";
+  save.disabled = !api.owner;
+  const reset = document.createElement("button");
+  reset.type = "button";
+  reset.textContent = "Back to the defaults";
+  reset.disabled = !api.owner || !r.override;
+  const saved = document.createElement("p");
+  saved.setAttribute("aria-live", "polite");
+  actions.append(save, reset);
+  form.append(actions, saved);
+
+  const preview = document.createElement("div");
+  preview.className = "preview";
+  const previewButton = document.createElement("button");
+  previewButton.type = "button";
+  previewButton.textContent = "Preview the next 7 days";
+  previewButton.id = `preview-${id}`;
+  const previewResult = document.createElement("div");
+  previewResult.id = `preview-result-${id}`;
+  previewResult.setAttribute("aria-live", "polite");
+  preview.append(previewButton, previewResult);
+  box.append(klass, form, preview);
+
+  const areas = () => [...form.querySelectorAll("textarea")];
+  const edited = () => ({ steps: areas().map((a) => ({ id: a.dataset.step, template: a.value })) });
+  const render = async (override) => {
+    clearErrors(form);
+    try {
+      const result = override
+        ? await api.call("POST", `recipes/${id}/sample`, { override })
+        : await api.get(`recipes/${id}/sample`);
+      result.steps.forEach((s, i) => {
+        const out = form.querySelector(`#tpl-${id}-${s.id}-sample`);
+        const as = s.channel === "voice" ? "The AI caller is told" : "As sent";
+        if (out) out.textContent = s.text ? `${as}: ${s.text}` : `Not sent: ${s.missing} has no value and no fallback`;
+        if (i === 0) out?.setAttribute("data-first", "1");
+      });
+    } catch (e) {
+      if (e instanceof ApiError && e.fields.length) showErrors(form, e.fields.map((f) => [f.field.replace(/^(\/override\/steps\/\d+)\/.*$/, "$1/template"), f.reason]), null);
+    }
+  };
+  let timer;
+  form.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => render(edited()), 350);
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    // A live preview still waiting would only repeat what the save shows.
+    clearTimeout(timer);
+    try {
+      await api.call("PUT", `recipes/${id}`, edited());
+      await render(null);
+      text(saved, "Saved: new follow-ups use these messages.").className = "ok";
+      reset.disabled = false;
+      announce("Messages saved.");
+    } catch (e) {
+      if (e instanceof ApiError && e.fields.length) {
+        showErrors(form, e.fields.map((f) => [`/override${f.field}`.replace(/^(\/override\/steps\/\d+)\/.*$/, "$1/template"), f.reason]), null);
+      }
+      text(saved, e.message).className = "error";
+      announce(e.message);
+    }
+  });
+  reset.addEventListener("click", async () => {
+    try {
+      const back = await api.call("DELETE", `recipes/${id}`);
+      (back.recipe.steps || []).forEach((s) => {
+        const area = form.querySelector(`#tpl-${id}-${s.id}`);
+        if (area) area.value = s.template;
+      });
+      reset.disabled = true;
+      text(saved, "Back to the default messages.").className = "ok";
+      announce("Back to the default messages.");
+      await render(null);
+    } catch (e) {
+      text(saved, e.message).className = "error";
+    }
+  });
+  previewButton.addEventListener("click", async () => {
+    previewButton.disabled = true;
+    text(previewResult, "Reading ServiceTitan…");
+    try {
+      const p = await api.get(`preview?days=7&recipes=${encodeURIComponent(id)}`);
+      showPreview(previewResult, p);
+    } catch (e) {
+      showProblem(previewResult, e, () => previewButton.click());
+    } finally {
+      previewButton.disabled = false;
+    }
+  });
+  await render(null);
+}
+
+function showPreview(box, p) {
+  box.replaceChildren();
+  const sends = p.sends || [];
+  const going = sends.filter((s) => s.outcome !== "skipped").length;
+  const reasons = Object.entries(p.byReason || {}).map(([r, n]) => `${r.replaceAll("_", " ")} ${n}`);
+  const summary = document.createElement("p");
+  summary.className = "preview-summary";
+  summary.textContent = `In the next 7 days: ${plural(going, "message", "messages")} would go` +
+    (reasons.length ? `; held back or moved: ${reasons.join(", ")}.` : ".");
+  box.append(summary);
+  if (sends.length === 0) return;
+  const wrap = document.createElement("div");
+  wrap.className = "table-wrap";
+  wrap.setAttribute("role", "region");
+  wrap.setAttribute("aria-label", "Preview of the next 7 days");
+  wrap.tabIndex = 0;
+  const table = document.createElement("table");
+  table.innerHTML = '<thead><tr><th scope="col">When</th><th scope="col">How</th><th scope="col">About</th><th scope="col">What the rules say</th></tr></thead><tbody></tbody>';
+  const body = table.querySelector("tbody");
+  for (const s of sends.slice(0, 20)) {
+    const row = body.insertRow();
+    text(row.insertCell(), when(s.at));
+    text(row.insertCell(), CHANNELS[s.channel] || s.channel);
+    text(row.insertCell(), s.entity);
+    text(row.insertCell(), s.outcome === "send" ? "sent" : `${s.outcome}: ${(s.reason || "").replaceAll("_", " ")}`);
+  }
+  wrap.append(table);
+  box.append(wrap);
 }
 
 async function switchRecipe(id, input) {
@@ -456,7 +648,11 @@ async function showActivity() {
   const worstLag = feeds.reduce((m, f) => Math.max(m, f.lagSeconds || 0), 0);
   $("health").replaceChildren(
     card("ServiceTitan token", status.token?.health || "unknown", status.token?.lastError || ""),
-    card("Reconcile lag", `${Math.round(worstLag / 60)} min`, `last ${when(status.reconcile?.lastSuccessAt)}`),
+    card(
+      "Reconcile lag",
+      `${Math.round(worstLag / 60)} min`,
+      `last ${when(status.reconcile?.lastSuccessAt)}; ${feeds.map((f) => `${f.feed} ${Math.round((f.lagSeconds || 0) / 60)} min${f.lastError ? " (failing)" : ""}`).join(", ")}`,
+    ),
     card("Follow-ups sent", String(fu.sends || 0), `${plural(fu.activeRuns || 0, "run", "runs")} active`),
     card("Estimates sold", `$${fu.revenue?.estimatesSold || "0.00"}`, "while a follow-up ran"),
     card("Invoices paid", `$${fu.revenue?.invoicesPaid || "0.00"}`, "while dunning ran"),
@@ -480,9 +676,16 @@ async function showActivity() {
     text(row.insertCell(), r.status);
     text(row.insertCell(), String(r.sends));
     text(row.insertCell(), String(r.skips));
-    text(row.insertCell(), r.reason || "");
+    text(row.insertCell(), (r.reason || "").replaceAll("_", " "));
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "secondary";
+    button.textContent = "Timeline";
+    button.setAttribute("aria-expanded", "false");
+    button.addEventListener("click", () => toggleTimeline(row, r, button));
+    row.insertCell().append(button);
   }
-  if (runs.length === 0) text(body.insertRow().insertCell(), "No follow-ups have started yet.").colSpan = 6;
+  if (runs.length === 0) text(body.insertRow().insertCell(), "No follow-ups have started yet.").colSpan = 7;
   await Promise.all([showLeads(), showParked()]);
   const list = $("opt-outs");
   list.replaceChildren();
@@ -500,6 +703,42 @@ async function showActivity() {
     }
   } catch {
     // the ledger is not everyone's to read
+  }
+}
+
+const ENTRIES = {
+  enrolled: "started", not_enrolled: "not started", sent: "sent", deferred: "moved later", skipped: "held back",
+  retry: "retried", failed: "failed", stalled: "set aside", halted: "stopped", finished: "finished",
+};
+
+// A run's timeline under its row: every step sent, moved, held back (with why) or stopped.
+async function toggleTimeline(row, run, button) {
+  const next = row.nextElementSibling;
+  if (next?.classList.contains("timeline-row")) {
+    next.remove();
+    button.setAttribute("aria-expanded", "false");
+    return;
+  }
+  const cell = row.parentElement.insertRow(row.sectionRowIndex + 1);
+  cell.className = "timeline-row";
+  const td = cell.insertCell();
+  td.colSpan = 7;
+  button.setAttribute("aria-expanded", "true");
+  try {
+    const t = await api.get(`runs?entity=${encodeURIComponent(run.entity)}`);
+    const list = document.createElement("ol");
+    list.className = "timeline";
+    for (const e of (t.timeline || []).filter((e) => !e.runId || e.runId === run.runId)) {
+      const li = document.createElement("li");
+      li.dataset.entry = e.entry;
+      let why = e.detail?.because || e.detail?.reason || e.detail?.error || "";
+      if (typeof why === "object") why = Object.values(why).flat().join(", ");
+      li.textContent = `${when(e.at)}: ${ENTRIES[e.entry] || e.entry}${e.step ? ` (${e.step})` : ""}${why ? ` — ${String(why).replaceAll("_", " ")}` : ""}`;
+      list.append(li);
+    }
+    td.append(list);
+  } catch (e) {
+    text(td, e.message);
   }
 }
 

@@ -10,7 +10,7 @@ use tracing::info;
 use followup_runtime::store::{RunRecord, RunStatus};
 use followups::decide::Subject;
 use followups::money;
-use shared::api_error::ApiError;
+use shared::api_error::{ApiError, FieldError};
 use shared::clock::iso_millis;
 
 use crate::{Admin, Handled, ok, storage_error};
@@ -247,6 +247,59 @@ impl Admin {
             "concurrent_change",
             "the overrides changed while saving; try again",
         ))
+    }
+
+    /// `GET|POST .../recipes/{id}/sample {"override"?}`: every step of the recipe (with the unsaved override applied)
+    /// rendered on made-up values and the tenant's own company name and booking link, for a live preview while
+    /// editing. Nothing is stored; an invalid override gets its field reasons, as a `PUT` would.
+    pub(crate) async fn sample(&self, tenant_id: &str, recipe_id: &str, body: Option<&Value>) -> Handled {
+        let recipe = self.known_recipe(recipe_id)?;
+        let record = self.record(tenant_id).await?;
+        let doc = body.and_then(|b| b.get("override")).filter(|o| !o.is_null());
+        let effective = match doc.or(record.recipe_overrides.get(recipe_id)) {
+            Some(o) => recipe.with_override(o).map_err(|fields| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_override",
+                    format!("the override of {recipe_id} is invalid"),
+                )
+                .with_fields(
+                    fields
+                        .into_iter()
+                        .map(|f| FieldError::new(format!("/override{}", f.field), f.reason)),
+                )
+            })?,
+            None => recipe.clone(),
+        };
+        let settings = record
+            .settings
+            .as_ref()
+            .and_then(|v| serde_json::from_value::<shared::tenant_settings::TenantSettings>(v.clone()).ok());
+        let company = settings
+            .as_ref()
+            .and_then(|s| s.company_name.clone())
+            .unwrap_or_else(|| "Your company".to_owned());
+        let booking = settings
+            .as_ref()
+            .and_then(|s| s.booking_url.clone())
+            .unwrap_or_else(|| "https://book.example.com/you".to_owned());
+        let vars = followups::render::sample_vars(effective.subject, &company, &booking);
+        let steps: Vec<Value> = effective
+            .steps
+            .iter()
+            .map(|step| {
+                let rendered = step.template.render(&vars);
+                json!({
+                    "id": step.id,
+                    "channel": step.channel,
+                    "delay": step.delay.to_string(),
+                    "enabled": step.enabled,
+                    "text": rendered.as_ref().ok(),
+                    "missing": rendered.err(),
+                })
+            })
+            .collect();
+        ok(&json!({"tenantId": tenant_id, "id": recipe_id, "class": effective.message_class, "steps": steps}))
     }
 
     fn known_recipe(&self, recipe_id: &str) -> Result<&followups::Recipe, ApiError> {

@@ -224,6 +224,10 @@ impl Admin {
             (Recipe(t, id), Method::PUT) => self.put_recipe(&tenant(t)?, id, Some(&body(req)?)).await,
             (Recipe(t, id), Method::DELETE) => self.put_recipe(&tenant(t)?, id, None).await,
             (Recipe(..), _) => Err(not_allowed("GET, PUT, DELETE")),
+            // GET shows the saved recipe (a viewer may); POST an owner's unsaved edits.
+            (RecipeSample(t, id), Method::GET) => self.sample(&tenant(t)?, id, None).await,
+            (RecipeSample(t, id), Method::POST) => self.sample(&tenant(t)?, id, optional_body(req)?.as_ref()).await,
+            (RecipeSample(..), _) => Err(not_allowed("GET, POST")),
             (TestLead(t), Method::POST) => self.test_lead(&tenant(t)?, optional_body(req)?.as_ref()).await,
             (TestLead(_), _) => Err(not_allowed("POST")),
             (Reconcile(t), Method::POST) => self.rerun(&tenant(t)?, &body(req)?).await,
@@ -272,6 +276,7 @@ enum Route<'a> {
     OptOut(&'a str, &'a str),
     Recipes(&'a str),
     Recipe(&'a str, &'a str),
+    RecipeSample(&'a str, &'a str),
     TestLead(&'a str),
     Reconcile(&'a str),
     Preview(&'a str),
@@ -317,6 +322,7 @@ impl<'a> Route<'a> {
             ["admin", "tenants", t, "opt-outs", a] => Self::OptOut(t, a),
             ["admin", "tenants", t, "recipes"] => Self::Recipes(t),
             ["admin", "tenants", t, "recipes", r] => Self::Recipe(t, r),
+            ["admin", "tenants", t, "recipes", r, "sample"] => Self::RecipeSample(t, r),
             ["admin", "tenants", t, "test-lead"] => Self::TestLead(t),
             ["admin", "tenants", t, "reconcile"] => Self::Reconcile(t),
             ["admin", "tenants", t, "preview"] => Self::Preview(t),
@@ -351,6 +357,7 @@ impl<'a> Route<'a> {
             Self::OptOut(..) => "opt-out",
             Self::Recipes(_) => "recipes",
             Self::Recipe(..) => "recipe",
+            Self::RecipeSample(..) => "recipe-sample",
             Self::TestLead(_) => "test-lead",
             Self::Reconcile(_) => "reconcile",
             Self::Preview(_) => "preview",
@@ -375,6 +382,7 @@ impl<'a> Route<'a> {
             | Self::OptOut(t, _)
             | Self::Recipes(t)
             | Self::Recipe(t, _)
+            | Self::RecipeSample(t, _)
             | Self::TestLead(t)
             | Self::Reconcile(t)
             | Self::Preview(t)
@@ -475,6 +483,10 @@ mod tests {
         assert_eq!(
             Route::parse("/dashboard/tenants/7/dead-letters/redrive").unwrap(),
             (Route::Redrive("7"), true)
+        );
+        assert_eq!(
+            Route::parse("/dashboard/tenants/7/recipes/estimate_follow_up/sample").unwrap(),
+            (Route::RecipeSample("7", "estimate_follow_up"), true)
         );
         assert_eq!(
             Route::parse("/admin/dead-letters/redrive").unwrap(),

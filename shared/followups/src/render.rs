@@ -55,6 +55,34 @@ pub fn variables(subject: EntityKind) -> Vec<&'static str> {
     COMMON.iter().chain(own).copied().collect()
 }
 
+/// Made-up values for every variable of `subject`, to show a template as a customer would read it before anything
+/// is sent; the company name and booking link are the tenant's own.
+pub fn sample_vars(subject: EntityKind, company: &str, booking_url: &str) -> BTreeMap<&'static str, String> {
+    variables(subject)
+        .into_iter()
+        .map(|name| {
+            let value = match name {
+                "customer.name" => "Maria Lopez",
+                "customer.firstName" => "Maria",
+                "company.name" => company,
+                "bookingUrl" => booking_url,
+                "estimate.name" => "Two-stage heat pump, 4 ton",
+                "estimate.amount" => "8,450.00",
+                "invoice.number" => "10482",
+                "invoice.amount" => "1,275.00",
+                "invoice.balance" => "1,275.00",
+                "invoice.dueDate" => "December 1",
+                "appointment.date" => "Thursday, December 10",
+                "appointment.time" => "8:00 AM",
+                "appointment.window" => "8:00 AM–12:00 PM",
+                "job.number" => "40917",
+                _ => "sample",
+            };
+            (name, value.to_owned())
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
     #[error("unclosed {{{{ at byte {0}")]
@@ -225,5 +253,20 @@ mod tests {
         );
         assert_eq!(Template::parse("  ", &allowed), Err(TemplateError::Empty));
         assert!(Template::parse("{{ invoice.balance }} due", &allowed).is_ok());
+    }
+
+    #[test]
+    fn every_variable_has_a_sample() {
+        for kind in [
+            EntityKind::Estimate,
+            EntityKind::Invoice,
+            EntityKind::Appointment,
+            EntityKind::Job,
+        ] {
+            let vars = sample_vars(kind, "Lone Star", "https://book.example/x");
+            for name in variables(kind) {
+                assert!(vars.get(name).is_some_and(|v| v != "sample" && !v.is_empty()), "{name}");
+            }
+        }
     }
 }
