@@ -827,23 +827,27 @@ impl Store {
         )
     }
 
-    /// Counts a send on its day (the recipient's date) by recipe, in the same transaction as the step, so a
-    /// repeat of the step never counts twice. One small item per day, for the page's chart.
-    fn count_send(&self, tenant_id: &str, run: &RunRecord, now: Timestamp) -> TransactWriteItem {
+    /// Counts a send on its day (the recipient's date) by recipe, for the page's chart: one small item per day.
+    /// Only after the step's own transaction moved the run on, so a repeat of the step (which cannot move it again)
+    /// never counts twice. Not inside that transaction: every send of a tenant on a day updates this one item, and
+    /// transactions touching the same item at once are refused. A crash in between loses one count, and a failure
+    /// here is logged: a chart's figure never fails a send.
+    async fn count_send(&self, tenant_id: &str, run: &RunRecord, now: Timestamp) {
         let day = run.profile.zone().to_datetime(now).date();
-        TransactWriteItem::builder()
-            .update(
-                Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(Self::key(tenant_id, &format!("{DAY_PREFIX}{day}"))))
-                    .update_expression("ADD #recipe :one SET expires_at = if_not_exists(expires_at, :exp)")
-                    .expression_attribute_names("#recipe", format!("{SENT_PREFIX}{}", run.recipe))
-                    .expression_attribute_values(":one", n(1))
-                    .expression_attribute_values(":exp", expiry(now))
-                    .build()
-                    .expect("complete update"),
-            )
-            .build()
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(tenant_id, &format!("{DAY_PREFIX}{day}"))))
+            .update_expression("ADD #recipe :one SET expires_at = if_not_exists(expires_at, :exp)")
+            .expression_attribute_names("#recipe", format!("{SENT_PREFIX}{}", run.recipe))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":exp", expiry(now))
+            .send()
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(e), "a send was not counted on its day");
+        }
     }
 
     /// Sends per day by recipe, from `since` (a recipient-local date) on, oldest first.
@@ -952,9 +956,6 @@ impl Store {
                 .build(),
             self.step_entry(tenant_id, run, step_id, entry, detail, now),
         ];
-        if matches!(outcome, StepOutcome::Sent { .. }) {
-            items.push(self.count_send(tenant_id, run, now));
-        }
         if next.is_err() {
             items.push(
                 TransactWriteItem::builder()
@@ -988,7 +989,11 @@ impl Store {
                 },
             ));
         }
-        self.transact(items).await
+        let moved = self.transact(items).await?;
+        if moved && matches!(outcome, StepOutcome::Sent { .. }) {
+            self.count_send(tenant_id, run, now).await;
+        }
+        Ok(moved)
     }
 
     /// Moves the current step to `until` (a new fire sequence), recording why: quiet hours, the cap, a hold, or a
