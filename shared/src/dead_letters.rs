@@ -290,12 +290,7 @@ async fn redrive_one(
         req = req.message_attributes(k, v.clone());
     }
     if let Some(t) = tenant.filter(|_| !attributes.is_some_and(|a| a.contains_key("tenant_id"))) {
-        let value = MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(t)
-            .build()
-            .expect("type and value are set");
-        req = req.message_attributes("tenant_id", value);
+        req = req.message_attributes("tenant_id", crate::sqs_batch::string_attribute(t));
     }
     req.send()
         .await
@@ -333,13 +328,7 @@ async fn release(sqs: &aws_sdk_sqs::Client, queue_url: &str, handles: &[String])
 mod tests {
     use super::*;
 
-    fn attr(v: &str) -> MessageAttributeValue {
-        MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(v)
-            .build()
-            .unwrap()
-    }
+    use crate::sqs_batch::string_attribute as attr;
 
     #[test]
     fn the_tenant_comes_from_the_attribute_then_the_body() {

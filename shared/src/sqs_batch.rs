@@ -50,6 +50,15 @@ pub fn receive_count(message: &SqsMessage) -> u32 {
         .unwrap_or(1)
 }
 
+/// A `String` message attribute.
+pub fn string_attribute(value: &str) -> MessageAttributeValue {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .expect("type and value are set")
+}
+
 /// Moves a message to a dead-letter queue with its `reason` (and any other `attributes`, e.g. the tenant) as
 /// message attributes, for a person to look at and redrive.
 pub async fn park(
@@ -59,13 +68,7 @@ pub async fn park(
     reason: &str,
     attributes: &[(&str, &str)],
 ) -> Result<(), String> {
-    let attr = |v: &str| {
-        MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(v)
-            .build()
-            .expect("type and value are set")
-    };
+    let attr = string_attribute;
     let reason: String = reason.chars().take(1000).collect();
     let mut req = sqs
         .send_message()

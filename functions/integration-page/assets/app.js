@@ -29,6 +29,16 @@ function text(node, value) {
   return node;
 }
 
+/** A link into ServiceTitan's web app, opened in a new tab. */
+function externalLink(href, label) {
+  const a = document.createElement("a");
+  a.href = href;
+  a.target = "_blank";
+  a.rel = "noopener noreferrer";
+  a.textContent = label;
+  return a;
+}
+
 function when(iso) {
   return iso ? new Date(iso).toLocaleString() : "never";
 }
@@ -364,12 +374,7 @@ function showTestResult(lead) {
     dt.textContent = label;
     const dd = document.createElement("dd");
     dd.dataset.id = label.toLowerCase();
-    const a = document.createElement("a");
-    a.href = href;
-    a.target = "_blank";
-    a.rel = "noopener noreferrer";
-    a.textContent = `${id} (open in ServiceTitan)`;
-    dd.append(a);
+    dd.append(externalLink(href, `${id} (open in ServiceTitan)`));
     result.append(dt, dd);
   }
   const dt = document.createElement("dt");
@@ -781,14 +786,7 @@ async function showLeads() {
     text(row.insertCell(), decisionText(l));
     const cell = row.insertCell();
     const id = l.servicetitan?.customerId;
-    if (id) {
-      const a = document.createElement("a");
-      a.href = `${base}/#/Customer/${id}`;
-      a.target = "_blank";
-      a.rel = "noopener noreferrer";
-      a.textContent = String(id);
-      cell.append(a);
-    }
+    if (id) cell.append(externalLink(`${base}/#/Customer/${id}`, String(id)));
   }
   if (leads.length === 0) text(body.insertRow().insertCell(), "No leads yet.").colSpan = 5;
 }

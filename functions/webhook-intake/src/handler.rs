@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use aws_sdk_sqs::types::MessageAttributeValue;
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
+use shared::sqs_batch::string_attribute;
 use tracing::{info, warn};
 
 use shared::api_error::{ApiError, json_response};
@@ -255,14 +255,6 @@ pub fn queue_message(event: &ServiceTitanEvent) -> Result<String, ApiError> {
         ));
     }
     Ok(message)
-}
-
-fn string_attribute(value: &str) -> MessageAttributeValue {
-    MessageAttributeValue::builder()
-        .data_type("String")
-        .string_value(value)
-        .build()
-        .expect("data type is set")
 }
 
 fn accepted(status: &str, tenant_id: &str, event_id: &str) -> Response<Body> {
