@@ -88,10 +88,11 @@ def write(name, obj):
     (HERE / name).write_text(json.dumps(obj, indent=2) + "\n")
 
 
+# No occurredAt: the intake refuses events older than its replay window (30 days), and a fixed date would age past
+# it. Without one the intake takes the time of receipt.
 estimate_sent = json.dumps({
     "eventId": "sample-estimate-sent-0001",
     "tenantId": TENANT,
-    "occurredAt": "2026-11-28T10:00:00.1234567Z",
     "data": {"id": 90211, "jobId": 4411, "name": "2-ton AC replacement", "status": {"value": 0, "name": "Open"}},
 }, separators=(",", ":"))
 write("webhook-intake.json",

@@ -121,6 +121,16 @@ impl EventName {
             .map(|(name, _, _)| *name)
     }
 
+    /// Whether two spellings name the same event: the same known name, or (for names the product does not know)
+    /// the same letters and digits, ignoring case and punctuation.
+    pub fn same_name(a: &str, b: &str) -> bool {
+        match (Self::parse(a), Self::parse(b)) {
+            (Some(x), Some(y)) => x == y,
+            (None, None) => compact(a) == compact(b),
+            _ => false,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         NAMES
             .iter()

@@ -44,6 +44,12 @@ impl From<&ServiceTitanEvent> for EventSummary {
 /// ServiceTitan can replay failed deliveries by hand long after the fact; 30 days is the floor, plus margin.
 pub const RETENTION: SignedDuration = SignedDuration::from_hours(35 * 24);
 
+/// The oldest event (by its occurred-at) the intake accepts: ServiceTitan's manual replay of failed deliveries.
+/// Shorter than [`RETENTION`], which counts from receipt: a copy arriving after an event's dedupe record expired
+/// is older than the window, so a captured delivery can never take effect twice.
+pub const REPLAY_WINDOW: SignedDuration = SignedDuration::from_hours(30 * 24);
+const _: () = assert!(REPLAY_WINDOW.as_secs() < RETENTION.as_secs());
+
 pub mod status {
     pub const ACCEPTED: &str = "accepted";
     pub const PARKED: &str = "parked";

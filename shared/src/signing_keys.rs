@@ -10,8 +10,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
-use tokio::time::Instant;
 
+use crate::clock::SharedClock;
 use crate::signing::VerificationKey;
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,32 +111,47 @@ pub enum KeyStoreError {
 #[derive(Debug)]
 struct Cached {
     ring: Arc<KeyRing>,
-    fetched: Instant,
+    fetched: Timestamp,
 }
 
 /// Reads the key ring through a TTL cache. A failed verification may force one early re-read (see
 /// [`SigningKeyStore::refresh_if_older_than`]), so a key added during rotation is picked up at once.
+///
+/// The cache ages on the functions' clock, not on wall time, so that a key's lapse and the cache's expiry are
+/// measured on the same time line (the local stack's virtual clock included).
 #[derive(Debug)]
 pub struct SigningKeyStore {
     client: aws_sdk_secretsmanager::Client,
     secret_id: String,
     ttl: Duration,
+    clock: SharedClock,
     cache: RwLock<Option<Cached>>,
 }
 
 impl SigningKeyStore {
-    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>, ttl: Duration) -> Self {
+    pub fn new(
+        client: aws_sdk_secretsmanager::Client,
+        secret_id: impl Into<String>,
+        ttl: Duration,
+        clock: SharedClock,
+    ) -> Self {
         Self {
             client,
             secret_id: secret_id.into(),
             ttl,
+            clock,
             cache: RwLock::new(None),
         }
     }
 
+    /// How long ago the cached copy was read; a copy from the clock's future (it never moves back) counts as new.
+    fn age(&self, cached: &Cached) -> Duration {
+        Duration::try_from(self.clock.now().duration_since(cached.fetched)).unwrap_or(Duration::ZERO)
+    }
+
     pub async fn ring(&self) -> Result<Arc<KeyRing>, KeyStoreError> {
         if let Some(c) = self.cache.read().await.as_ref()
-            && c.fetched.elapsed() < self.ttl
+            && self.age(c) < self.ttl
         {
             return Ok(c.ring.clone());
         }
@@ -146,7 +161,7 @@ impl SigningKeyStore {
     /// Re-reads the secret if the cached copy is older than `min_age`; returns whether it did.
     pub async fn refresh_if_older_than(&self, min_age: Duration) -> Result<bool, KeyStoreError> {
         let stale = match self.cache.read().await.as_ref() {
-            Some(c) => c.fetched.elapsed() >= min_age,
+            Some(c) => self.age(c) >= min_age,
             None => true,
         };
         if stale {
@@ -188,7 +203,7 @@ impl SigningKeyStore {
         let ring = Arc::new(ring);
         *self.cache.write().await = Some(Cached {
             ring: ring.clone(),
-            fetched: Instant::now(),
+            fetched: self.clock.now(),
         });
         Ok(ring)
     }

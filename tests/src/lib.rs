@@ -346,14 +346,26 @@ pub fn attr_s(item: &HashMap<String, AttributeValue>, key: &str) -> String {
         .unwrap_or_default()
 }
 
-/// A delivery body in the default envelope.
+/// A delivery body in the default envelope. It carries no `occurredAt`, so the intake takes the time of receipt
+/// (a fixed date would age past the replay window); [`delivery_at`] sets one.
 pub fn delivery(event_id: &str, tenant_id: &str, event_type: &str, entity_id: u64) -> String {
     serde_json::json!({
         "eventId": event_id,
         "eventType": event_type,
         "tenantId": tenant_id,
-        "occurredAt": "2026-11-28T10:00:00.1234567Z",
         "data": { "id": entity_id }
+    })
+    .to_string()
+}
+
+/// A delivery body that says when the event happened.
+pub fn delivery_at(event_id: &str, tenant_id: &str, event_type: &str, occurred_at: jiff::Timestamp) -> String {
+    serde_json::json!({
+        "eventId": event_id,
+        "eventType": event_type,
+        "tenantId": tenant_id,
+        "occurredAt": occurred_at.to_string(),
+        "data": { "id": 1 }
     })
     .to_string()
 }

@@ -277,6 +277,13 @@ async fn the_sink_down_for_an_hour_gives_exactly_one_delivery_per_step_after_it_
     assert_eq!(d.len(), 1, "exactly one accepted delivery");
     let ids: std::collections::BTreeSet<_> = attempts.iter().map(|a| a.webhook_id.clone()).collect();
     assert_eq!(ids.len(), 1, "every retry carries the same webhook-id");
+    let bodies: std::collections::BTreeSet<String> = attempts.iter().map(|a| a.body.to_string()).collect();
+    assert_eq!(bodies.len(), 1, "and the same body, byte for byte: {bodies:#?}");
+    let stamped: Timestamp = d[0]["timestamp"].as_str().unwrap().parse().unwrap();
+    assert!(
+        stamped < start + hours(25),
+        "the body carries the step's moment, not the attempt's"
+    );
     assert!(sent_at(&d[0]) >= start + hours(25), "delivered after the outage");
     let timeline = f.runs(&entity).await["timeline"].clone();
     assert!(

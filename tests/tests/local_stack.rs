@@ -8,6 +8,7 @@ async fn clock(t: &TestStack, body: Value) -> (u16, Value) {
     let resp = t
         .http
         .post(format!("{}/_local/clock", t.stack.api_url()))
+        .bearer_auth(t.stack.admin_token())
         .json(&body)
         .send()
         .await
@@ -122,6 +123,78 @@ async fn advancing_the_clock_fires_due_schedules_into_their_targets_and_deletes_
     t.stop().await;
 }
 
+/// A web page open in the developer's browser must not move the stack: the control routes take the admin token and
+/// refuse a body that is not JSON (what a cross-site form or `text/plain` fetch would send).
+#[tokio::test]
+async fn control_routes_take_the_admin_token_and_json() {
+    let t = TestStack::start().await;
+    let url = |p: &str| format!("{}{p}", t.stack.api_url());
+    let before = shared::Clock::now(&*t.stack.clock());
+    let status = |r: reqwest::Response| r.status().as_u16();
+    // No token: a form post, a text/plain "simple" request, a JSON one, and reads of the outbox.
+    let form = t.http.post(url("/_local/clock")).form(&[("advance_seconds", "86400")]);
+    assert_eq!(status(form.send().await.unwrap()), 403);
+    let plain = t
+        .http
+        .post(url("/_local/clock"))
+        .header("content-type", "text/plain")
+        .body(r#"{"advance_seconds": 86400}"#);
+    assert_eq!(status(plain.send().await.unwrap()), 403);
+    for (method, path) in [
+        (reqwest::Method::POST, "/_local/clock"),
+        (reqwest::Method::POST, "/_local/drain"),
+        (reqwest::Method::POST, "/_local/login"),
+        (reqwest::Method::GET, "/_local/outbox"),
+        (reqwest::Method::DELETE, "/_local/outbox"),
+        (reqwest::Method::PUT, "/_local/sink/behaviour"),
+        (reqwest::Method::DELETE, "/_local/sink/behaviour"),
+    ] {
+        let r = t
+            .http
+            .request(method.clone(), url(path))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{method} {path} without the token");
+        let wrong = t.http.request(method.clone(), url(path)).bearer_auth("local-guess");
+        assert_eq!(
+            status(wrong.send().await.unwrap()),
+            403,
+            "{method} {path} with a wrong token"
+        );
+    }
+    // With the token, a body must still be JSON.
+    let plain = t
+        .http
+        .post(url("/_local/clock"))
+        .bearer_auth(t.stack.admin_token())
+        .header("content-type", "text/plain")
+        .body(r#"{"advance_seconds": 86400}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 415);
+    let body: Value = plain.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unsupported_media_type");
+    assert!(
+        shared::Clock::now(&*t.stack.clock()).duration_since(before) < jiff::SignedDuration::from_secs(60),
+        "nothing moved the clock"
+    );
+    // What stays open: liveness, the issuer's public keys, and the sink (it checks signatures itself).
+    assert_eq!(status(t.http.get(url("/_local/health")).send().await.unwrap()), 200);
+    let jwks = t
+        .http
+        .get(url("/_local/issuer/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(jwks), 200);
+    let unsigned = t.http.post(url("/_local/sink")).json(&json!({})).send().await.unwrap();
+    assert_ne!(status(unsigned), 403, "the sink answers for itself");
+    t.stop().await;
+}
+
 #[tokio::test]
 async fn control_routes_validate_their_input() {
     let t = TestStack::start().await;
@@ -139,6 +212,7 @@ async fn control_routes_validate_their_input() {
     let resp = t
         .http
         .post(format!("{}/_local/drain", t.stack.api_url()))
+        .bearer_auth(t.stack.admin_token())
         .send()
         .await
         .unwrap();

@@ -1,6 +1,7 @@
 //! The webhook intake end to end: HTTP API → intake → SQS (moto) → event processor → DynamoDB (moto).
 
 use integration_tests::{KEY, TENANT, TestStack, attr_s, delivery, event_of};
+use serde_json::json;
 use shared::event_log::EventLog;
 use shared::signing_keys::SigningKey;
 use shared::tenants::TenantStatus;
@@ -262,6 +263,27 @@ async fn rejected_deliveries_answer_json_errors_and_queue_nothing() {
             "invalid_envelope",
         ),
         (
+            "the route renames the signed body's event",
+            t.send("POST", "/estimate.sold", &good, Some(&sig), json).await,
+            400,
+            "event_name_mismatch",
+        ),
+        (
+            "a captured delivery older than the replay window",
+            {
+                let now = shared::Clock::now(&*t.stack.clock());
+                let b = integration_tests::delivery_at(
+                    "evt-old",
+                    TENANT,
+                    "job.scheduled",
+                    now - shared::event_log::REPLAY_WINDOW - jiff::SignedDuration::from_hours(1),
+                );
+                t.send("POST", "", &b, Some(&TestStack::sign(KEY, &b)), json).await
+            },
+            400,
+            "delivery_too_old",
+        ),
+        (
             "wrong method",
             t.send("GET", "", "", None, None).await,
             405,
@@ -335,11 +357,14 @@ async fn unknown_event_names_are_parked_not_queued() {
     let record = t.event_record(TENANT, "evt-u").await.unwrap();
     assert_eq!(attr_s(&record, "status"), "parked");
     assert_eq!(attr_s(&record, "event_name"), "membership.renewed");
-    // The route's event name wins over the payload's.
-    let routed = t
-        .deliver("/estimate.sold", &delivery("evt-v", TENANT, "membership.renewed", 1))
-        .await;
+    // A route names the event of a body that does not.
+    let unnamed = json!({"eventId": "evt-v", "tenantId": TENANT, "data": {"id": 1}}).to_string();
+    let routed = t.deliver("/estimate.sold", &unnamed).await;
     assert_eq!(routed.body["status"], "accepted");
+    assert_eq!(
+        attr_s(&t.event_record(TENANT, "evt-v").await.unwrap(), "event_name"),
+        "estimate.sold"
+    );
     t.stop().await;
 }
 
@@ -396,6 +421,62 @@ async fn signing_keys_rotate_without_a_gap() {
     let b4 = delivery("rot-4", TENANT, "job.scheduled", 1);
     assert_eq!(t.deliver_signed_with(old, &b3).await, 401);
     assert_eq!(t.deliver_signed_with(new, &b4).await, 200);
+    t.stop().await;
+}
+
+const K1: &str = "key-one-key-one-key-one-key-one-01";
+const K2: &str = "key-two-key-two-key-two-key-two-02";
+
+fn key(id: &str, secret: &str) -> SigningKey {
+    SigningKey {
+        id: id.into(),
+        secret: secret.into(),
+        not_after: None,
+    }
+}
+
+/// With the deployed cache (300 s), the cache and the keys' lapse share one clock: past the TTL on the stack's clock
+/// a removed key is refused and its successor accepted, even though little wall time went by.
+#[tokio::test]
+async fn the_key_cache_ages_on_the_stacks_clock() {
+    let t = TestStack::start().await;
+    let (k1, k2) = (K1, K2);
+    t.set_keys(vec![key("k1", k1)]).await;
+    let body = |n: u32| delivery(&format!("cache-{n}"), TENANT, "job.scheduled", 1);
+    assert_eq!(t.deliver_signed_with(k1, &body(1)).await, 200, "k1 read into the cache");
+
+    // The operator replaces k1 by k2 (in Secrets Manager: the intake's cache still holds k1).
+    t.set_keys(vec![key("k2", k2)]).await;
+    t.stack.advance(jiff::SignedDuration::from_secs(301)).await.unwrap();
+    assert_eq!(
+        t.deliver_signed_with(k1, &body(2)).await,
+        401,
+        "past the TTL the cache is re-read: k1 is gone"
+    );
+    assert_eq!(t.deliver_signed_with(k2, &body(3)).await, 200);
+    t.stop().await;
+}
+
+/// A delivery signed with a key nobody has added yet forces a re-read; it does not stop the next one, signed with a
+/// key added a moment later, from forcing its own.
+#[tokio::test]
+async fn an_unknown_signature_does_not_hide_a_key_added_after_it() {
+    let t = TestStack::start().await;
+    let (k1, k2) = (K1, K2);
+    t.set_keys(vec![key("k1", k1)]).await;
+    let body = |n: u32| delivery(&format!("early-{n}"), TENANT, "job.scheduled", 1);
+    assert_eq!(t.deliver_signed_with(k1, &body(1)).await, 200);
+    t.stack.advance(jiff::SignedDuration::from_secs(2)).await.unwrap();
+    // ServiceTitan (or anyone) signs with k2 before the operator has added it: refused, and the keys re-read.
+    assert_eq!(t.deliver_signed_with(k2, &body(2)).await, 401);
+    // The operator adds k2; two seconds later a delivery signed with it is accepted at its first attempt.
+    t.set_keys(vec![key("k1", k1), key("k2", k2)]).await;
+    t.stack.advance(jiff::SignedDuration::from_secs(2)).await.unwrap();
+    assert_eq!(
+        t.deliver_signed_with(k2, &body(3)).await,
+        200,
+        "the new key is seen at once"
+    );
     t.stop().await;
 }
 

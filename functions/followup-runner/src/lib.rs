@@ -597,7 +597,7 @@ impl Runner {
                     text: &plan.text,
                     consent: &plan.consent,
                     booking_url: booking.as_deref(),
-                    now,
+                    step_at: timing::step_time(recipe, run.position, run.anchor, &run.profile.zone()),
                 })
                 .to_string();
                 let Some(url) = gate::sink(

@@ -129,7 +129,9 @@ pub struct Followup<'a> {
     /// What the channel rests on: recorded consent, the tenant's attestation, or the customer's own record.
     pub consent: &'a followups::consent::Basis,
     pub booking_url: Option<&'a str>,
-    pub now: Timestamp,
+    /// The step's own moment (when the recipe makes it due), not the attempt's: a retried delivery is then
+    /// byte-identical to its first attempt, so one `webhook-id` always names one body.
+    pub step_at: Timestamp,
 }
 
 pub fn body(f: &Followup<'_>) -> Value {
@@ -140,7 +142,7 @@ pub fn body(f: &Followup<'_>) -> Value {
     }
     json!({
         "type": "followup.requested",
-        "timestamp": iso_millis(f.now),
+        "timestamp": iso_millis(f.step_at),
         "data": {
             "tenantId": f.tenant_id,
             "runId": f.run_id,

@@ -139,7 +139,12 @@ impl Admin {
             ),
             events: EventLog::new(clients.dynamodb.clone(), config.events_table.clone()),
             // Never cached here: the admin API reads the keys only to change them.
-            keys: SigningKeyStore::new(clients.secrets, config.webhook_keys_secret_id.clone(), Duration::ZERO),
+            keys: SigningKeyStore::new(
+                clients.secrets,
+                config.webhook_keys_secret_id.clone(),
+                Duration::ZERO,
+                clock.clone(),
+            ),
             scheduler: clients.scheduler,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(15))

@@ -22,8 +22,11 @@ use crate::normalise::{Normalised, Normaliser};
 
 /// SQS's hard limit on a message body.
 pub const SQS_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
-/// After a failed verification, re-read the keys at most this often (a rotation may have just added one).
-const KEY_REFRESH_MIN_AGE: Duration = Duration::from_secs(30);
+/// After a failed verification, re-read the keys if the cached copy is at least this old: a rotation may have just
+/// added a key. What holds: a key added at least this long before a delivery signed with it arrives verifies it
+/// on its first attempt, whatever unknown signatures came before. The cost is bounded too: deliveries with unknown
+/// signatures cause at most one Secrets Manager read per second per running intake.
+const KEY_REFRESH_MIN_AGE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct IntakeClients {
@@ -67,7 +70,12 @@ impl Intake {
     pub fn new(config: IntakeConfig, clients: IntakeClients, clock: SharedClock) -> Self {
         Self {
             normaliser: Normaliser::new(&config.scheme.envelope),
-            keys: SigningKeyStore::new(clients.secrets, config.keys_secret_id.clone(), config.key_cache_ttl),
+            keys: SigningKeyStore::new(
+                clients.secrets,
+                config.keys_secret_id.clone(),
+                config.key_cache_ttl,
+                clock.clone(),
+            ),
             tenants: TenantRegistry::new(clients.dynamodb.clone(), config.tenants_table.clone()),
             events: EventLog::new(clients.dynamodb, config.events_table.clone()),
             sqs: clients.sqs,

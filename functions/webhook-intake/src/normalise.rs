@@ -11,7 +11,7 @@ use shared::api_error::ApiError;
 use crate::json_lookup::{Extractor, ParseError};
 use shared::clock::parse_flexible;
 use shared::event::{EntityRef, EventIdSource, EventName, ServiceTitanEvent};
-use shared::event_log::EventSummary;
+use shared::event_log::{EventSummary, REPLAY_WINDOW};
 use shared::webhook_scheme::EnvelopeScheme;
 
 /// Longer ids are replaced by their hash so that they fit a DynamoDB sort key comfortably.
@@ -84,8 +84,9 @@ impl Normaliser {
         }
     }
 
-    /// Normalises a delivery. `path_event` is the `{event}` route segment, which wins over the payload because
-    /// ServiceTitan configures one callback URL per event.
+    /// Normalises a delivery. `path_event` is the `{event}` route segment: ServiceTitan configures one callback URL
+    /// per event, so it names the event when the body does not. The path is not signed, so when the body names the
+    /// event too the two must agree. A body that says it happened longer ago than [`REPLAY_WINDOW`] is refused.
     pub fn normalise(
         &self,
         path_event: Option<&str>,
@@ -137,9 +138,27 @@ impl Normaliser {
                 None
             }
         };
+        let body_name = first(EVENT_NAME);
         let raw_name = match path_event.map(str::trim).filter(|e| !e.is_empty()) {
-            Some(e) => Some(e.to_owned()),
-            None => first(EVENT_NAME),
+            Some(e) => {
+                if let Some(b) = body_name.as_deref().filter(|b| !EventName::same_name(e, b)) {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "event_name_mismatch",
+                        "the route and the body name different events",
+                    )
+                    .with_field(
+                        "event",
+                        format!(
+                            "the route says {:?}, the signed body says {:?}",
+                            truncate(e, 100),
+                            truncate(b, 100)
+                        ),
+                    ));
+                }
+                Some(e.to_owned())
+            }
+            None => body_name,
         };
         if raw_name.is_none() {
             invalid = invalid.with_field(
@@ -161,6 +180,21 @@ impl Normaliser {
         let occurred_at = values(OCCURRED_AT)
             .find_map(|t| parse_flexible(t))
             .unwrap_or(received_at);
+        // Past the window its dedupe record may have expired, so a captured copy could take effect twice.
+        if received_at.duration_since(occurred_at) > REPLAY_WINDOW {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "delivery_too_old",
+                format!(
+                    "the event happened more than {} days ago; deliveries older than that are not accepted",
+                    REPLAY_WINDOW.as_hours() / 24
+                ),
+            )
+            .with_field(
+                envelope[OCCURRED_AT].join(" | "),
+                format!("occurred at {}", shared::clock::iso_millis(occurred_at)),
+            ));
+        }
 
         let Some(event_name) = EventName::parse(&raw_name) else {
             return Ok(Normalised::Unknown(EventSummary {
@@ -219,7 +253,8 @@ mod tests {
     #[test]
     fn v1_style_envelope() {
         let body = br#"{"id":1401,"jobStatus":"Completed","eventId":"2024-05-16T17:47:37.0523962Z","__eventInfo":{"eventId":"2024-05-16T17:47:37.0523962Z","webhookType":"JobComplete"},"__tenantInfo":{"id":866848184,"name":"demo"},"modifiedOn":"2024-05-16T17:47:36.8452562"}"#;
-        let e = known(normalise(&EnvelopeScheme::default(), None, body, now()).unwrap());
+        let received = "2024-05-16T17:47:40Z".parse().unwrap();
+        let e = known(normalise(&EnvelopeScheme::default(), None, body, received).unwrap());
         assert_eq!(e.tenant_id, "866848184");
         assert_eq!(e.event_name, EventName::JobCompleted);
         assert_eq!(e.event_id, "2024-05-16T17:47:37.0523962Z");
@@ -230,8 +265,8 @@ mod tests {
     }
 
     #[test]
-    fn route_event_wins_and_body_hash_is_the_fallback_id() {
-        let body = br#"{"tenantId":"1001","eventType":"estimate.sent","data":{"id":77}}"#;
+    fn the_route_names_the_event_and_body_hash_is_the_fallback_id() {
+        let body = br#"{"tenantId":"1001","data":{"id":77}}"#;
         let a = known(normalise(&EnvelopeScheme::default(), Some("estimate-sold"), body, now()).unwrap());
         let b = known(normalise(&EnvelopeScheme::default(), Some("estimate-sold"), body, now()).unwrap());
         assert_eq!(a.event_name, EventName::EstimateSold);
@@ -240,6 +275,44 @@ mod tests {
         assert!(a.event_id.starts_with("sha256:") && a.event_id.len() == 7 + 64);
         assert_eq!(a.entity.id.as_deref(), Some("77"));
         assert_eq!(a.occurred_at, now());
+    }
+
+    #[test]
+    fn route_and_signed_body_must_name_the_same_event() {
+        let body = br#"{"tenantId":"1001","eventType":"estimate.sent","data":{"id":77}}"#;
+        let scheme = EnvelopeScheme::default();
+        // The same event spelled two ways agrees.
+        let e = known(normalise(&scheme, Some("Estimate-Sent"), body, now()).unwrap());
+        assert_eq!(e.event_name, EventName::EstimateSent);
+        // The path is not signed: whoever can replay the body must not be able to rename its event.
+        let err = normalise(&scheme, Some("estimate.sold"), body, now()).unwrap_err();
+        assert_eq!((err.status, err.code), (StatusCode::BAD_REQUEST, "event_name_mismatch"));
+        assert_eq!(err.fields[0].field, "event");
+        // Unknown names compare by their letters too.
+        let odd = br#"{"tenantId":"1001","eventType":"membership.renewed"}"#;
+        assert!(matches!(
+            normalise(&scheme, Some("membership-renewed"), odd, now()),
+            Ok(Normalised::Unknown(_))
+        ));
+        assert!(normalise(&scheme, Some("estimate.sent"), odd, now()).is_err());
+    }
+
+    #[test]
+    fn a_body_older_than_the_replay_window_is_refused() {
+        let scheme = EnvelopeScheme::default();
+        let at = |t: Timestamp| format!(r#"{{"tenantId":"1001","eventType":"job.completed","occurredAt":"{t}"}}"#);
+        let edge = now() - REPLAY_WINDOW;
+        assert!(
+            normalise(&scheme, None, at(edge).as_bytes(), now()).is_ok(),
+            "the window's edge is inside"
+        );
+        let old = edge - jiff::SignedDuration::from_secs(1);
+        let err = normalise(&scheme, None, at(old).as_bytes(), now()).unwrap_err();
+        assert_eq!((err.status, err.code), (StatusCode::BAD_REQUEST, "delivery_too_old"));
+        assert!(err.fields[0].field.contains("/occurredAt"), "{err:?}");
+        // No occurred-at: the time of receipt, so never too old.
+        let none = br#"{"tenantId":"1001","eventType":"job.completed"}"#;
+        assert!(normalise(&scheme, None, none, now()).is_ok());
     }
 
     #[test]

@@ -183,3 +183,62 @@ fn jwt_context(claims: HashMap<String, String>) -> RequestContext {
     context.authorizer = Some(authorizer);
     RequestContext::ApiGatewayV2(context)
 }
+
+/// `/_local/` routes anyone may call: liveness, the issuer's public keys (API Gateway fetches them), and the sink,
+/// which checks each delivery's Standard Webhooks signature as the AI platform would.
+const OPEN_LOCAL_ROUTES: [&str; 3] = ["/_local/health", "/_local/issuer/", "/_local/sink"];
+
+/// The other `/_local/` routes move the whole stack (its clock, queues, sink and sign-in), so they take the admin
+/// token as the admin API does. A body must be JSON, and any other content type is refused: a web page's
+/// cross-site "simple" request can send neither the token nor that type, so it cannot move the clock.
+pub async fn local_control_guard(
+    axum::extract::State(admin_token): axum::extract::State<Arc<str>>,
+    req: AxumRequest,
+    next: axum::middleware::Next,
+) -> AxumResponse {
+    let path = req.uri().path();
+    let open = OPEN_LOCAL_ROUTES
+        .iter()
+        .any(|p| path == *p || (p.ends_with('/') && path.starts_with(p)));
+    if !path.starts_with("/_local/") || open {
+        return next.run(req).await;
+    }
+    if !bearer_matches(&req, &admin_token) {
+        return local_error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "send Authorization: Bearer <admin_token from .local/endpoints.json>",
+        );
+    }
+    let content_type = req.headers().get(http::header::CONTENT_TYPE).map(|v| {
+        v.to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    });
+    let has_body = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .is_some_and(|v| v.to_str().ok() != Some("0"))
+        || req.headers().contains_key(http::header::TRANSFER_ENCODING);
+    match content_type.as_deref() {
+        Some("application/json") => next.run(req).await,
+        None if !has_body => next.run(req).await,
+        _ => local_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as Content-Type: application/json",
+        ),
+    }
+}
+
+fn local_error(status: StatusCode, code: &str, message: &str) -> AxumResponse {
+    (
+        status,
+        axum::Json(serde_json::json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}

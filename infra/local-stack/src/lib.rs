@@ -23,3 +23,36 @@ pub mod stack;
 pub mod template;
 
 pub use stack::{LocalStack, StackOptions};
+
+/// Writes `contents` to a file only its owner may read or write (mode 0600 from creation, so it is never briefly
+/// readable by others).
+pub fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn private_files_are_the_owners_alone() {
+        let dir = std::env::temp_dir().join(format!("local-stack-private-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("endpoints.json");
+        std::fs::write(&path, "old, world-readable").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        super::write_private(&path, "{\"admin_token\": \"x\"}").unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"admin_token\": \"x\"}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

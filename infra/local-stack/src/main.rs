@@ -54,10 +54,11 @@ async fn main() -> anyhow::Result<()> {
             opts.moto_log = Some(state.join("moto.log"));
             opts.background = true;
             let stack = LocalStack::start(opts).await?;
-            std::fs::write(state.join("lambda.env"), stack.lambda_env_file())?;
+            local_stack::write_private(&state.join("lambda.env"), &stack.lambda_env_file())?;
             // Written last and atomically: its presence means "ready".
+            // It holds the admin token: readable by this user only.
             let tmp = state.join("endpoints.json.tmp");
-            std::fs::write(&tmp, serde_json::to_string_pretty(&stack.endpoints())?)?;
+            local_stack::write_private(&tmp, &serde_json::to_string_pretty(&stack.endpoints())?)?;
             std::fs::rename(&tmp, &endpoints_file)?;
             println!(
                 "local stack ready: {} (AWS at {})\nadmin API: {}/admin, with Authorization: Bearer <admin_token from {}>",

@@ -286,11 +286,14 @@ impl LocalStack {
             .merge(control_routes(inner.clone()))
             .merge(issuer_routes(IssuerState {
                 issuer: issuer.clone(),
-                admin_token: admin_token.clone(),
                 clock: shared_clock.clone(),
                 api_url: api_url.clone(),
             }))
-            .merge(crate::sink::routes(sink.clone()));
+            .merge(crate::sink::routes(sink.clone()))
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::<str>::from(admin_token.as_str()),
+                crate::http_api::local_control_guard,
+            ));
         // ServiceTitan calls the HTTP API: the sandbox delivers its webhooks there, one URL per event as
         // ServiceTitan does, signed with the demo key (which `make demo` stores in the signing-keys secret).
         if let Some(sandbox) = &sandbox {
@@ -665,12 +668,12 @@ fn control_routes(inner: Arc<Inner>) -> Router {
 #[derive(Clone)]
 struct IssuerState {
     issuer: Arc<Issuer>,
-    admin_token: String,
     clock: SharedClock,
     api_url: String,
 }
 
-/// The local identity provider: its discovery document and keys, and `POST /_local/login` (admin token) that signs
+/// The local identity provider: its discovery document and keys, and `POST /_local/login` (admin token, checked by
+/// `local_control_guard` as on every control route) that signs
 /// a contractor in: `{"tenantId", "role": "owner" | "viewer"}` → `{"token", "url"}`.
 fn issuer_routes(state: IssuerState) -> Router {
     Router::new()
@@ -684,51 +687,42 @@ fn issuer_routes(state: IssuerState) -> Router {
         )
         .route(
             "/_local/login",
-            post(
-                |State(s): State<IssuerState>, headers: http::HeaderMap, body: axum::body::Bytes| async move {
-                    let sent = headers
-                        .get(http::header::AUTHORIZATION)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.strip_prefix("Bearer "))
-                        .unwrap_or("");
-                    if !crate::http_api::same_secret(sent, &s.admin_token) {
-                        return (
-                            StatusCode::FORBIDDEN,
-                            Json(json!({"error": {"code": "forbidden", "message": "send Authorization: Bearer <admin_token>"}})),
+            post(|State(s): State<IssuerState>, body: axum::body::Bytes| async move {
+                let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let tenant = match &request["tenantId"] {
+                    Value::String(t) if t.parse::<u64>().is_ok_and(|n| n > 0) => t.clone(),
+                    Value::Number(n) if n.as_u64().is_some_and(|n| n > 0) => n.to_string(),
+                    _ => {
+                        return bad_request(
+                            "expected {\"tenantId\": \"1001\", \"role\": \"owner\" | \"viewer\"}".into(),
                         );
                     }
-                    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                    let tenant = match &request["tenantId"] {
-                        Value::String(t) if t.parse::<u64>().is_ok_and(|n| n > 0) => t.clone(),
-                        Value::Number(n) if n.as_u64().is_some_and(|n| n > 0) => n.to_string(),
-                        _ => return bad_request("expected {\"tenantId\": \"1001\", \"role\": \"owner\" | \"viewer\"}".into()),
-                    };
-                    let role = match request.get("role").and_then(Value::as_str) {
-                        None => "owner",
-                        Some(r @ ("owner" | "viewer")) => r,
-                        Some(_) => return bad_request("role must be owner or viewer".into()),
-                    };
-                    let mut claims = serde_json::Map::new();
-                    claims.insert("sub".into(), json!(format!("local-{role}-{tenant}")));
-                    claims.insert("tenant_id".into(), json!(tenant));
-                    claims.insert("role".into(), json!(role));
-                    match s.issuer.token(&claims, s.clock.now()) {
-                        Ok(token) => (
-                            StatusCode::OK,
-                            Json(json!({
-                                "token": token,
-                                "tenantId": tenant,
-                                "role": role,
-                                "url": format!("{}/integrations/servicetitan?tenant={tenant}#token={token}", s.api_url),
-                            })),
-                        ),
-                        Err(e) => (
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            Json(json!({"error": {"code": "local_stack_error", "message": format!("{e:#}")}})),
-                        ),
-                    }
-                },
-            ),
+                };
+                let role = match request.get("role").and_then(Value::as_str) {
+                    None => "owner",
+                    Some(r @ ("owner" | "viewer")) => r,
+                    Some(_) => return bad_request("role must be owner or viewer".into()),
+                };
+                let mut claims = serde_json::Map::new();
+                claims.insert("sub".into(), json!(format!("local-{role}-{tenant}")));
+                claims.insert("tenant_id".into(), json!(tenant));
+                claims.insert("role".into(), json!(role));
+                match s.issuer.token(&claims, s.clock.now()) {
+                    Ok(token) => (
+                        StatusCode::OK,
+                        Json(json!({
+                            "token": token,
+                            "tenantId": tenant,
+                            "role": role,
+                            "url": format!("{}/integrations/servicetitan?tenant={tenant}#token={token}", s.api_url),
+                        })),
+                    ),
+                    Err(e) => (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        Json(json!({"error": {"code": "local_stack_error", "message": format!("{e:#}")}})),
+                    ),
+                }
+            }),
         )
         .with_state(state)
 }

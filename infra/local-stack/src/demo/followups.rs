@@ -14,7 +14,6 @@ use ::followups::money;
 
 pub(super) struct Story<'a> {
     pub http: &'a reqwest::Client,
-    pub api: &'a str,
     pub sandbox: &'a str,
     pub admin: &'a Admin<'a>,
     pub tenant: i64,
@@ -22,21 +21,11 @@ pub(super) struct Story<'a> {
 
 impl Story<'_> {
     async fn now(&self) -> anyhow::Result<Timestamp> {
-        let health: Value = self
-            .http
-            .get(format!("{}/_local/health", self.api))
-            .send()
-            .await?
-            .json()
-            .await?;
-        Ok(health["now"].as_str().context("health has no now")?.parse()?)
+        self.local().now().await
     }
 
     fn local(&self) -> Local<'_> {
-        Local {
-            http: self.http,
-            api: self.api,
-        }
+        self.admin.local()
     }
 
     async fn advance(&self, by: SignedDuration) -> anyhow::Result<Value> {

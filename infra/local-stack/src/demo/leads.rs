@@ -8,8 +8,6 @@ use serde_json::{Value, json};
 use super::{Admin, Local, step};
 
 pub(super) struct Story<'a> {
-    pub http: &'a reqwest::Client,
-    pub api: &'a str,
     pub admin: &'a Admin<'a>,
     pub client: &'a servicetitan::Client,
     pub tenant: i64,
@@ -58,10 +56,7 @@ impl Story<'_> {
     }
 
     fn local(&self) -> Local<'_> {
-        Local {
-            http: self.http,
-            api: self.api,
-        }
+        self.admin.local()
     }
 
     pub(super) async fn run(&self) -> anyhow::Result<()> {

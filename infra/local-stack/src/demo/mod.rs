@@ -94,11 +94,14 @@ pub async fn run(endpoints_file: &Path) -> anyhow::Result<()> {
         show_json(added, 201)?;
     }
 
-    let event_id = format!("demo-{}", jiff::Timestamp::now().as_millisecond());
+    // The stack's clock, which earlier demos on this stack may have moved on by days.
+    let now = admin.local().now().await?;
+    let event_id = format!("demo-{}", now.as_millisecond());
     let body = json!({
         "eventId": event_id,
+        "eventType": "estimate.sent",
         "tenantId": DEMO_TENANT,
-        "occurredAt": jiff::Timestamp::now().to_string(),
+        "occurredAt": now.to_string(),
         "data": { "id": 90211, "name": "2-ton AC replacement", "status": { "value": 0, "name": "Open" } }
     })
     .to_string();
@@ -125,10 +128,30 @@ pub async fn run(endpoints_file: &Path) -> anyhow::Result<()> {
         SignatureEncoding::Base64,
     );
     show(post(&http, &url, &stranger, Some(&sig)).await?, 404)?;
+    step("POST the signed delivery to estimate.sold's URL (ServiceTitan signs the body, not the URL)");
+    let renamed = format!("{api}/webhooks/servicetitan/estimate.sold");
+    show(post(&http, &renamed, &body, Some(&signature)).await?, 400)?;
+    step("POST a signed delivery captured 31 days ago (past the replay window, its dedupe record may be gone)");
+    let stale = body.replace(
+        &now.to_string(),
+        &(now - jiff::SignedDuration::from_hours(31 * 24)).to_string(),
+    );
+    let sig = signing::encode(
+        &signing::sign(DEMO_KEY.as_bytes(), stale.as_bytes()),
+        SignatureEncoding::Base64,
+    );
+    show(post(&http, &url, &stale, Some(&sig)).await?, 400)?;
+    step("POST /_local/clock as a web page could (a cross-site form, no token): the local stack refuses it");
+    let csrf = http
+        .post(format!("{api}/_local/clock"))
+        .form(&[("advance_seconds", "86400")])
+        .send()
+        .await?;
+    show((csrf.status().as_u16(), csrf.text().await?), 403)?;
 
     let queue = resource("EventsQueue")?;
     step("drain the queues (the event processor runs; the stack's background poller may already have)");
-    let report = Local { http: &http, api: &api }.drain().await?;
+    let report = admin.local().drain().await?;
     println!("   {report}");
 
     let events = EventLog::new(aws.dynamodb.clone(), resource("EventsTable")?);
@@ -154,7 +177,6 @@ pub async fn run(endpoints_file: &Path) -> anyhow::Result<()> {
         servicetitan_round_trip(&endpoints, &http, &aws, &resource("EventsTable")?).await?;
         followups::Story {
             http: &http,
-            api: &api,
             sandbox: endpoints["servicetitan_api_url"]
                 .as_str()
                 .context("no servicetitan_api_url")?,
@@ -164,8 +186,6 @@ pub async fn run(endpoints_file: &Path) -> anyhow::Result<()> {
         .run()
         .await?;
         leads::Story {
-            http: &http,
-            api: &api,
             admin: &admin,
             client: &sandbox_client(&endpoints)?,
             tenant: tenant["tenantId"].as_i64().context("demo_tenant has no tenantId")?,
@@ -175,7 +195,6 @@ pub async fn run(endpoints_file: &Path) -> anyhow::Result<()> {
         .await?;
         reconcile::Story {
             http: &http,
-            api: &api,
             sandbox: endpoints["servicetitan_api_url"]
                 .as_str()
                 .context("no servicetitan_api_url")?,
@@ -314,6 +333,7 @@ async fn servicetitan_round_trip(
     Local {
         http,
         api: endpoints["api_url"].as_str().unwrap_or_default(),
+        token: endpoints["admin_token"].as_str().unwrap_or_default(),
     }
     .drain()
     .await?;
@@ -364,14 +384,29 @@ fn sandbox_client(endpoints: &Value) -> anyhow::Result<servicetitan::Client> {
 pub(crate) struct Local<'a> {
     pub(crate) http: &'a reqwest::Client,
     pub(crate) api: &'a str,
+    /// The control routes take the admin token, as the admin API does.
+    pub(crate) token: &'a str,
 }
 
 impl Local<'_> {
+    /// The stack's clock (virtual time), from `GET /_local/health`.
+    pub(crate) async fn now(&self) -> anyhow::Result<jiff::Timestamp> {
+        let health: Value = self
+            .http
+            .get(format!("{}/_local/health", self.api))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(health["now"].as_str().context("health has no now")?.parse()?)
+    }
+
     /// Moves virtual time on by `by`; returns after everything due on the way has run.
     pub(crate) async fn advance(&self, by: jiff::SignedDuration) -> anyhow::Result<Value> {
         Ok(self
             .http
             .post(format!("{}/_local/clock", self.api))
+            .bearer_auth(self.token)
             .json(&json!({"advance_seconds": by.as_secs_f64()}))
             .send()
             .await?
@@ -384,6 +419,7 @@ impl Local<'_> {
         Ok(self
             .http
             .post(format!("{}/_local/drain", self.api))
+            .bearer_auth(self.token)
             .send()
             .await?
             .error_for_status()?
@@ -396,6 +432,7 @@ impl Local<'_> {
         let out: Value = self
             .http
             .get(format!("{}/_local/outbox", self.api))
+            .bearer_auth(self.token)
             .send()
             .await?
             .json()
@@ -418,6 +455,14 @@ pub(crate) struct Admin<'a> {
 }
 
 impl Admin<'_> {
+    pub(crate) fn local(&self) -> Local<'_> {
+        Local {
+            http: self.http,
+            api: self.api,
+            token: self.token,
+        }
+    }
+
     pub(crate) async fn call(
         &self,
         method: reqwest::Method,

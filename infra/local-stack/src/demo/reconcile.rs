@@ -11,7 +11,6 @@ use super::{Admin, Local, step};
 
 pub(super) struct Story<'a> {
     pub http: &'a reqwest::Client,
-    pub api: &'a str,
     pub sandbox: &'a str,
     pub admin: &'a Admin<'a>,
     pub client: &'a servicetitan::Client,
@@ -20,10 +19,7 @@ pub(super) struct Story<'a> {
 
 impl Story<'_> {
     fn local(&self) -> Local<'_> {
-        Local {
-            http: self.http,
-            api: self.api,
-        }
+        self.admin.local()
     }
 
     async fn get(&self, path: &str) -> anyhow::Result<Value> {
