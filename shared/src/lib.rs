@@ -8,6 +8,7 @@ pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod dead_letters;
+pub mod deadline;
 pub mod dynamo_item;
 pub mod event;
 pub mod event_log;

@@ -345,3 +345,84 @@ async fn a_burst_of_100_leads_is_created_within_servicetitan_s_rate_limit() {
     assert_eq!(f.t.queue_depth("LeadsDeadLetterQueue").await.0, 0);
     f.stop().await;
 }
+
+/// ServiceTitan slower than the invocation has left: the client stops before the deadline (less its margin), with
+/// an error the queue retries, instead of being cut off mid-call with the lead held.
+#[tokio::test]
+async fn servicetitan_calls_stop_before_the_invocations_deadline() {
+    let f = stack().await;
+    f.fault(json!({"pathContains": "/customers", "latencyMs": 8000})).await;
+    let started = std::time::Instant::now();
+    let filter = servicetitan::models::crm::CustomerFilter {
+        phone: Some("5125550100".into()),
+        ..Default::default()
+    };
+    let deadline = shared::deadline::after(std::time::Duration::from_secs(6));
+    let result = shared::deadline::within(deadline, f.client.find_customers(&filter)).await;
+    let took = started.elapsed();
+    let err = result.expect_err("the answer comes after the deadline");
+    assert!(matches!(err, servicetitan::Error::OutOfTime { .. }), "{err}");
+    assert!(err.is_transient(), "retried later");
+    assert!(
+        took < std::time::Duration::from_secs(6),
+        "stopped before the invocation's end, with the margin to record it: {took:?}"
+    );
+    f.clear_faults().await;
+    f.stop().await;
+}
+
+/// A lead whose worker died (or timed out) holding it stays `matching` only until its lease runs out: then a retry
+/// takes it, and finishes it where it stopped.
+#[tokio::test]
+async fn a_lead_stuck_matching_past_its_lease_can_be_retried() {
+    let f = stack().await;
+    let body = lead(
+        "chat-stuck-1",
+        "Rosa Diaz",
+        "512-555-0191",
+        json!({"address": address("4600 Duval St", None, "78751")}),
+    );
+    f.post_lead_only(body).await;
+    // A worker claims it and dies: no message left on the queue, the lead held.
+    let sqs = &f.t.stack.aws().sqs;
+    sqs.purge_queue()
+        .queue_url(f.t.resource("LeadsQueue"))
+        .send()
+        .await
+        .unwrap();
+    let store = lead_runtime::store::LeadStore::new(f.t.stack.aws().dynamodb.clone(), f.t.resource("LeadsTable"));
+    assert!(
+        store
+            .start_attempt(TENANT, "chat-stuck-1", f.now(), lead_runtime::create::LEASE)
+            .await
+            .unwrap()
+    );
+    assert_eq!(f.lead("chat-stuck-1").await["status"], "matching");
+    let retry = || async {
+        f.t.admin(
+            reqwest::Method::POST,
+            "/leads/chat-stuck-1/retry",
+            Some(json!({"tenantId": TENANT})),
+        )
+        .await
+    };
+    let held = retry().await;
+    assert_eq!(
+        (held.status, held.body["error"]["code"].as_str()),
+        (409, Some("not_failed"))
+    );
+    assert!(
+        held.body["error"]["message"].as_str().unwrap().contains("lease"),
+        "{}",
+        held.body
+    );
+
+    f.advance(lead_runtime::create::LEASE + SignedDuration::from_secs(1))
+        .await;
+    let taken = retry().await;
+    assert_eq!(taken.status, 202, "{}", taken.body);
+    f.webhooks().await;
+    let created = f.created("chat-stuck-1").await;
+    assert_eq!(f.customers_with_phone("5125550191").await.len(), 1, "{created:#}");
+    f.stop().await;
+}

@@ -251,7 +251,7 @@ async fn resources_come_from_the_template() {
         .await
         .unwrap();
     let a = attrs.attributes().unwrap();
-    assert_eq!(a[&aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout], "180");
+    assert_eq!(a[&aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout], "190");
     let redrive: Value = serde_json::from_str(&a[&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy]).unwrap();
     assert_eq!(redrive["maxReceiveCount"], 5);
     assert_eq!(

@@ -89,7 +89,7 @@ async fn a_crash_between_enqueue_and_record_still_has_one_effect() {
     // the queue; after the visibility timeout it finds the event done and does nothing.
     let report = t.stack.drain().await.unwrap();
     assert_eq!((report.messages_received, report.messages_failed), (2, 1));
-    let later = t.stack.advance(jiff::SignedDuration::from_secs(181)).await.unwrap();
+    let later = t.stack.advance(jiff::SignedDuration::from_secs(191)).await.unwrap();
     assert_eq!((later.messages_received, later.messages_failed), (1, 0));
     let record = t.event_record(TENANT, "evt-crash").await.unwrap();
     assert_eq!(attr_s(&record, "status"), "done");
@@ -130,8 +130,8 @@ async fn a_worker_crash_after_claiming_is_retried_once_its_lease_expires() {
         "invisible until the visibility timeout passes"
     );
 
-    // The queue's visibility timeout (180 s) outlasts the lease (120 s): the retry takes the event over.
-    let later = t.stack.advance(jiff::SignedDuration::from_secs(181)).await.unwrap();
+    // The queue's visibility timeout (190 s) outlasts the lease (120 s): the retry takes the event over.
+    let later = t.stack.advance(jiff::SignedDuration::from_secs(191)).await.unwrap();
     assert_eq!(
         (later.retries_released, later.messages_received, later.messages_failed),
         (1, 1, 0)
@@ -564,7 +564,7 @@ async fn an_event_failing_on_its_last_delivery_is_marked_failed_for_the_status_p
     t.stack.drain().await.unwrap();
     let record = t.event_record(TENANT, "evt-doomed").await.unwrap();
     assert_eq!(attr_s(&record, "status"), "accepted", "released for a retry");
-    t.stack.advance(jiff::SignedDuration::from_secs(6 * 181)).await.unwrap();
+    t.stack.advance(jiff::SignedDuration::from_secs(6 * 191)).await.unwrap();
     let record = t.event_record(TENANT, "evt-doomed").await.unwrap();
     assert_eq!(attr_s(&record, "status"), "failed");
     assert_eq!(attr_s(&record, "attempts"), "5");

@@ -19,7 +19,8 @@ async fn main() -> Result<(), Error> {
     let processor = Processor::new(config, clients, shared::clock::system())?;
     let processor = &processor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, Error>(processor.handle_batch(event.payload).await)
+        let deadline = shared::deadline::from_epoch_millis(event.context.deadline);
+        Ok::<SqsBatchResponse, Error>(shared::deadline::within(deadline, processor.handle_batch(event.payload)).await)
     }))
     .await
 }

@@ -19,7 +19,8 @@ async fn main() -> Result<(), Error> {
     let runner = Runner::new(config, clients, shared::clock::system())?;
     let runner = &runner;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, Error>(runner.handle_batch(event.payload).await)
+        let deadline = shared::deadline::from_epoch_millis(event.context.deadline);
+        Ok::<SqsBatchResponse, Error>(shared::deadline::within(deadline, runner.handle_batch(event.payload)).await)
     }))
     .await
 }

@@ -46,6 +46,7 @@ pub struct Sink {
     secret_id: String,
     cache_for: SignedDuration,
     cached: Mutex<Option<(SigningSecret, Timestamp)>>,
+    timeout: Duration,
 }
 
 impl Sink {
@@ -66,6 +67,7 @@ impl Sink {
             secret_id,
             cache_for,
             cached: Mutex::new(None),
+            timeout,
         }
     }
 
@@ -97,6 +99,13 @@ impl Sink {
         now: Timestamp,
     ) -> Result<Delivery, SecretError> {
         let secret = self.secret(now).await?;
+        if shared::deadline::remaining() == Some(Duration::ZERO) {
+            // Not begun: a delivery cut off by the invocation's end would leave its outcome unknown.
+            return Ok(Delivery::Retry {
+                reason: "this invocation had no time left to deliver".into(),
+                retry_after: None,
+            });
+        }
         let ts = now.as_second();
         let signature = secret.sign(webhook_id, ts, body.as_bytes());
         let response = self
@@ -106,6 +115,7 @@ impl Sink {
             .header(HEADER_TIMESTAMP, ts.to_string())
             .header(HEADER_SIGNATURE, signature)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .timeout(shared::deadline::cap(self.timeout))
             .body(body.to_owned())
             .send()
             .await;

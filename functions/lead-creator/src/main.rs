@@ -18,7 +18,8 @@ async fn main() -> Result<(), Error> {
     let creator = LeadCreator::new(config, clients, shared::clock::system());
     let creator = &creator;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, Error>(creator.handle_batch(event.payload).await)
+        let deadline = shared::deadline::from_epoch_millis(event.context.deadline);
+        Ok::<SqsBatchResponse, Error>(shared::deadline::within(deadline, creator.handle_batch(event.payload)).await)
     }))
     .await
 }

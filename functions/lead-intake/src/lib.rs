@@ -391,7 +391,11 @@ impl LeadIntake {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "not_failed",
-                format!("the lead is {}; only a failed lead is retried", rec.status.as_str()),
+                format!(
+                    "the lead is {}; only a failed lead is retried, or one left matching by a worker whose lease \
+                     has run out",
+                    rec.status.as_str()
+                ),
             ));
         }
         self.enqueue(&LeadMessage::Create {

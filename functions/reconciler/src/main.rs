@@ -18,7 +18,8 @@ async fn main() -> Result<(), Error> {
     let reconciler = Reconciler::new(config, clients, shared::clock::system())?;
     let reconciler = &reconciler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, Error>(reconciler.handle_batch(event.payload).await)
+        let deadline = shared::deadline::from_epoch_millis(event.context.deadline);
+        Ok::<SqsBatchResponse, Error>(shared::deadline::within(deadline, reconciler.handle_batch(event.payload)).await)
     }))
     .await
 }

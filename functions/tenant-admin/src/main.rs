@@ -1,6 +1,6 @@
 //! Lambda bootstrap for the admin API (HTTP API, AWS_IAM-authorised routes under /admin).
 
-use lambda_http::{Error, Request, run, service_fn, tracing};
+use lambda_http::{Error, Request, RequestExt, run, service_fn, tracing};
 use shared::config::ProcessEnv;
 use tenant_admin::{Admin, AdminClients, AdminConfig};
 
@@ -18,7 +18,8 @@ async fn main() -> Result<(), Error> {
     let admin = Admin::new(config, clients, shared::clock::system())?;
     let admin = &admin;
     run(service_fn(move |req: Request| async move {
-        Ok::<_, Error>(admin.handle(req).await)
+        let deadline = shared::deadline::from_epoch_millis(req.lambda_context().deadline);
+        Ok::<_, Error>(shared::deadline::within(deadline, admin.handle(req)).await)
     }))
     .await
 }

@@ -18,7 +18,8 @@ async fn main() -> Result<(), Error> {
     );
     let refresher = &refresher;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        Ok::<RunSummary, Error>(refresher.run(&event.payload).await?)
+        let deadline = shared::deadline::from_epoch_millis(event.context.deadline);
+        Ok::<RunSummary, Error>(shared::deadline::within(deadline, refresher.run(&event.payload)).await?)
     }))
     .await
 }

@@ -182,6 +182,22 @@ pub fn read(
 /// Builds the in-process handler for a function from its library crate. A template function whose binary is not
 /// listed here fails start-up, so the template cannot gain a function the local stack silently ignores.
 pub fn host(def: &FunctionDef, aws: &AwsClients, clock: SharedClock) -> anyhow::Result<Hosted> {
+    Ok(with_deadline(host_untimed(def, aws, clock)?, def.timeout_secs))
+}
+
+/// Runs every invocation within the template's `Timeout`, as Lambda's context gives it a deadline (see
+/// `shared::deadline`). The stack does not stop a handler that overruns: the handlers stop their own calls.
+fn with_deadline(hosted: Hosted, timeout_secs: u64) -> Hosted {
+    let timeout = std::time::Duration::from_secs(timeout_secs);
+    use shared::deadline::{after, within};
+    match hosted {
+        Hosted::Http(h) => Hosted::Http(Arc::new(move |req| Box::pin(within(after(timeout), h(req))))),
+        Hosted::Sqs(h) => Hosted::Sqs(Arc::new(move |batch| Box::pin(within(after(timeout), h(batch))))),
+        Hosted::Json(h) => Hosted::Json(Arc::new(move |event| Box::pin(within(after(timeout), h(event))))),
+    }
+}
+
+fn host_untimed(def: &FunctionDef, aws: &AwsClients, clock: SharedClock) -> anyhow::Result<Hosted> {
     let env = &def.env;
     let context = || format!("configuring {} ({})", def.logical_id, def.binary);
     Ok(match def.binary.as_str() {

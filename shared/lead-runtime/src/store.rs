@@ -500,16 +500,20 @@ impl LeadStore {
     }
 
     /// A failed lead goes back to accepted (not queued) for another attempt, which resumes where it stopped. The
-    /// match decision is forgotten unless a customer was already taken or made, so a fixed address is used.
+    /// match decision is forgotten unless a customer was already taken or made, so a fixed address is used. So does
+    /// a lead left `matching` by a worker that died or timed out holding it, once its lease has run out.
     pub async fn retry(&self, tenant_id: &str, lead_id: &str, now: Timestamp) -> Result<bool, StoreError> {
         self.apply(
             self.update(tenant_id, &lead_sk(lead_id))
-                .update_expression("SET #st = :accepted, queued = :f, updated_at = :now REMOVE #err")
-                .condition_expression("#st = :failed")
+                .update_expression("SET #st = :accepted, queued = :f, updated_at = :now REMOVE #err, lease_until")
+                .condition_expression(
+                    "#st = :failed OR (#st = :matching AND (attribute_not_exists(lease_until) OR lease_until < :now))",
+                )
                 .expression_attribute_names("#st", "status")
                 .expression_attribute_names("#err", "error")
                 .expression_attribute_values(":accepted", s(LeadStatus::Accepted.as_str()))
                 .expression_attribute_values(":failed", s(LeadStatus::Failed.as_str()))
+                .expression_attribute_values(":matching", s(LeadStatus::Matching.as_str()))
                 .expression_attribute_values(":f", AttributeValue::Bool(false))
                 .expression_attribute_values(":now", s(iso_millis(now))),
         )

@@ -282,6 +282,9 @@ impl TokenProvider {
     }
 }
 
+/// The longest a token request may take (less, near the invocation's deadline).
+const TOKEN_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// One `POST {auth}/connect/token` with the client credentials, outside any store: the tenant-admin function uses
 /// it to check pasted credentials before keeping them. `token_url` is the full endpoint URL.
 pub async fn request_token(
@@ -297,6 +300,7 @@ pub async fn request_token(
             ("client_id", credentials.client_id.as_str()),
             ("client_secret", credentials.client_secret.as_str()),
         ])
+        .timeout(shared::deadline::cap(TOKEN_REQUEST_TIMEOUT))
         .send()
         .await
         .map_err(|e| Error::Transport(format!("token endpoint: {}", without_url(&e))))?;

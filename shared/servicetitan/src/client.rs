@@ -97,6 +97,7 @@ pub struct Client {
     /// The tenant's budget shared with every other process calling it, and this caller's priority.
     budget: Option<(Arc<crate::SharedBudget>, crate::Priority)>,
     retry: RetryPolicy,
+    timeout: Duration,
     jitter: AtomicU64,
 }
 
@@ -135,6 +136,7 @@ impl Client {
             limiter: RateLimiter::new(options.rate_limit),
             budget: None,
             retry: options.retry,
+            timeout: options.timeout,
             jitter: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
         }
     }
@@ -250,11 +252,18 @@ impl Client {
             if let Some((budget, priority)) = &self.budget {
                 budget.acquire(self.credentials.tenant_id, *priority).await;
             }
+            // The invocation ends soon: stop while there is time to record that, rather than be cut off mid-call.
+            if shared::deadline::remaining() == Some(Duration::ZERO) {
+                return Err(Error::OutOfTime { attempts: attempt - 1 });
+            }
             match self
                 .attempt(&method, url, query, body.as_deref(), &token, idempotent, attempt)
                 .await
             {
                 Ok(Attempt::Done(bytes)) => return Ok(bytes),
+                Ok(Attempt::Retry(delay)) if !shared::deadline::fits(delay) => {
+                    return Err(Error::OutOfTime { attempts: attempt });
+                }
                 Ok(Attempt::Retry(delay)) => {
                     attempt += 1;
                     tokio::time::sleep(delay).await;
@@ -286,7 +295,8 @@ impl Client {
             .query(query)
             .header(http::header::AUTHORIZATION, format!("Bearer {}", token.value))
             .header("ST-App-Key", &self.credentials.app_key)
-            .header(http::header::ACCEPT, "application/json");
+            .header(http::header::ACCEPT, "application/json")
+            .timeout(shared::deadline::cap(self.timeout));
         if let Some(body) = body {
             request = request
                 .header(http::header::CONTENT_TYPE, "application/json")

@@ -40,6 +40,9 @@ pub enum Error {
     Server { status: u16, attempts: u32 },
     #[error("could not reach ServiceTitan: {0}")]
     Transport(String),
+    /// The invocation's deadline came before an answer (or before another attempt would fit).
+    #[error("ServiceTitan did not answer in the time this invocation has left ({attempts} attempts); retried later")]
+    OutOfTime { attempts: u32 },
     #[error("unexpected response from ServiceTitan: {0}")]
     Decode(String),
     #[error("token store: {0}")]
@@ -53,7 +56,11 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::RateLimited { .. } | Self::Server { .. } | Self::Transport(_) | Self::TokenStore(_)
+            Self::RateLimited { .. }
+                | Self::Server { .. }
+                | Self::Transport(_)
+                | Self::TokenStore(_)
+                | Self::OutOfTime { .. }
         )
     }
 
