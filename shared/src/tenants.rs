@@ -50,6 +50,13 @@ pub enum TenantStoreError {
     Malformed { tenant_id: String, reason: String },
 }
 
+/// The connected tenants, and the ids of those whose records could not be read (skipped, each logged).
+#[derive(Debug, Default)]
+pub struct Connected {
+    pub tenants: Vec<TenantRecord>,
+    pub malformed: Vec<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct TenantRegistry {
     client: aws_sdk_dynamodb::Client,
@@ -278,8 +285,9 @@ impl TenantRegistry {
         applied(req.send().await).map(|_| ())
     }
 
-    /// Every connected tenant (a paginated scan; the table holds one item per tenant).
-    pub async fn connected(&self) -> Result<Vec<TenantRecord>, TenantStoreError> {
+    /// Every connected tenant (a paginated scan; the table holds one item per tenant). A record that cannot be read
+    /// is logged and listed apart, so one bad item never stops the fleet's reconcile or token refresh.
+    pub async fn connected(&self) -> Result<Connected, TenantStoreError> {
         let items: Vec<HashMap<String, AttributeValue>> = self
             .client
             .scan()
@@ -293,17 +301,22 @@ impl TenantRegistry {
             .try_collect()
             .await
             .map_err(unavailable)?;
-        items
-            .iter()
-            .map(|item| {
-                let id = item
-                    .get("tenant_id")
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
-                TenantRecord::from_item(&id, item)
-            })
-            .collect()
+        let mut connected = Connected::default();
+        for item in &items {
+            let id = item
+                .get("tenant_id")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            match TenantRecord::from_item(&id, item) {
+                Ok(record) => connected.tenants.push(record),
+                Err(e) => {
+                    tracing::error!(tenant_id = id, error = %e, "skipping a malformed tenant record");
+                    connected.malformed.push(id);
+                }
+            }
+        }
+        Ok(connected)
     }
 
     fn update(&self, tenant_id: &str) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {

@@ -98,3 +98,174 @@ fn queues_outlast_their_consumers_and_their_leases() {
         "every queue with a consumer is checked"
     );
 }
+
+/// Every alarm notifies someone: the topic the operator gave, or the one the stack creates (and emails).
+#[test]
+fn every_alarm_notifies_the_alarm_topic() {
+    let template = Template::load(&repo_root().join("template.yaml")).unwrap();
+    let doc = &template.doc;
+    let topic = json!([{"Fn::If": ["CreateAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}]}]);
+    let alarms: Vec<_> = doc["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+        .collect();
+    assert!(alarms.len() >= 7);
+    for (name, alarm) in alarms {
+        assert_eq!(alarm["Properties"]["AlarmActions"], topic, "{name}");
+        assert_eq!(alarm["Properties"]["OKActions"], topic, "{name}");
+    }
+    assert_eq!(doc["Resources"]["AlarmTopic"]["Condition"], "CreateAlarmTopic");
+    assert_eq!(
+        doc["Resources"]["AlarmEmailSubscription"]["Properties"]["Protocol"],
+        "email"
+    );
+}
+
+/// The operations dashboard is valid JSON once CloudFormation has substituted it, and shows every consumed queue's
+/// age and every dead-letter queue's depth, the follow-up outcomes the runner counts, reconcile lag and 429s.
+#[test]
+fn the_operations_dashboard_shows_every_queue_and_the_products_metrics() {
+    let template = Template::load(&repo_root().join("template.yaml")).unwrap();
+    let doc = &template.doc;
+    let body = doc["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+        .as_str()
+        .unwrap();
+    // ${Resource.QueueName} and ${AWS::Region} become their values; what is left must parse.
+    let substituted = placeholders_for_subs(body);
+    let dashboard: serde_json::Value = serde_json::from_str(&substituted).expect("the dashboard body is JSON");
+    let metrics: Vec<Vec<String>> = dashboard["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["properties"]["metrics"].as_array().unwrap().clone())
+        .map(|m| {
+            m.as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .collect();
+    let shows = |metric: &str, value: &str| metrics.iter().any(|m| m[1] == metric && m.iter().any(|x| x == value));
+    for (name, res) in doc["Resources"].as_object().unwrap() {
+        if res["Type"] == "AWS::SQS::Queue" && name.ends_with("DeadLetterQueue") {
+            assert!(
+                shows("ApproximateNumberOfMessagesVisible", &format!("<{name}.QueueName>")),
+                "{name}"
+            );
+        }
+    }
+    for queue in ["EventsQueue", "FollowUpsQueue", "LeadsQueue", "ReconcileQueue"] {
+        assert!(
+            shows("ApproximateAgeOfOldestMessage", &format!("<{queue}.QueueName>")),
+            "{queue}"
+        );
+    }
+    use followup_runner::Outcome;
+    for outcome in [
+        Outcome::Sent,
+        Outcome::Skipped(String::new()),
+        Outcome::Deferred(String::new()),
+        Outcome::Failed(String::new()),
+    ] {
+        let metric = outcome.metric().unwrap();
+        assert!(shows(metric, "followup-runner"), "{metric}");
+    }
+    assert!(shows(servicetitan::THROTTLED_METRIC, "servicetitan"));
+    assert!(shows("ReconcileLagIntervals", "reconciler"));
+}
+
+/// `${Name}` and `${Name.Attr}` replaced by `<Name>` / `<Name.Attr>`, as CloudFormation would put values there.
+fn placeholders_for_subs(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("closed") + start;
+        out.push('<');
+        out.push_str(&rest[start + 2..end]);
+        out.push('>');
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// No backfill or lead surge can take the webhook intake's concurrency: every queue consumer is capped, and the
+/// intake has its own reservation (a parameter, for accounts with a low limit).
+#[test]
+fn queue_consumers_are_capped_and_the_intake_has_its_own_concurrency() {
+    let template = Template::load(&repo_root().join("template.yaml")).unwrap();
+    let doc = &template.doc;
+    let mut consumers = 0;
+    for (name, res) in doc["Resources"].as_object().unwrap() {
+        for event in res["Properties"]["Events"]
+            .as_object()
+            .into_iter()
+            .flat_map(|e| e.values())
+        {
+            if event["Type"] == "SQS" {
+                let cap = event["Properties"]["ScalingConfig"]["MaximumConcurrency"]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("{name}'s SQS source has no MaximumConcurrency"));
+                assert!((2..=1000).contains(&cap), "{name}: {cap}");
+                consumers += cap;
+            }
+        }
+    }
+    let reserved = doc["Parameters"]["WebhookIntakeReservedConcurrency"]["Default"]
+        .as_u64()
+        .unwrap();
+    assert!(reserved > 0);
+    assert_eq!(
+        doc["Resources"]["WebhookIntakeFunction"]["Properties"]["ReservedConcurrentExecutions"]["Fn::If"][1],
+        json!({"Ref": "WebhookIntakeReservedConcurrency"})
+    );
+    // Under a default account's 1000, with AWS's 100 unreserved kept free.
+    assert!(consumers + reserved <= 900, "consumers {consumers} + intake {reserved}");
+}
+
+/// The roles that schedule follow-ups pass the Scheduler role to EventBridge Scheduler only, and the one that may
+/// delete a tenant's secret can only schedule its deletion, never force it.
+#[test]
+fn pass_role_and_secret_deletion_are_conditioned() {
+    let template = Template::load(&repo_root().join("template.yaml")).unwrap();
+    let mut pass_role = 0;
+    let mut delete_secret = 0;
+    for (name, res) in template.doc["Resources"].as_object().unwrap() {
+        let statements = res["Properties"]["Policies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|p| p["Statement"].as_array().cloned().unwrap_or_default());
+        for st in statements {
+            let actions: Vec<&str> = match &st["Action"] {
+                serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str()).collect(),
+                serde_json::Value::String(a) => vec![a.as_str()],
+                _ => vec![],
+            };
+            if actions.contains(&"iam:PassRole") {
+                pass_role += 1;
+                assert_eq!(
+                    st["Condition"]["StringEquals"]["iam:PassedToService"], "scheduler.amazonaws.com",
+                    "{name}: {st}"
+                );
+            }
+            if actions.contains(&"secretsmanager:DeleteSecret") {
+                delete_secret += 1;
+                assert_eq!(
+                    actions,
+                    ["secretsmanager:DeleteSecret"],
+                    "{name}: alone in its statement"
+                );
+                assert_eq!(
+                    st["Condition"]["BoolIfExists"]["secretsmanager:ForceDeleteWithoutRecovery"], "false",
+                    "{name}: {st}"
+                );
+            }
+        }
+    }
+    assert_eq!((pass_role, delete_secret), (2, 1));
+}

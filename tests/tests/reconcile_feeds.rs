@@ -422,3 +422,36 @@ async fn bad_re_runs_and_previews_get_field_reasons_and_change_nothing() {
     }
     f.stop().await;
 }
+
+/// One tenant item that cannot be read (a bad environment, written by hand or by an old version) is skipped and
+/// counted; every other tenant is still reconciled and its token refreshed.
+#[tokio::test]
+async fn a_malformed_tenant_record_stops_no_other_tenants_reconcile() {
+    let f = FollowUps::start(&["estimate_follow_up"], json!({})).await;
+    let s = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.into());
+    f.t.stack
+        .aws()
+        .dynamodb
+        .put_item()
+        .table_name(f.t.resource("TenantsTable"))
+        .item("tenant_id", s("3003"))
+        .item("status", s("connected"))
+        .item("environment", s("mars"))
+        .send()
+        .await
+        .unwrap();
+    let summary = f.t.stack.invoke("ReconcileFanOutFunction", json!({})).await.unwrap();
+    assert_eq!(
+        (summary["tenants"].as_u64(), summary["malformed"].as_u64()),
+        (Some(1), Some(1)),
+        "{summary}"
+    );
+    assert_eq!(summary["queued"], 1);
+    let refresh = f.t.stack.invoke("TokenRefreshFunction", json!({})).await.unwrap();
+    assert_eq!(
+        (refresh["tenants"].as_u64(), refresh["malformed"].as_u64()),
+        (Some(1), Some(1)),
+        "{refresh}"
+    );
+    f.stop().await;
+}

@@ -116,6 +116,19 @@ pub enum Outcome {
     Poison(String),
 }
 
+impl Outcome {
+    /// The operations dashboard's count for this outcome, if it counts one.
+    pub fn metric(&self) -> Option<&'static str> {
+        match self {
+            Self::Sent => Some("FollowUpsSent"),
+            Self::Skipped(_) | Self::Halted(_) => Some("FollowUpsSuppressed"),
+            Self::Deferred(_) => Some("FollowUpsDeferred"),
+            Self::Failed(_) | Self::Parked(_) => Some("FollowUpsFailed"),
+            Self::Stale | Self::Poison(_) => None,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("another worker holds this step; retry later")]
@@ -276,6 +289,9 @@ impl Runner {
             }
         };
         let outcome = self.decide_and_act(tenant_id, &run, due, now).await;
+        if let Some(metric) = outcome.as_ref().ok().and_then(Outcome::metric) {
+            shared::metrics::emit("followup-runner", tenant_id, &[(metric, 1)], now);
+        }
         if outcome.is_err() {
             // Let the next delivery of this message start at once, not after the lease.
             let _ = self.store.release(tenant_id, &run.run_id).await;

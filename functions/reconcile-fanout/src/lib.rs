@@ -31,6 +31,8 @@ impl FanOutConfig {
 pub struct FanOutSummary {
     pub tenants: usize,
     pub queued: usize,
+    /// Tenant records that could not be read: skipped (each logged), the others reconciled.
+    pub malformed: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +68,17 @@ impl FanOut {
 
     pub async fn run(&self) -> Result<FanOutSummary, FanOutError> {
         let now = self.clock.now();
-        let tenants = self.tenants.connected().await?;
+        let connected = self.tenants.connected().await?;
+        let tenants = connected.tenants;
+        let malformed = connected.malformed.len();
+        if malformed > 0 {
+            shared::metrics::emit(
+                "reconcile-fanout",
+                "",
+                &[("MalformedTenantRecords", malformed as u64)],
+                now,
+            );
+        }
         let bodies: Vec<String> = tenants
             .iter()
             .map(|t| ReconcileRequest::new(&t.tenant.tenant_id, Reason::Schedule, now).to_body())
@@ -75,10 +87,11 @@ impl FanOut {
             .await
             .map_err(FanOutError::Queue)?;
         let queued = bodies.len();
-        info!(tenants = tenants.len(), queued, "reconciles requested");
+        info!(tenants = tenants.len(), queued, malformed, "reconciles requested");
         Ok(FanOutSummary {
             tenants: tenants.len(),
             queued,
+            malformed,
         })
     }
 }

@@ -87,6 +87,8 @@ pub struct RunSummary {
     pub backing_off: usize,
     pub credentials_rejected: usize,
     pub unavailable: usize,
+    /// Tenant records that could not be read: skipped (each logged).
+    pub malformed: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,15 +141,15 @@ impl Refresher {
                 })
                 .collect()
         });
-        let tenants: Vec<TenantRecord> = self
-            .registry
-            .connected()
-            .await?
+        let connected = self.registry.connected().await?;
+        let tenants: Vec<TenantRecord> = connected
+            .tenants
             .into_iter()
             .filter(|r| only.as_ref().is_none_or(|ids| ids.contains(&r.tenant.tenant_id)))
             .collect();
         let mut summary = RunSummary {
             tenants: tenants.len(),
+            malformed: connected.malformed.len(),
             ..RunSummary::default()
         };
         let outcomes: Vec<Outcome> = futures::stream::iter(tenants)

@@ -335,6 +335,13 @@ impl Client {
                 body: api_error(),
             }),
             StatusCode::TOO_MANY_REQUESTS => {
+                // For the operations dashboard: 429s mean the shared budget is set above what ServiceTitan allows.
+                shared::metrics::emit(
+                    "servicetitan",
+                    &self.credentials.tenant_id.to_string(),
+                    &[(crate::THROTTLED_METRIC, 1)],
+                    jiff::Timestamp::now(),
+                );
                 // Retry-After, else the seconds in the title ("Rate limit is exceeded. Try again in N seconds.").
                 let wait = retry_after
                     .or_else(|| seconds_in_title(api_error().title.as_deref()))

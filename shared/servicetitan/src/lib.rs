@@ -32,3 +32,6 @@ pub use error::{ApiErrorResponse, Error};
 pub use paging::{ExportPage, Page};
 pub use shared_budget::{BudgetLimits, Priority, SharedBudget};
 pub use token_store::{DynamoDbTokenStore, StoredTokenInfo};
+
+/// The count of 429s from ServiceTitan, in the operations dashboard (Function `servicetitan`).
+pub const THROTTLED_METRIC: &str = "ServiceTitanThrottled";
