@@ -10,6 +10,7 @@ pub mod config;
 pub mod dead_letters;
 pub mod deadline;
 pub mod dynamo_item;
+pub mod egress;
 pub mod event;
 pub mod event_log;
 pub mod http_request;

@@ -424,7 +424,7 @@ pub fn parse(body: &Value) -> Result<TenantSettings, Vec<FieldError>> {
     let followup_sink_url = match obj.get("followupSinkUrl") {
         None | Some(Value::Null) => None,
         Some(Value::String(url)) => {
-            if let Err(reason) = check_url(url) {
+            if let Err(reason) = check_sink_url(url) {
                 fail("/followupSinkUrl", reason);
             }
             Some(url.clone())
@@ -680,16 +680,21 @@ fn is_hh_mm(t: &str) -> bool {
     h.len() == 2 && m.len() == 2 && h.parse::<u8>().is_ok_and(|h| h < 24) && m.parse::<u8>().is_ok_and(|m| m < 60)
 }
 
-/// An absolute `https` URL with a host, as customers will be sent it.
+/// A link customers will be sent: `https`, a public host, no userinfo ([`crate::egress`]). Where a sink URL may
+/// point depends on the deployment, so the admin API checks that against its policy (and resolves both names).
 fn check_url(url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("https://")
-        .ok_or_else(|| "must be an https:// URL".to_owned())?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() || !host.contains('.') || url.len() > 2048 || url.chars().any(char::is_whitespace) {
-        return Err("must be an absolute https:// URL with a host name, without spaces".into());
+    crate::egress::EgressPolicy::default()
+        .check_link(url)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// An absolute URL; the deployment's rules (https, allowlist) are applied by the admin API and again at send time.
+fn check_sink_url(url: &str) -> Result<(), String> {
+    match url::Url::parse(url) {
+        Ok(u) if u.has_host() && url.len() <= 2048 && !url.chars().any(char::is_whitespace) => Ok(()),
+        _ => Err("must be an absolute URL of at most 2048 characters, without spaces".into()),
     }
-    Ok(())
 }
 
 #[cfg(test)]

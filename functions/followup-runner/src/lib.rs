@@ -67,6 +67,8 @@ pub struct RunnerConfig {
     pub max_retries: u32,
     pub sink_timeout: Duration,
     pub secret_cache: SignedDuration,
+    /// Where follow-ups may be posted: the allowlist and the address rules, checked at every send.
+    pub egress: shared::egress::EgressPolicy,
 }
 
 impl RunnerConfig {
@@ -86,6 +88,7 @@ impl RunnerConfig {
             max_retries: env.parsed_or("FOLLOWUP_MAX_RETRIES", 10)?,
             sink_timeout: Duration::from_secs(env.parsed_or("FOLLOWUP_SINK_TIMEOUT_SECONDS", 15)?),
             secret_cache: SignedDuration::from_secs(env.parsed_or("FOLLOWUP_SINK_SECRET_CACHE_SECONDS", 300)?),
+            egress: shared::egress::EgressPolicy::from_env(env)?,
         })
     }
 }
@@ -217,6 +220,7 @@ impl Runner {
                 config.sink_secret_id.clone(),
                 config.sink_timeout,
                 config.secret_cache,
+                config.egress.clone(),
             ),
             catalogue: Catalogue::load()?,
             sqs: clients.sqs,

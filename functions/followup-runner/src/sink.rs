@@ -4,9 +4,17 @@
 //! receiver that deduplicates on it performs each follow-up once even if a delivery is retried after it had in
 //! fact arrived. 2xx is delivered; 429 and 5xx (and no answer) are retried later; any other 4xx is a refusal, not
 //! retried. A reply body may carry an opt-out signal (`{"optOut": true | "all" | ["sms", ...]}`).
+//!
+//! Egress ([`shared::egress`]): the URL must pass the deployment's rules at every send, and the connection goes
+//! through a resolver that refuses non-public addresses, so what was checked is what is reached. Redirects are not
+//! followed (a 307 would re-post the signed body elsewhere), and at most [`MAX_REPLY_BYTES`] of a reply are read;
+//! what reaches the timeline is the status and a fixed reason, never the reply's text.
 
-use std::sync::Mutex;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use shared::egress::{EgressError, EgressPolicy, Target};
 
 use followups::optout::Scope;
 use jiff::{SignedDuration, Timestamp};
@@ -40,8 +48,44 @@ pub enum SecretError {
     Malformed(String),
 }
 
+/// The most of a reply that is read (an opt-out signal is a few bytes).
+pub const MAX_REPLY_BYTES: usize = 64 * 1024;
+
+/// Resolves names for the sink's connections, refusing any that has a non-public address.
+struct CheckedResolver(EgressPolicy);
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.0.clone();
+        let target = Target {
+            host: name.as_str().to_owned(),
+            port: 0,
+        };
+        Box::pin(async move {
+            match policy.resolve(&target).await {
+                Ok(Some(addrs)) => Ok(Box::new(addrs.into_iter()) as Box<dyn Iterator<Item = SocketAddr> + Send>),
+                Ok(None) => Err(format!("{} does not resolve", target.host).into()),
+                Err(e) => Err(Box::new(e) as Box<dyn std::error::Error + Send + Sync>),
+            }
+        })
+    }
+}
+
+/// The egress refusal behind a failed request, if that is why it failed.
+fn egress_refusal(e: &reqwest::Error) -> Option<&EgressError> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(refused) = s.downcast_ref::<EgressError>() {
+            return Some(refused);
+        }
+        source = s.source();
+    }
+    None
+}
+
 pub struct Sink {
     http: reqwest::Client,
+    policy: EgressPolicy,
     secrets: aws_sdk_secretsmanager::Client,
     secret_id: String,
     cache_for: SignedDuration,
@@ -55,14 +99,18 @@ impl Sink {
         secret_id: String,
         timeout: Duration,
         cache_for: SignedDuration,
+        policy: EgressPolicy,
     ) -> Self {
         Self {
             http: reqwest::Client::builder()
                 .timeout(timeout)
                 .connect_timeout(Duration::from_secs(5))
                 .user_agent("servicetitan-followups/1")
+                .redirect(reqwest::redirect::Policy::none())
+                .dns_resolver(Arc::new(CheckedResolver(policy.clone())))
                 .build()
                 .expect("the HTTP client builds"),
+            policy,
             secrets,
             secret_id,
             cache_for,
@@ -98,6 +146,13 @@ impl Sink {
         body: &str,
         now: Timestamp,
     ) -> Result<Delivery, SecretError> {
+        if let Err(e) = self.policy.check_sink(url) {
+            warn!(error = %e, "follow-up sink URL refused by the egress rules");
+            return Ok(Delivery::Retry {
+                reason: format!("not sent: the sink URL is refused ({e}); fix the setting"),
+                retry_after: None,
+            });
+        }
         let secret = self.secret(now).await?;
         if shared::deadline::remaining() == Some(Duration::ZERO) {
             // Not begun: a delivery cut off by the invocation's end would leave its outcome unknown.
@@ -121,6 +176,14 @@ impl Sink {
             .await;
         let response = match response {
             Ok(r) => r,
+            Err(e) if egress_refusal(&e).is_some() => {
+                let refused = egress_refusal(&e).expect("checked");
+                warn!(error = %refused, "follow-up sink refused at connect time");
+                return Ok(Delivery::Retry {
+                    reason: format!("not sent: {refused}"),
+                    retry_after: None,
+                });
+            }
             Err(e) => {
                 let reason = if e.is_timeout() {
                     "the AI platform did not answer in time"
@@ -141,25 +204,40 @@ impl Sink {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<i64>().ok())
             .map(|s| SignedDuration::from_secs(s.clamp(1, 3600)));
-        let text = response.text().await.unwrap_or_default();
+        let phrase = response.status().canonical_reason().unwrap_or("");
+        let reply = read_capped(response).await;
         Ok(match status {
             200..=299 => Delivery::Delivered {
                 status,
-                opt_out: opt_out_signal(&text),
+                opt_out: opt_out_signal(&String::from_utf8_lossy(&reply)),
             },
             429 | 500..=599 => Delivery::Retry {
-                reason: format!("the AI platform answered {status}"),
+                reason: format!("the AI platform answered {status} {phrase}"),
                 retry_after,
+            },
+            300..=399 => Delivery::Rejected {
+                status,
+                reason: format!("the AI platform answered a redirect ({status}); redirects are not followed"),
             },
             _ => Delivery::Rejected {
                 status,
-                reason: format!(
-                    "the AI platform refused the follow-up ({status}): {}",
-                    text.chars().take(300).collect::<String>()
-                ),
+                reason: format!("the AI platform refused the follow-up ({status} {phrase})"),
             },
         })
     }
+}
+
+/// The reply's first [`MAX_REPLY_BYTES`]; the rest is not read.
+async fn read_capped(mut response: reqwest::Response) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = MAX_REPLY_BYTES - out.len();
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() >= MAX_REPLY_BYTES {
+            break;
+        }
+    }
+    out
 }
 
 /// What a reply body's `optOut` asked for.

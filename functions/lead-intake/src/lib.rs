@@ -328,8 +328,12 @@ impl LeadIntake {
         let summary = text("summary", MAX_SUMMARY, &mut errors);
         let transcript = text("transcript", MAX_TRANSCRIPT, &mut errors);
         let recording_url = text("recordingUrl", 2000, &mut errors);
-        if recording_url.as_deref().is_some_and(|u| !u.starts_with("https://")) {
-            errors.push(FieldError::new("/recordingUrl", "must be an https URL"));
+        // Kept with the lead and linked from ServiceTitan: the same rules as every link the product hands out.
+        if let Some(Err(e)) = recording_url
+            .as_deref()
+            .map(|u| shared::egress::EgressPolicy::default().check_link(u))
+        {
+            errors.push(FieldError::new("/recordingUrl", e.to_string()));
         }
         if summary.is_none() && transcript.is_none() && recording_url.is_none() && errors.is_empty() {
             errors.push(FieldError::new(

@@ -33,6 +33,8 @@ pub struct AdminConfig {
     pub dead_letters: DeadLetterUrls,
     /// The dashboard token's claim names (`DASHBOARD_TENANT_CLAIM`, `DASHBOARD_ROLE_CLAIM`).
     pub dashboard_claims: crate::access::Claims,
+    /// Where settings' URLs may point (the runner's rules, checked when they are saved).
+    pub egress: shared::egress::EgressPolicy,
 }
 
 /// The dead-letter queues' URLs, and the source queues a redrive needs beyond the events and reconcile queues.
@@ -94,6 +96,7 @@ impl AdminConfig {
                     role: name("DASHBOARD_ROLE_CLAIM", default.role),
                 }
             },
+            egress: shared::egress::EgressPolicy::from_env(env)?,
         })
     }
 }

@@ -19,7 +19,8 @@ async fn main() -> Result<(), Error> {
     let admin = &admin;
     run(service_fn(move |req: Request| async move {
         let deadline = shared::deadline::from_epoch_millis(req.lambda_context().deadline);
-        Ok::<_, Error>(shared::deadline::within(deadline, admin.handle(req)).await)
+        // Boxed: the handler's future is too deep for the compiler to lay out inline.
+        Ok::<_, Error>(shared::deadline::within(deadline, Box::pin(admin.handle(req))).await)
     }))
     .await
 }

@@ -149,6 +149,7 @@ impl Admin {
             .as_ref()
             .and_then(|v| serde_json::from_value(v.clone()).ok());
         errors.extend(self.who_is_speaking(&mut settings, &record, &choices));
+        errors.extend(egress_errors(&self.config.egress, &settings).await);
         keep_server_fields(&mut settings, previous.as_ref(), now);
         if !errors.is_empty() {
             return Err(ApiError::new(
@@ -173,6 +174,32 @@ impl Admin {
         self.reconcile_soon(tenant_id).await;
         ok(&json!({"tenantId": tenant_id, "settings": document, "updatedAt": iso_millis(now)}))
     }
+}
+
+/// The settings' URLs against the deployment's egress rules, their names resolved: a sink URL must be on the
+/// allowlist, and neither it nor the booking link may reach a non-public address.
+async fn egress_errors(policy: &shared::egress::EgressPolicy, settings: &TenantSettings) -> Vec<FieldError> {
+    let urls = [
+        ("/followupSinkUrl", settings.followup_sink_url.as_deref(), true),
+        ("/bookingUrl", settings.booking_url.as_deref(), false),
+    ];
+    let mut errors = Vec::new();
+    for (field, url, sink) in urls {
+        let Some(url) = url else { continue };
+        let checked = if sink {
+            policy.check_sink(url)
+        } else {
+            policy.check_link(url)
+        };
+        let result = match checked {
+            Ok(target) => policy.resolve(&target).await.map(drop),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            errors.push(FieldError::new(field, e.to_string()));
+        }
+    }
+    errors
 }
 
 /// Why there is no client for a tenant: only an outage of our own storage is worth retrying; the rest says what to do.

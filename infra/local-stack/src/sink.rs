@@ -33,6 +33,8 @@ pub struct Behaviour {
     pub retry_after: Option<u64>,
     /// Recipients (E.164 or email) whose delivery is answered `{"optOut": true}`.
     pub opt_out: BTreeSet<String>,
+    /// Answer `307 Temporary Redirect` to this URL (for `for_seconds`), as a misbehaving or hostile receiver might.
+    pub redirect_to: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -111,6 +113,16 @@ impl LocalSink {
         let mut reply_headers = HeaderMap::new();
         let (status, reply, duplicate) = if let Err(e) = &verified {
             (StatusCode::UNAUTHORIZED, json!({"error": e.to_string()}), false)
+        } else if let Some(location) = inner
+            .behaviour
+            .redirect_to
+            .clone()
+            .filter(|_| inner.failing_until.is_none_or(|until| now < until))
+        {
+            if let Ok(value) = location.parse() {
+                reply_headers.insert(axum::http::header::LOCATION, value);
+            }
+            (StatusCode::TEMPORARY_REDIRECT, json!({"redirect": location}), false)
         } else if let Some(code) = inner
             .behaviour
             .status

@@ -212,6 +212,10 @@ impl LocalStack {
         function_env
             .entry("FOLLOWUP_SINK_URL".into())
             .or_insert_with(|| format!("{api_url}/_local/sink"));
+        // The explicit local setting that lets the functions reach this machine over http (never in the template).
+        function_env
+            .entry(shared::egress::LOCAL_LOOPBACK_ENV.into())
+            .or_insert_with(|| "true".into());
         let sink_secret = read_sink_secret(&aws, &ctx).await?;
         let sink = LocalSink::new(
             shared::standard_webhooks::SigningSecret::parse(&sink_secret)
