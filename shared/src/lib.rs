@@ -20,6 +20,7 @@ pub mod schedules;
 pub mod servicetitan_env;
 pub mod signing;
 pub mod signing_keys;
+pub mod sink_secrets;
 pub mod sqs_batch;
 pub mod standard_webhooks;
 pub mod tenant_settings;

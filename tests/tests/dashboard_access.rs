@@ -28,6 +28,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "recipes/estimate_follow_up/sample"),
     ("POST", "recipes/estimate_follow_up/sample"),
     ("GET", "webhooks"),
+    ("GET", "sink-secret"),
+    ("POST", "sink-secret"),
     ("GET", "leads"),
     ("GET", "dead-letters"),
     ("POST", "dead-letters/redrive"),

@@ -49,7 +49,11 @@ async fn settings_urls_must_be_public_https_and_sinks_on_the_allowlist() {
             "link-local",
         ),
         ("followupSinkUrl", "https://10.0.0.1/hook", "private"),
-        ("followupSinkUrl", "https://evil.example.net/hook", "FollowUpSinkAllowedHosts"),
+        (
+            "followupSinkUrl",
+            "https://evil.example.net/hook",
+            "FollowUpSinkAllowedHosts",
+        ),
         ("followupSinkUrl", "https://ai.example.com@127.0.0.1/hook", "user name"),
         ("followupSinkUrl", "https://[::ffff:169.254.169.254]/", "link-local"),
         ("bookingUrl", "https://192.168.1.10/book", "private"),
@@ -150,6 +154,124 @@ async fn redirects_are_not_followed_and_reply_text_stays_out_of_the_timeline() {
     assert!(
         !timeline.contains("told to fail"),
         "the reply's text is not echoed: {timeline}"
+    );
+    f.stop().await;
+}
+
+/// What a receiver of the tenant's own got: (webhook-id, webhook-timestamp, webhook-signature, body).
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, String, String, Vec<u8>)>>>;
+
+/// A receiver on this machine (its host is the deployment's own sink's, so the allowlist lets a tenant use it).
+async fn own_receiver() -> (String, Received) {
+    let received: Received = Default::default();
+    let store = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let store = store.clone();
+            async move {
+                let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                store.lock().unwrap().push((
+                    h("webhook-id"),
+                    h("webhook-timestamp"),
+                    h("webhook-signature"),
+                    body.to_vec(),
+                ));
+                axum::Json(json!({"accepted": true}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
+}
+
+/// The text the receiver got for `entity` (`estimate:<id>`).
+fn text_for(received: &Received, entity: &str) -> (String, String, String, Vec<u8>) {
+    let id = entity.trim_start_matches("estimate:");
+    received
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|d| {
+            let body: Value = serde_json::from_slice(&d.3).unwrap();
+            body["data"]["entity"]["id"] == id && body["data"]["channel"] == "sms"
+        })
+        .unwrap_or_else(|| panic!("no text for {entity}"))
+        .clone()
+}
+
+fn verifies(secret: &str, d: &(String, String, String, Vec<u8>)) -> bool {
+    let at = jiff::Timestamp::from_second(d.1.parse().unwrap()).unwrap();
+    shared::standard_webhooks::SigningSecret::parse(secret)
+        .unwrap()
+        .verify(Some(&d.0), Some(&d.1), Some(&d.2), &d.3, at)
+        .is_ok()
+}
+
+/// A tenant with its own sink has its own signing secret: nothing is sent before it has one, its receiver can
+/// verify with it (and the deployment's secret cannot), and a rotation signs with both keys until the old one ends.
+#[tokio::test]
+async fn a_tenant_with_its_own_sink_signs_with_its_own_secret_and_rotates_without_a_gap() {
+    let (url, received) = own_receiver().await;
+    let f = FollowUps::start(&["estimate_follow_up"], json!({})).await;
+    let body = f
+        .settings_body(&["estimate_follow_up"], json!({"followupSinkUrl": url}))
+        .await;
+    let saved = f.put_settings(body).await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let path = format!("/admin/tenants/{TENANT}/sink-secret");
+
+    // No secret yet: the text waits, and says why.
+    let first = sent_estimate(&f, "5125550405").await;
+    f.advance(hours(25)).await;
+    assert!(
+        received.lock().unwrap().is_empty(),
+        "nothing sent without the tenant's own secret"
+    );
+    assert!(timeline_text(&f.runs(&first).await).contains("no signing secret yet"));
+
+    let made = f.t.admin(reqwest::Method::POST, &path, Some(json!({}))).await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let one = made.body["secret"].as_str().unwrap().to_owned();
+    let listed = f.t.admin(reqwest::Method::GET, &path, None).await;
+    assert!(
+        !listed.body.to_string().contains(&one),
+        "secrets are shown once: {}",
+        listed.body
+    );
+    f.advance(hours(2)).await;
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "the waiting text went once the tenant had a secret");
+    assert!(verifies(&one, &got[0]), "the tenant's receiver verifies it");
+    let deployment = f.t.stack.endpoints()["followup_sink_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!verifies(&deployment, &got[0]), "the deployment's secret does not");
+
+    // Rotation: during the overlap each delivery carries both signatures; after it, only the new key's.
+    let rotated =
+        f.t.admin(reqwest::Method::POST, &path, Some(json!({"overlapHours": 96})))
+            .await;
+    assert_eq!(rotated.status, 201, "{}", rotated.body);
+    let two = rotated.body["secret"].as_str().unwrap().to_owned();
+    f.advance(SignedDuration::from_mins(6)).await; // past the runner's five-minute cache of the keys
+    let during = sent_estimate(&f, "5125550406").await;
+    f.advance(hours(25)).await;
+    let during = text_for(&received, &during);
+    assert!(
+        verifies(&one, &during) && verifies(&two, &during),
+        "both keys during the overlap"
+    );
+    f.advance(hours(97)).await;
+    let after = sent_estimate(&f, "5125550407").await;
+    f.advance(hours(25)).await;
+    let after = text_for(&received, &after);
+    assert!(
+        verifies(&two, &after) && !verifies(&one, &after),
+        "only the new key after it"
     );
     f.stop().await;
 }

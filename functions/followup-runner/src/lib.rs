@@ -216,11 +216,12 @@ impl Runner {
             )
             .with_budget(budget, servicetitan::Priority::Interactive),
             sink: Sink::new(
-                clients.secrets,
+                clients.secrets.clone(),
                 config.sink_secret_id.clone(),
                 config.sink_timeout,
                 config.secret_cache,
                 config.egress.clone(),
+                shared::sink_secrets::SinkSecrets::new(clients.secrets.clone(), config.tenant_secret_prefix.clone()),
             ),
             catalogue: Catalogue::load()?,
             sqs: clients.sqs,
@@ -636,9 +637,10 @@ impl Runner {
                         )
                         .await;
                 };
+                let own_sink = settings.and_then(|s| s.followup_sink_url.as_deref()).is_some();
                 match self
                     .sink
-                    .deliver(url, &webhook_id, &body, now)
+                    .deliver(url, &webhook_id, &body, tenant_id, own_sink, now)
                     .await
                     .map_err(dependency)?
                 {

@@ -48,6 +48,9 @@ pub enum SecretError {
     Malformed(String),
 }
 
+/// The secrets a delivery is signed with: the deployment's, or the active keys of a tenant with its own sink.
+pub type Signers = Vec<SigningSecret>;
+
 /// The most of a reply that is read (an opt-out signal is a few bytes).
 pub const MAX_REPLY_BYTES: usize = 64 * 1024;
 
@@ -86,6 +89,9 @@ fn egress_refusal(e: &reqwest::Error) -> Option<&EgressError> {
 pub struct Sink {
     http: reqwest::Client,
     policy: EgressPolicy,
+    tenant_secrets: shared::sink_secrets::SinkSecrets,
+    /// Tenants' active keys, each read at most every `cache_for`.
+    tenant_cache: Mutex<std::collections::HashMap<String, (Signers, Timestamp)>>,
     secrets: aws_sdk_secretsmanager::Client,
     secret_id: String,
     cache_for: SignedDuration,
@@ -100,8 +106,11 @@ impl Sink {
         timeout: Duration,
         cache_for: SignedDuration,
         policy: EgressPolicy,
+        tenant_secrets: shared::sink_secrets::SinkSecrets,
     ) -> Self {
         Self {
+            tenant_secrets,
+            tenant_cache: Mutex::new(std::collections::HashMap::new()),
             http: reqwest::Client::builder()
                 .timeout(timeout)
                 .connect_timeout(Duration::from_secs(5))
@@ -138,12 +147,49 @@ impl Sink {
         Ok(secret)
     }
 
-    /// POSTs `body` to `url`, signed at `now` (the stack's clock, so virtual time locally).
+    /// Who signs a delivery: the deployment's secret, or for a tenant with its own sink its own active keys (one
+    /// signature each, so a rotation has no gap). `None`: the tenant has its own sink but no key yet.
+    pub async fn signers(
+        &self,
+        tenant_id: &str,
+        own_sink: bool,
+        now: Timestamp,
+    ) -> Result<Option<Signers>, SecretError> {
+        if !own_sink {
+            return Ok(Some(vec![self.secret(now).await?]));
+        }
+        if let Some((keys, at)) = self.tenant_cache.lock().expect("tenant secret cache").get(tenant_id)
+            && now < *at + self.cache_for
+        {
+            return Ok((!keys.is_empty()).then(|| keys.clone()));
+        }
+        let ring = self
+            .tenant_secrets
+            .ring(tenant_id)
+            .await
+            .map_err(|e| SecretError::Unavailable(e.to_string()))?
+            .unwrap_or_default();
+        let keys: Signers = ring
+            .active(now)
+            .iter()
+            .map(|k| SigningSecret::parse(&k.secret).map_err(SecretError::Malformed))
+            .collect::<Result<_, _>>()?;
+        self.tenant_cache
+            .lock()
+            .expect("tenant secret cache")
+            .insert(tenant_id.to_owned(), (keys.clone(), now));
+        Ok((!keys.is_empty()).then_some(keys))
+    }
+
+    /// POSTs `body` to `url`, signed at `now` (the stack's clock, so virtual time locally) by the deployment's
+    /// secret, or by the tenant's own keys when `own_sink` (the URL is the tenant's setting).
     pub async fn deliver(
         &self,
         url: &str,
         webhook_id: &str,
         body: &str,
+        tenant_id: &str,
+        own_sink: bool,
         now: Timestamp,
     ) -> Result<Delivery, SecretError> {
         if let Err(e) = self.policy.check_sink(url) {
@@ -153,7 +199,15 @@ impl Sink {
                 retry_after: None,
             });
         }
-        let secret = self.secret(now).await?;
+        let Some(signers) = self.signers(tenant_id, own_sink, now).await? else {
+            return Ok(Delivery::Retry {
+                reason: format!(
+                    "not sent: this tenant's own sink has no signing secret yet \
+                     (POST /admin/tenants/{tenant_id}/sink-secret makes one)"
+                ),
+                retry_after: None,
+            });
+        };
         if shared::deadline::remaining() == Some(Duration::ZERO) {
             // Not begun: a delivery cut off by the invocation's end would leave its outcome unknown.
             return Ok(Delivery::Retry {
@@ -162,7 +216,11 @@ impl Sink {
             });
         }
         let ts = now.as_second();
-        let signature = secret.sign(webhook_id, ts, body.as_bytes());
+        let signature = signers
+            .iter()
+            .map(|s| s.sign(webhook_id, ts, body.as_bytes()))
+            .collect::<Vec<_>>()
+            .join(" ");
         let response = self
             .http
             .post(url)

@@ -27,6 +27,7 @@ pub mod leads;
 pub mod preview;
 pub mod reconcile;
 pub mod settings;
+pub mod sink_secret;
 pub mod status;
 pub mod test_lead;
 pub mod webhook_keys;
@@ -75,6 +76,8 @@ pub struct Admin {
     /// Runs the connect flow's test lead inline (the same steps the lead creator takes).
     creator: lead_runtime::create::Creator,
     keys: SigningKeyStore,
+    /// Tenants' own sink signing secrets (for a tenant with a `followupSinkUrl`).
+    sink_secrets: shared::sink_secrets::SinkSecrets,
     scheduler: aws_sdk_scheduler::Client,
     followups: Store,
     leads: lead_runtime::store::LeadStore,
@@ -138,6 +141,10 @@ impl Admin {
                 clock.clone(),
             ),
             events: EventLog::new(clients.dynamodb.clone(), config.events_table.clone()),
+            sink_secrets: shared::sink_secrets::SinkSecrets::new(
+                clients.secrets.clone(),
+                config.tenant_secret_prefix.clone(),
+            ),
             // Never cached here: the admin API reads the keys only to change them.
             keys: SigningKeyStore::new(
                 clients.secrets,
@@ -241,6 +248,9 @@ impl Admin {
             (Preview(_), _) => Err(not_allowed("GET")),
             (Webhooks(t), Method::GET) => self.webhooks(&tenant(t)?).await,
             (Webhooks(_), _) => Err(not_allowed("GET")),
+            (SinkSecret(t), Method::GET) => self.sink_secret(&tenant(t)?).await,
+            (SinkSecret(t), Method::POST) => self.rotate_sink_secret(&tenant(t)?, optional_body(req)?.as_ref()).await,
+            (SinkSecret(_), _) => Err(not_allowed("GET, POST")),
             (Leads(t), Method::GET) => self.leads(&tenant(t)?, &query(req)).await,
             (Leads(_), _) => Err(not_allowed("GET")),
             (DeadLetters(t), Method::GET) => self.dead_letters(&tenant(t)?).await,
@@ -286,6 +296,7 @@ enum Route<'a> {
     Reconcile(&'a str),
     Preview(&'a str),
     Webhooks(&'a str),
+    SinkSecret(&'a str),
     Leads(&'a str),
     DeadLetters(&'a str),
     Redrive(&'a str),
@@ -332,6 +343,7 @@ impl<'a> Route<'a> {
             ["admin", "tenants", t, "reconcile"] => Self::Reconcile(t),
             ["admin", "tenants", t, "preview"] => Self::Preview(t),
             ["admin", "tenants", t, "webhooks"] => Self::Webhooks(t),
+            ["admin", "tenants", t, "sink-secret"] => Self::SinkSecret(t),
             ["admin", "tenants", t, "leads"] => Self::Leads(t),
             ["admin", "tenants", t, "dead-letters"] => Self::DeadLetters(t),
             ["admin", "tenants", t, "dead-letters", "redrive"] => Self::Redrive(t),
@@ -367,6 +379,7 @@ impl<'a> Route<'a> {
             Self::Reconcile(_) => "reconcile",
             Self::Preview(_) => "preview",
             Self::Webhooks(_) => "webhooks",
+            Self::SinkSecret(_) => "sink-secret",
             Self::Leads(_) => "leads",
             Self::DeadLetters(_) => "dead-letters",
             Self::Redrive(_) => "redrive",
@@ -392,6 +405,7 @@ impl<'a> Route<'a> {
             | Self::Reconcile(t)
             | Self::Preview(t)
             | Self::Webhooks(t)
+            | Self::SinkSecret(t)
             | Self::Leads(t)
             | Self::DeadLetters(t)
             | Self::Redrive(t) => Some(t),

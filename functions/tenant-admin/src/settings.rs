@@ -155,7 +155,7 @@ impl Admin {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_settings",
-                "the settings do not match this tenant's ServiceTitan data; see the choices offered",
+                "some settings cannot be used (each field says why: ServiceTitan's choices, or where a URL may point)",
             )
             .with_fields(errors));
         }

@@ -38,7 +38,8 @@ fn parse_time(field: &str, v: Option<&Value>, fields: &mut Vec<FieldError>) -> O
     }
 }
 
-fn listing(ring: &KeyRing, now: Timestamp) -> Value {
+/// A key ring by id only: a secret never comes back out.
+pub(crate) fn listing(ring: &KeyRing, now: Timestamp) -> Value {
     json!({
         "keys": ring.keys.iter().map(|k| json!({
             "id": k.id,

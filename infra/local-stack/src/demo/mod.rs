@@ -551,10 +551,23 @@ async fn connect_demo_tenant(admin: &Admin<'_>, tenant: &Value) -> anyhow::Resul
             .call(
                 reqwest::Method::PUT,
                 &format!("/admin/tenants/{id}/settings"),
-                Some(settings),
+                Some(settings.clone()),
             )
             .await?,
         200,
+    )?;
+    step("the same settings with followupSinkUrl at the cloud's metadata service: refused, nothing stored");
+    let mut hostile = settings.clone();
+    hostile["followupSinkUrl"] = json!("https://169.254.169.254/latest/meta-data/iam/");
+    show_json(
+        admin
+            .call(
+                reqwest::Method::PUT,
+                &format!("/admin/tenants/{id}/settings"),
+                Some(hostile),
+            )
+            .await?,
+        422,
     )?;
     step(&format!("GET /admin/tenants/{id}/status"));
     show_json(
