@@ -4,7 +4,7 @@ VENV := .local/venv/bin
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools build up down status demo test lint fmt clippy cfn-lint sam-validate bench sam-build watch sandbox zones
+.PHONY: help tools build up down status demo test fuzz lint fmt clippy cfn-lint sam-validate bench sam-build watch sandbox zones
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -30,6 +30,10 @@ demo: up ## start the stack, push signed webhooks through, then the estimate fol
 test: tools ## run every test (unit, local-stack integration against moto)
 	@if command -v cargo-nextest >/dev/null; then cargo nextest run --workspace --no-fail-fast; \
 	else cargo test --workspace --no-fail-fast; fi
+
+fuzz: ## the long fuzz run: 1.2 million inputs into each of the nine targets (make test runs 2,000 each)
+	FUZZ_CASES=$${FUZZ_CASES:-1200000} cargo test -p integration-tests --test fuzz -- --nocapture --test-threads 2 \
+		2>&1 | grep -E '^fuzz |^test |test result'
 
 fmt: ## check formatting
 	cargo fmt --all --check
