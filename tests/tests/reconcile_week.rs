@@ -14,6 +14,7 @@ fn hours(n: i64) -> SignedDuration {
 
 #[tokio::test]
 async fn a_week_without_webhooks_starts_sends_and_stops_every_feed_driven_recipe() {
+    integration_tests::reconcile::log_to_test_output();
     let recipes = [
         "estimate_follow_up",
         "invoice_dunning",
