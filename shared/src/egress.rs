@@ -10,7 +10,7 @@
 //!   otherwise non-public address ([`forbidden_range`]). Names are checked when the settings are saved and again by
 //!   the resolver each request connects through, so a name re-pointed after the check (DNS rebinding) gets nothing.
 //!
-//! The local stack alone sets [`EgressPolicy::local_loopback`]: `http` and loopback addresses, for its own sink.
+//! The local stack alone sets [`LOCAL_LOOPBACK_ENV`]: `http` and loopback addresses, for its own sink.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -39,7 +39,7 @@ pub struct EgressPolicy {
     /// Hosts sink URLs may name (lower case, no trailing dot). Empty: only the deployment's own sink.
     allowed_hosts: Vec<String>,
     /// Local stack only: `http` and loopback addresses are allowed.
-    pub local_loopback: bool,
+    local_loopback: bool,
 }
 
 /// The longest a name's lookup may take; one that takes longer counts as not resolving.
@@ -76,10 +76,6 @@ impl EgressPolicy {
         let own = env.var("FOLLOWUP_SINK_URL").filter(|u| !u.trim().is_empty());
         let local = env.parsed_or(LOCAL_LOOPBACK_ENV, false)?;
         Ok(Self::new(&hosts, own.as_deref(), local))
-    }
-
-    pub fn allowed_hosts(&self) -> &[String] {
-        &self.allowed_hosts
     }
 
     /// A URL follow-ups may be posted to. Pure: the name's addresses are checked by [`EgressPolicy::resolve`].
@@ -126,14 +122,10 @@ impl EgressPolicy {
             Some(url::Host::Ipv6(ip)) => self.check_ip(IpAddr::V6(ip), port)?,
             None => return Err(bad("must name a host")),
         };
-        if parsed.scheme() == "http" && !self.is_loopback_target(&target) {
+        if parsed.scheme() == "http" && !is_loopback_target(&target) {
             return Err(bad("must be an https:// URL (http only to this machine, locally)"));
         }
         Ok(target)
-    }
-
-    fn is_loopback_target(&self, target: &Target) -> bool {
-        target.host == "localhost" || target.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
     }
 
     fn check_ip(&self, ip: IpAddr, port: u16) -> Result<Target, EgressError> {
@@ -175,6 +167,10 @@ impl EgressPolicy {
         }
         Ok((!addrs.is_empty()).then_some(addrs))
     }
+}
+
+fn is_loopback_target(target: &Target) -> bool {
+    target.host == "localhost" || target.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Lower case, without a trailing dot (`Example.COM.` and `example.com` are one host).

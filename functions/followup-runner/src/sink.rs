@@ -49,7 +49,7 @@ pub enum SecretError {
 }
 
 /// The secrets a delivery is signed with: the deployment's, or the active keys of a tenant with its own sink.
-pub type Signers = Vec<SigningSecret>;
+type Signers = Vec<SigningSecret>;
 
 /// The most of a reply that is read (an opt-out signal is a few bytes).
 pub const MAX_REPLY_BYTES: usize = 64 * 1024;
@@ -149,12 +149,7 @@ impl Sink {
 
     /// Who signs a delivery: the deployment's secret, or for a tenant with its own sink its own active keys (one
     /// signature each, so a rotation has no gap). `None`: the tenant has its own sink but no key yet.
-    pub async fn signers(
-        &self,
-        tenant_id: &str,
-        own_sink: bool,
-        now: Timestamp,
-    ) -> Result<Option<Signers>, SecretError> {
+    async fn signers(&self, tenant_id: &str, own_sink: bool, now: Timestamp) -> Result<Option<Signers>, SecretError> {
         if !own_sink {
             return Ok(Some(vec![self.secret(now).await?]));
         }
@@ -234,15 +229,14 @@ impl Sink {
             .await;
         let response = match response {
             Ok(r) => r,
-            Err(e) if egress_refusal(&e).is_some() => {
-                let refused = egress_refusal(&e).expect("checked");
-                warn!(error = %refused, "follow-up sink refused at connect time");
-                return Ok(Delivery::Retry {
-                    reason: format!("not sent: {refused}"),
-                    retry_after: None,
-                });
-            }
             Err(e) => {
+                if let Some(refused) = egress_refusal(&e) {
+                    warn!(error = %refused, "follow-up sink refused at connect time");
+                    return Ok(Delivery::Retry {
+                        reason: format!("not sent: {refused}"),
+                        retry_after: None,
+                    });
+                }
                 let reason = if e.is_timeout() {
                     "the AI platform did not answer in time"
                 } else {
