@@ -64,15 +64,16 @@ def apigw(route_key, path, body, path_parameters=None, signed=True, method="POST
 
 
 # What API Gateway puts in requestContext.authorizer for an AWS_IAM route once the SigV4 signature checks out: the
-# signing identity. Fake values (AWS's documentation examples), an IAM user of the sample account.
+# signing identity. Fake values (AWS's documentation examples): a session of the role the local stack binds to every
+# tenant (MachineCallers; infra/local-stack/src/http_api.rs LOCAL_OPERATOR).
 IAM_CALLER = {"iam": {
     "accessKey": "AKIAIOSFODNN7EXAMPLE",
     "accountId": "123456789012",
-    "callerId": "AIDACKCEVSQ6C2EXAMPLE",
+    "callerId": "AROACKCEVSQ6C2EXAMPLE:sample",
     "cognitoIdentity": None,
     "principalOrgId": None,
-    "userArn": "arn:aws:iam::123456789012:user/sample-operator",
-    "userId": "AIDACKCEVSQ6C2EXAMPLE",
+    "userArn": "arn:aws:sts::123456789012:assumed-role/local-operator/sample",
+    "userId": "AROACKCEVSQ6C2EXAMPLE:sample",
 }}
 
 

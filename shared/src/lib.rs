@@ -5,6 +5,7 @@
 
 pub mod api_error;
 pub mod aws;
+pub mod callers;
 pub mod clock;
 pub mod config;
 pub mod dead_letters;

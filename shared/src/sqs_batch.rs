@@ -7,12 +7,131 @@ use std::fmt::Display;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::MessageAttributeValue;
 use futures::future::join_all;
+use jiff::SignedDuration;
+
+use crate::clock::SharedClock;
+use crate::config::{ConfigError, EnvSource};
 use tracing::{Instrument, error, info, info_span, warn};
 
+/// Set by the local stack only: requeued copies wait by their [`NOT_BEFORE_ATTRIBUTE`] on the stack's clock, which
+/// the stack's event sources honour, instead of by SQS's `DelaySeconds` (moto holds those on wall time).
+pub const DELAY_ON_STACK_CLOCK_ENV: &str = "SQS_DELAY_ON_STACK_CLOCK";
+/// When a requeued copy is due, in epoch milliseconds.
+pub const NOT_BEFORE_ATTRIBUTE: &str = "notBefore";
+/// How many times a message has been requeued busy.
+pub const REQUEUES_ATTRIBUTE: &str = "requeues";
+/// After this many requeues a busy message fails as any other would, and so dead-letters in the end: a lease that
+/// never runs out is a bug to look at, not a reason to wait forever.
+pub const MAX_REQUEUES: u32 = 20;
+/// SQS's longest `DelaySeconds`.
+const MAX_DELAY: SignedDuration = SignedDuration::from_secs(900);
+
+/// Where and how long a consumer's busy messages wait (see [`Requeue`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequeueConfig {
+    pub queue_url: String,
+    /// The holder's lease, at most: the copy is due once it has passed (1 s to SQS's 15 minutes).
+    pub delay: SignedDuration,
+    /// [`DELAY_ON_STACK_CLOCK_ENV`].
+    pub on_stack_clock: bool,
+}
+
+impl RequeueConfig {
+    /// The queue the consumer reads (`queue_url_key`), and the lease its holders take.
+    pub fn from_env(env: &impl EnvSource, queue_url_key: &str, lease: SignedDuration) -> Result<Self, ConfigError> {
+        Ok(Self {
+            queue_url: env.required(queue_url_key)?,
+            delay: lease.clamp(SignedDuration::from_secs(1), MAX_DELAY),
+            on_stack_clock: crate::config::parse_bool(
+                DELAY_ON_STACK_CLOCK_ENV,
+                env.var(DELAY_ON_STACK_CLOCK_ENV),
+                false,
+            )?,
+        })
+    }
+}
+
+/// Where a consumer sends a message back when another worker holds what it names (a lease): a fresh copy, delayed
+/// until that lease has run out, and the original acknowledged. Waiting for another worker then uses up none of
+/// the receives that dead-letter a message that fails. A crash between the two leaves two copies, which every
+/// consumer's claims make harmless.
+#[derive(Clone)]
+pub struct Requeue {
+    sqs: aws_sdk_sqs::Client,
+    config: RequeueConfig,
+    clock: SharedClock,
+}
+
+impl Requeue {
+    pub fn new(sqs: aws_sdk_sqs::Client, config: RequeueConfig, clock: SharedClock) -> Self {
+        Self { sqs, config, clock }
+    }
+
+    /// Sends the copy, or says why not (the limit reached, or SQS refused): the message then fails as usual.
+    async fn send(&self, message: &SqsMessage) -> Result<SignedDuration, String> {
+        let requeues: u32 = message
+            .message_attributes
+            .get(REQUEUES_ATTRIBUTE)
+            .and_then(|a| a.string_value.as_deref()?.parse().ok())
+            .unwrap_or(0);
+        if requeues >= MAX_REQUEUES {
+            return Err(format!("requeued busy {requeues} times already"));
+        }
+        let RequeueConfig {
+            queue_url,
+            delay,
+            on_stack_clock,
+        } = &self.config;
+        let not_before = self.clock.now() + *delay;
+        let mut req = self
+            .sqs
+            .send_message()
+            .queue_url(queue_url)
+            .message_body(message.body.as_deref().unwrap_or(""))
+            .delay_seconds(if *on_stack_clock { 0 } else { delay.as_secs() as i32 })
+            .message_attributes(REQUEUES_ATTRIBUTE, number_attribute(u64::from(requeues) + 1))
+            .message_attributes(
+                NOT_BEFORE_ATTRIBUTE,
+                number_attribute(not_before.as_millisecond() as u64),
+            );
+        for (name, value) in &message.message_attributes {
+            if name == REQUEUES_ATTRIBUTE || name == NOT_BEFORE_ATTRIBUTE {
+                continue;
+            }
+            if let (Some(kind), Some(text)) = (value.data_type.as_deref(), value.string_value.as_deref()) {
+                let attr = MessageAttributeValue::builder()
+                    .data_type(kind)
+                    .string_value(text)
+                    .build()
+                    .expect("type and value are set");
+                req = req.message_attributes(name, attr);
+            }
+        }
+        req.send()
+            .await
+            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+        Ok(*delay)
+    }
+}
+
+fn number_attribute(n: u64) -> MessageAttributeValue {
+    MessageAttributeValue::builder()
+        .data_type("Number")
+        .string_value(n.to_string())
+        .build()
+        .expect("type and value are set")
+}
+
 /// Handles every message of `batch` concurrently, each in a span with its message id, and lists the failed ones.
-/// Failures for which `expected` is true (another worker holds the message, say) are logged at info, the rest as
-/// errors.
-pub async fn handle<'a, T, E, F, Fut>(batch: &'a SqsEvent, handle: F, expected: impl Fn(&E) -> bool) -> SqsBatchResponse
+/// A failure for which `busy` is true (another worker holds what the message names) goes back through `requeue`
+/// as a delayed copy when it can, and is not reported; otherwise it is reported and logged at info. Every other
+/// failure is reported and logged as an error.
+pub async fn handle<'a, T, E, F, Fut>(
+    batch: &'a SqsEvent,
+    handle: F,
+    busy: impl Fn(&E) -> bool,
+    requeue: &Requeue,
+) -> SqsBatchResponse
 where
     E: Display,
     F: Fn(&'a SqsMessage) -> Fut,
@@ -26,16 +145,23 @@ where
     let mut response = SqsBatchResponse::default();
     for (message, result) in batch.records.iter().zip(results) {
         let Err(e) = result else { continue };
+        let message_id = message.message_id.as_deref().unwrap_or("");
+        if busy(&e) {
+            match requeue.send(message).await {
+                Ok(delay) => {
+                    info!(message_id, error = %e, delay_seconds = delay.as_secs(), "busy: requeued as a delayed copy");
+                    continue;
+                }
+                Err(why) => warn!(message_id, error = %e, why, "busy, and not requeued: the message will be retried"),
+            }
+        } else {
+            error!(message_id, error = %e, "message failed");
+        }
         // A message without an id cannot be reported; an empty identifier would fail the whole batch.
         if let Some(id) = message.message_id.clone().filter(|id| !id.is_empty()) {
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = id;
             response.batch_item_failures.push(failure);
-        }
-        if expected(&e) {
-            info!(error = %e, "message will be retried");
-        } else {
-            error!(error = %e, "message failed");
         }
     }
     response
@@ -121,6 +247,7 @@ pub async fn send_all(sqs: &aws_sdk_sqs::Client, queue_url: &str, bodies: &[Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_lambda_events::event::sqs::SqsMessageAttribute;
 
     fn message(id: Option<&str>, body: &str) -> SqsMessage {
         let mut m = SqsMessage::default();
@@ -139,6 +266,21 @@ mod tests {
             message(Some(""), "fail"),
             message(Some("c"), "busy"),
         ];
+        // "c" has been requeued as often as it may: it fails as any other message would (no SQS call is made).
+        let mut spent = SqsMessageAttribute::default();
+        spent.data_type = Some("Number".into());
+        spent.string_value = Some(MAX_REQUEUES.to_string());
+        batch.records[4]
+            .message_attributes
+            .insert(REQUEUES_ATTRIBUTE.into(), spent);
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::Config::builder()
+                .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+                .build(),
+        );
+        let env = std::collections::HashMap::from([("Q".to_owned(), "unused".to_owned())]);
+        let config = RequeueConfig::from_env(&env, "Q", SignedDuration::from_secs(60)).unwrap();
+        let requeue = Requeue::new(sqs, config, crate::clock::system());
         let response = handle(
             &batch,
             |m| async move {
@@ -149,6 +291,7 @@ mod tests {
                 }
             },
             |e: &String| e == "busy",
+            &requeue,
         )
         .await;
         let ids: Vec<_> = response
@@ -157,5 +300,23 @@ mod tests {
             .map(|f| f.item_identifier.as_str())
             .collect();
         assert_eq!(ids, vec!["b", "c"]);
+    }
+
+    #[test]
+    fn a_requeue_waits_out_the_lease_within_sqs_limits() {
+        let mut env = std::collections::HashMap::from([("Q".to_owned(), "https://q".to_owned())]);
+        let delay = |env: &std::collections::HashMap<String, String>, secs| {
+            RequeueConfig::from_env(env, "Q", SignedDuration::from_secs(secs)).unwrap()
+        };
+        assert_eq!(delay(&env, 120).delay, SignedDuration::from_secs(120));
+        assert_eq!(delay(&env, 3600).delay, MAX_DELAY, "SQS delays at most 15 minutes");
+        assert_eq!(delay(&env, 0).delay, SignedDuration::from_secs(1));
+        assert!(
+            !delay(&env, 60).on_stack_clock,
+            "SQS's own delay unless the local stack says otherwise"
+        );
+        env.insert(DELAY_ON_STACK_CLOCK_ENV.into(), "true".into());
+        assert!(delay(&env, 60).on_stack_clock);
+        assert!(RequeueConfig::from_env(&env, "MISSING", SignedDuration::from_secs(1)).is_err());
     }
 }

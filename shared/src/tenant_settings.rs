@@ -243,6 +243,8 @@ const FIELDS: &[&str] = &[
 /// and no recipes (nothing is sent to a contractor's customers until a recipe is switched on).
 pub fn parse(body: &Value) -> Result<TenantSettings, Vec<FieldError>> {
     let mut errors = Vec::new();
+    // A string that is no IANA zone fits the API document's schema: its refusal is a rule's (`FieldError::rule`).
+    let mut unknown_zone = false;
     let mut fail = |field: &str, reason: String| errors.push(FieldError::new(field, reason));
     let Some(obj) = body.as_object() else {
         fail("", "must be a JSON object".into());
@@ -257,7 +259,7 @@ pub fn parse(body: &Value) -> Result<TenantSettings, Vec<FieldError>> {
     let id = |fail: &mut dyn FnMut(&str, String), name: &str| -> i64 {
         match obj.get(name) {
             None | Some(Value::Null) => fail(&format!("/{name}"), "is required".into()),
-            Some(v) => match v.as_i64() {
+            Some(v) => match crate::api_error::whole_number(v) {
                 Some(n) if n > 0 => return n,
                 _ => fail(&format!("/{name}"), "must be a positive integer id".into()),
             },
@@ -288,6 +290,7 @@ pub fn parse(body: &Value) -> Result<TenantSettings, Vec<FieldError>> {
         Some(Value::String(tz)) => match jiff::tz::TimeZone::get(tz) {
             Ok(_) => tz.clone(),
             Err(_) => {
+                unknown_zone = true;
                 fail(
                     "/timeZone",
                     format!("{tz:?} is not an IANA time zone (e.g. America/Chicago)"),
@@ -389,7 +392,9 @@ pub fn parse(body: &Value) -> Result<TenantSettings, Vec<FieldError>> {
     let contact_cap = match obj.get("contactCap") {
         None | Some(Value::Null) => ContactCap::default(),
         Some(Value::Object(c)) => {
-            let mut field = |name: &str, range: std::ops::RangeInclusive<u64>| match c.get(name).and_then(Value::as_u64)
+            let mut field = |name: &str, range: std::ops::RangeInclusive<u64>| match c
+                .get(name)
+                .and_then(crate::api_error::whole_unsigned)
             {
                 Some(v) if range.contains(&v) => v as u32,
                 _ => {
@@ -465,6 +470,12 @@ pub fn parse(body: &Value) -> Result<TenantSettings, Vec<FieldError>> {
         }
     };
 
+    if unknown_zone {
+        errors
+            .iter_mut()
+            .filter(|e| e.field == "/timeZone")
+            .for_each(|e| e.rule = true);
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -549,7 +560,7 @@ fn lead_settings(l: &Map<String, Value>, fail: &mut dyn FnMut(&str, String)) -> 
     }
     match l.get("bookingProviderId") {
         None | Some(Value::Null) => {}
-        Some(v) => match v.as_i64().filter(|n| *n > 0) {
+        Some(v) => match crate::api_error::whole_number(v).filter(|n| *n > 0) {
             Some(n) => out.booking_provider_id = Some(n),
             None => fail("/leads/bookingProviderId", "must be a positive integer id".into()),
         },
@@ -565,8 +576,8 @@ fn lead_settings(l: &Map<String, Value>, fail: &mut dyn FnMut(&str, String)) -> 
         Some(Value::Object(map)) => {
             for (phrase, id) in map {
                 let key = phrase.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
-                match id.as_i64().filter(|n| *n > 0) {
-                    _ if key.is_empty() || key.len() > 60 => fail(
+                match crate::api_error::whole_number(id).filter(|n| *n > 0) {
+                    _ if key.is_empty() || key.chars().count() > 60 => fail(
                         &format!("/leads/jobTypes/{phrase}"),
                         "the phrase must be 1 to 60 characters".into(),
                     ),
@@ -587,7 +598,7 @@ fn lead_settings(l: &Map<String, Value>, fail: &mut dyn FnMut(&str, String)) -> 
     }
     match l.get("duplicateJobHours") {
         None | Some(Value::Null) => {}
-        Some(v) => match v.as_u64().filter(|h| *h <= 720) {
+        Some(v) => match crate::api_error::whole_unsigned(v).filter(|h| *h <= 720) {
             Some(h) => out.duplicate_job_hours = h as u32,
             None => fail(
                 "/leads/duplicateJobHours",
@@ -619,7 +630,7 @@ fn lead_settings(l: &Map<String, Value>, fail: &mut dyn FnMut(&str, String)) -> 
                     "unknown field; expected daysAhead, start, hours".into(),
                 );
             }
-            match w.get("daysAhead").map(Value::as_u64) {
+            match w.get("daysAhead").map(crate::api_error::whole_unsigned) {
                 None => {}
                 Some(Some(d)) if d <= 14 => window.days_ahead = d as u32,
                 Some(_) => fail(
@@ -635,7 +646,7 @@ fn lead_settings(l: &Map<String, Value>, fail: &mut dyn FnMut(&str, String)) -> 
                     "must be a time \"HH:MM\" (24-hour)".into(),
                 ),
             }
-            match w.get("hours").map(Value::as_u64) {
+            match w.get("hours").map(crate::api_error::whole_unsigned) {
                 None => {}
                 Some(Some(h)) if (1..=12).contains(&h) => window.hours = h as u32,
                 Some(_) => fail(

@@ -17,6 +17,13 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::event::TenantId;
+
+/// A ServiceTitan tenant id as written in paths and bodies: a positive 64-bit integer in decimal, without sign or
+/// leading zeros.
+pub fn is_tenant_id(s: &str) -> bool {
+    !s.starts_with('0') && s.bytes().all(|b| b.is_ascii_digit()) && s.parse::<i64>().is_ok_and(|n| n > 0)
+}
+
 pub use crate::servicetitan_env::ServiceTitanEnvironment;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

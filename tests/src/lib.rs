@@ -184,11 +184,31 @@ impl TestStack {
         reply.body["token"].as_str().expect("a token").to_owned()
     }
 
+    /// Calls an IAM route signed as `principal` (the local stack's stand-in for SigV4 by another role or user).
+    pub async fn admin_as(&self, principal: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
+        self.send_request(method, path, Some(self.stack.admin_token()), Some(principal), body)
+            .await
+    }
+
     /// Calls a route with `Authorization: Bearer <token>` (or none).
     pub async fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        self.send_request(method, path, token, None, body).await
+    }
+
+    async fn send_request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        principal: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut req = self.http.request(method, format!("{}{path}", self.stack.api_url()));
         if let Some(token) = token {
             req = req.bearer_auth(token);
+        }
+        if let Some(principal) = principal {
+            req = req.header(local_stack::http_api::LOCAL_PRINCIPAL_HEADER, principal);
         }
         if let Some(body) = body {
             req = req.json(&body);

@@ -78,3 +78,44 @@ fn every_template_route_is_documented_and_every_documented_route_is_deployed() {
         );
     }
 }
+
+/// The document names the recipe ids twice (the settings' enum, the preview's pattern): both must be exactly the
+/// catalogue's, so a new recipe cannot be refused by the document or slip past it.
+#[test]
+fn the_documents_recipe_ids_are_the_catalogues() {
+    let text = std::fs::read_to_string(repo_root().join("docs/api.yaml")).unwrap();
+    let doc = Template::parse(&text).unwrap().doc;
+    let catalogue: BTreeSet<String> = followups::recipe::Catalogue::load()
+        .unwrap()
+        .all()
+        .iter()
+        .map(|r| r.id.clone())
+        .collect();
+    let settings: BTreeSet<String> =
+        doc["components"]["schemas"]["TenantSettings"]["properties"]["recipes"]["items"]["enum"]
+            .as_array()
+            .expect("the settings' recipes enum")
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect();
+    assert_eq!(settings, catalogue, "settings recipes enum");
+    let preview = doc["paths"]["/admin/tenants/{tenantId}/preview"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "recipes")
+        .expect("the preview's recipes parameter")["schema"]["pattern"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let alternatives = format!("({})", catalogue.iter().cloned().collect::<Vec<_>>().join("|"));
+    let in_pattern: BTreeSet<String> = preview
+        .split(['(', ')', '|', ',', ' ', '*', '?', '^', '$'])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        in_pattern, catalogue,
+        "preview recipes pattern {preview} (expected alternatives {alternatives})"
+    );
+}

@@ -175,7 +175,9 @@ async fn a_token_reaches_its_own_tenant_only_and_a_viewer_only_reads() {
         f.t.call(Method::GET, "/dashboard/webhook-keys", Some(&owner), None)
             .await;
     assert_eq!(r.status, 404);
-    let r = f.t.call(Method::GET, "/admin/webhook-keys", Some(&owner), None).await;
+    let r =
+        f.t.call(Method::GET, "/operator/webhook-keys", Some(&owner), None)
+            .await;
     assert_eq!(r.status, 403, "the operator routes take IAM, not a contractor's token");
     f.stop().await;
 }

@@ -269,3 +269,108 @@ fn pass_role_and_secret_deletion_are_conditioned() {
     }
     assert_eq!((pass_role, delete_secret), (2, 1));
 }
+
+/// The ready-to-attach caller policies (issue 16 §2): the platform's never reach `/operator`, the operators' does;
+/// every `/admin` route names a tenant, so a bound caller can reach nothing deployment-wide through it.
+#[test]
+fn the_platforms_policies_never_reach_the_operator_routes() {
+    let template = Template::load(&repo_root().join("template.yaml")).unwrap();
+    let resources = |policy: &str| -> Vec<String> {
+        let doc = &template.doc["Resources"][policy];
+        assert_eq!(doc["Type"], "AWS::IAM::ManagedPolicy", "{policy}");
+        doc["Properties"]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .inspect(|s| assert_eq!(s["Action"], "execute-api:Invoke", "{policy}: invoke only"))
+            .flat_map(|s| s["Resource"].as_array().unwrap().clone())
+            .map(|r| r["Fn::Sub"].as_str().expect("an execute-api ARN").to_owned())
+            .collect()
+    };
+    for policy in ["AiPlatformCallerPolicy", "TenantAdminCallerPolicy"] {
+        let arns = resources(policy);
+        assert!(!arns.is_empty());
+        for arn in &arns {
+            let route = arn.split("${ServiceTitanApi}/").nth(1).unwrap();
+            assert!(!route.contains("operator"), "{policy} reaches {route}");
+            assert!(
+                !route.ends_with("/*/*") && route != "*" && !route.starts_with("*/*/*"),
+                "{policy}: {route} is every route"
+            );
+        }
+    }
+    assert!(
+        resources("OperatorCallerPolicy")
+            .iter()
+            .any(|a| a.ends_with("/*/*/operator/*"))
+    );
+    for output in [
+        "AiPlatformCallerPolicyArn",
+        "TenantAdminCallerPolicyArn",
+        "OperatorCallerPolicyArn",
+    ] {
+        assert!(template.doc["Outputs"][output]["Value"]["Ref"].is_string(), "{output}");
+    }
+
+    let admin = &template.doc["Resources"]["TenantAdminFunction"]["Properties"]["Events"];
+    for (name, event) in admin.as_object().unwrap() {
+        let path = event["Properties"]["Path"].as_str().unwrap();
+        let auth = event["Properties"]["Auth"]["Authorizer"].as_str().unwrap();
+        if path.starts_with("/admin/") {
+            assert!(
+                path.starts_with("/admin/tenants/{tenantId}/"),
+                "{name}: {path} names no tenant"
+            );
+        }
+        if path.starts_with("/operator/") || path.starts_with("/admin/") {
+            assert_eq!(auth, "AWS_IAM", "{name}");
+        } else {
+            assert!(path.starts_with("/dashboard/tenants/{tenantId}/"), "{name}: {path}");
+        }
+    }
+    assert_eq!(
+        template.doc["Globals"]["Function"]["Environment"]["Variables"]["MACHINE_CALLERS"],
+        json!({"Ref": "MachineCallers"})
+    );
+    assert_eq!(
+        template.doc["Parameters"]["MachineCallers"]["Default"], "",
+        "binds nobody by default"
+    );
+}
+
+/// A consumer whose message is busy (another worker holds its lease) sends it back to its own queue as a delayed
+/// copy (issue 16 §4), so each may send to the queue it reads.
+#[test]
+fn every_consumer_may_requeue_to_the_queue_it_reads() {
+    let template = Template::load(&repo_root().join("template.yaml")).unwrap();
+    for function in [
+        "EventProcessorFunction",
+        "FollowUpRunnerFunction",
+        "LeadCreatorFunction",
+        "ReconcilerFunction",
+    ] {
+        let props = &template.doc["Resources"][function]["Properties"];
+        let queue = props["Events"]
+            .as_object()
+            .unwrap()
+            .values()
+            .find(|e| e["Type"] == "SQS")
+            .map(|e| e["Properties"]["Queue"]["Fn::GetAtt"][0].clone())
+            .unwrap_or_else(|| panic!("{function} reads a queue"));
+        let may_send = props["Policies"].as_array().unwrap().iter().any(|p| {
+            p["Statement"].as_array().into_iter().flatten().any(|s| {
+                s["Action"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|a| a == "sqs:SendMessage")
+                    && s["Resource"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|r| r["Fn::GetAtt"][0] == queue)
+            })
+        });
+        assert!(may_send, "{function} may not send to {queue}, which it reads");
+    }
+}

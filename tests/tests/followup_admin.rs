@@ -302,7 +302,7 @@ async fn a_step_parked_while_the_sink_was_down_is_redriven_after_the_fix_and_sen
     let r =
         f.t.admin(
             Method::POST,
-            "/admin/dead-letters/redrive",
+            "/operator/dead-letters/redrive",
             Some(json!({"tenantId": "2002"})),
         )
         .await;

@@ -87,7 +87,7 @@ async fn no_secret_appears_in_any_log_line() {
     let added = t
         .admin(
             Method::POST,
-            "/admin/webhook-keys",
+            "/operator/webhook-keys",
             Some(json!({"id": "k9", "secret": hmac_key})),
         )
         .await;

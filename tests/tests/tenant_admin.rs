@@ -257,14 +257,14 @@ async fn each_connect_failure_says_what_is_wrong() {
     // Without the admin token (SigV4 in AWS) nothing is reachable.
     let anonymous = t
         .http
-        .get(format!("{}/admin/webhook-keys", t.stack.api_url()))
+        .get(format!("{}/operator/webhook-keys", t.stack.api_url()))
         .send()
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 403);
     let wrong = t
         .http
-        .get(format!("{}/admin/webhook-keys", t.stack.api_url()))
+        .get(format!("{}/operator/webhook-keys", t.stack.api_url()))
         .bearer_auth("local-0000")
         .send()
         .await
@@ -510,14 +510,14 @@ async fn webhook_keys_rotate_without_a_gap() {
     })
     .await;
     let id = "1001";
-    let r = t.admin(Method::GET, "/admin/webhook-keys", None).await;
+    let r = t.admin(Method::GET, "/operator/webhook-keys", None).await;
     assert_eq!(r.body["keys"], json!([{"id": "k1", "notAfter": null, "active": true}]));
 
     let new_key = "a-brand-new-hmac-key-for-rotation";
     let r = t
         .admin(
             Method::POST,
-            "/admin/webhook-keys",
+            "/operator/webhook-keys",
             Some(json!({"id": "k2", "secret": new_key})),
         )
         .await;
@@ -532,7 +532,7 @@ async fn webhook_keys_rotate_without_a_gap() {
         }
     };
     assert_eq!((accepted(KEY, "old").await, accepted(new_key, "new").await), (200, 200));
-    let r = t.admin(Method::DELETE, "/admin/webhook-keys/k1", None).await;
+    let r = t.admin(Method::DELETE, "/operator/webhook-keys/k1", None).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         (accepted(KEY, "old2").await, accepted(new_key, "new2").await),
@@ -540,7 +540,7 @@ async fn webhook_keys_rotate_without_a_gap() {
     );
 
     // The last active key cannot be retired; duplicates and short secrets are refused.
-    let r = t.admin(Method::DELETE, "/admin/webhook-keys/k2", None).await;
+    let r = t.admin(Method::DELETE, "/operator/webhook-keys/k2", None).await;
     assert_eq!(
         (r.status, r.body["error"]["code"].as_str()),
         (409, Some("last_active_key"))
@@ -548,7 +548,7 @@ async fn webhook_keys_rotate_without_a_gap() {
     let r = t
         .admin(
             Method::POST,
-            "/admin/webhook-keys",
+            "/operator/webhook-keys",
             Some(json!({"id": "k2", "secret": new_key})),
         )
         .await;
@@ -556,13 +556,23 @@ async fn webhook_keys_rotate_without_a_gap() {
     let r = t
         .admin(
             Method::POST,
-            "/admin/webhook-keys",
+            "/operator/webhook-keys",
             Some(json!({"id": "bad id", "secret": "short", "notAfter": "2001-01-01T00:00:00Z"})),
         )
         .await;
     assert_eq!(r.status, 400);
     assert_eq!(fields(&r.body), vec!["/id", "/secret", "/notAfter"]);
-    let r = t.admin(Method::DELETE, "/admin/webhook-keys/nope", None).await;
+    // A well-formed key whose notAfter has passed fits the document's schema: a rule refuses it, 422.
+    let r = t
+        .admin(
+            Method::POST,
+            "/operator/webhook-keys",
+            Some(json!({"id": "k3", "secret": new_key, "notAfter": "2001-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(fields(&r.body), vec!["/notAfter"]);
+    let r = t.admin(Method::DELETE, "/operator/webhook-keys/nope", None).await;
     assert_eq!(r.status, 404);
     t.stop().await;
 }

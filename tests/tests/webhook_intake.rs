@@ -86,9 +86,16 @@ async fn a_crash_between_enqueue_and_record_still_has_one_effect() {
     assert_eq!(t.queue_depth("EventsQueue").await, (2, 0), "two copies on the queue");
 
     // Both copies arrive in one batch and race: one claims the event, the other finds it held and goes back to
-    // the queue; after the visibility timeout it finds the event done and does nothing.
+    // the queue as a copy delayed past the lease; then it finds the event done and does nothing.
     let report = t.stack.drain().await.unwrap();
-    assert_eq!((report.messages_received, report.messages_failed), (2, 1));
+    assert_eq!(
+        (
+            report.messages_received,
+            report.messages_failed,
+            report.messages_delayed
+        ),
+        (2, 0, 1)
+    );
     let later = t.stack.advance(jiff::SignedDuration::from_secs(191)).await.unwrap();
     assert_eq!((later.messages_received, later.messages_failed), (1, 0));
     let record = t.event_record(TENANT, "evt-crash").await.unwrap();
@@ -120,9 +127,9 @@ async fn a_worker_crash_after_claiming_is_retried_once_its_lease_expires() {
 
     let first = t.stack.drain().await.unwrap();
     assert_eq!(
-        (first.messages_received, first.messages_failed),
-        (1, 1),
-        "held elsewhere: retried later"
+        (first.messages_received, first.messages_failed, first.messages_delayed),
+        (1, 0, 1),
+        "held elsewhere: requeued, delayed past the lease"
     );
     assert_eq!(
         t.queue_depth("EventsQueue").await.0,
@@ -130,7 +137,7 @@ async fn a_worker_crash_after_claiming_is_retried_once_its_lease_expires() {
         "invisible until the visibility timeout passes"
     );
 
-    // The queue's visibility timeout (190 s) outlasts the lease (120 s): the retry takes the event over.
+    // The copy is due once the lease (120 s) has run out: it takes the event over.
     let later = t.stack.advance(jiff::SignedDuration::from_secs(191)).await.unwrap();
     assert_eq!(
         (later.retries_released, later.messages_received, later.messages_failed),
@@ -140,6 +147,42 @@ async fn a_worker_crash_after_claiming_is_retried_once_its_lease_expires() {
     assert_eq!(attr_s(&record, "status"), "done");
     assert_eq!(attr_s(&record, "attempts"), "2");
     assert_eq!(t.queue_depth("EventsDeadLetterQueue").await, (0, 0));
+    t.stop().await;
+}
+
+/// Waiting for another worker is not failing (issue 16 §4): a message that finds its event held for longer than
+/// the queue's five receives would last goes back as delayed copies, and is processed once the holder's lease runs
+/// out, instead of dead-lettering.
+#[tokio::test]
+async fn a_message_busy_for_longer_than_its_receives_last_is_requeued_not_dead_lettered() {
+    let t = TestStack::start().await;
+    let body = delivery("evt-long-lease", TENANT, "payment.posted", 3);
+    assert_eq!(t.deliver("", &body).await.status, 200);
+    // A worker holds the event for 20 minutes: five receives, 190 s apart, would be spent in 13.
+    let events = EventLog::new(t.stack.aws().dynamodb.clone(), t.resource("EventsTable"));
+    let now = shared::Clock::now(&*t.stack.clock());
+    events
+        .claim(&event_of(&body), now, jiff::SignedDuration::from_mins(20))
+        .await
+        .unwrap();
+
+    let first = t.stack.drain().await.unwrap();
+    assert_eq!((first.messages_failed, first.messages_delayed), (0, 1), "{first:?}");
+    let report = t.stack.advance(jiff::SignedDuration::from_mins(22)).await.unwrap();
+    assert_eq!(report.messages_failed, 0, "{report:?}");
+    assert!(
+        report.messages_delayed >= 9,
+        "a copy every lease period (120 s): {report:?}"
+    );
+    assert_eq!(t.queue_depth("EventsDeadLetterQueue").await, (0, 0));
+    let record = t.event_record(TENANT, "evt-long-lease").await.unwrap();
+    assert_eq!(attr_s(&record, "status"), "done");
+    assert_eq!(
+        attr_s(&record, "attempts"),
+        "2",
+        "the holder's claim, then the one that took it over"
+    );
+    assert_eq!(t.queue_depth("EventsQueue").await, (0, 0));
     t.stop().await;
 }
 

@@ -56,10 +56,13 @@ pub struct ProcessorConfig {
     /// through a one-shot schedule, this many times with backoff (1 minute doubling to an hour, about 7 hours in
     /// all for 12), rather than burning the queue's few quick redeliveries; then it is failed and dead-lettered.
     pub servicetitan_retries: u32,
+    /// Where a message goes back, delayed past the lease, when another worker holds its event.
+    pub requeue: shared::sqs_batch::RequeueConfig,
 }
 
 impl ProcessorConfig {
     pub fn from_env(env: &impl EnvSource) -> Result<Self, ConfigError> {
+        let lease = SignedDuration::from_secs(env.parsed_or("EVENT_LEASE_SECONDS", 120)?);
         Ok(Self {
             tenants_table: env.required("TENANTS_TABLE")?,
             events_table: env.required("EVENTS_TABLE")?,
@@ -70,9 +73,10 @@ impl ProcessorConfig {
             hosts: HostsByEnvironment::from_env(env),
             schedules: ScheduleConfig::from_env(env)?,
             dead_letter_queue_url: env.required("EVENTS_DEAD_LETTER_QUEUE_URL")?,
-            lease: SignedDuration::from_secs(env.parsed_or("EVENT_LEASE_SECONDS", 120)?),
+            lease,
             max_receive_count: env.parsed_or("EVENTS_MAX_RECEIVE_COUNT", 5)?,
             servicetitan_retries: env.parsed_or("EVENT_SERVICETITAN_RETRIES", 12)?,
+            requeue: shared::sqs_batch::RequeueConfig::from_env(env, "EVENTS_QUEUE_URL", lease)?,
         })
     }
 }
@@ -116,6 +120,7 @@ pub enum ProcessError {
 
 pub struct Processor {
     config: ProcessorConfig,
+    requeue: shared::sqs_batch::Requeue,
     events: EventLog,
     tenants: TenantRegistry,
     store: Store,
@@ -149,6 +154,7 @@ impl Processor {
                 clients.sqs.clone(),
                 clock.clone(),
             ),
+            requeue: shared::sqs_batch::Requeue::new(clients.sqs.clone(), config.requeue.clone(), clock.clone()),
             sqs: clients.sqs,
             connections: Connections::new(
                 tenants.clone(),
@@ -167,7 +173,13 @@ impl Processor {
 
     /// Handles a batch; failed messages are listed so that only they return to the queue.
     pub async fn handle_batch(&self, batch: SqsEvent) -> SqsBatchResponse {
-        shared::sqs_batch::handle(&batch, |m| self.handle_message(m), |e| matches!(e, ProcessError::Busy)).await
+        shared::sqs_batch::handle(
+            &batch,
+            |m| self.handle_message(m),
+            |e| matches!(e, ProcessError::Busy),
+            &self.requeue,
+        )
+        .await
     }
 
     pub async fn handle_message(&self, message: &SqsMessage) -> Result<Outcome, ProcessError> {

@@ -69,10 +69,13 @@ pub struct RunnerConfig {
     pub secret_cache: SignedDuration,
     /// Where follow-ups may be posted: the allowlist and the address rules, checked at every send.
     pub egress: shared::egress::EgressPolicy,
+    /// Where a step goes back, delayed past the lease, when another worker holds it.
+    pub requeue: shared::sqs_batch::RequeueConfig,
 }
 
 impl RunnerConfig {
     pub fn from_env(env: &impl EnvSource) -> Result<Self, ConfigError> {
+        let lease = SignedDuration::from_secs(env.parsed_or("FOLLOWUP_LEASE_SECONDS", 60)?);
         Ok(Self {
             followups_table: env.required("FOLLOWUPS_TABLE")?,
             tenants_table: env.required("TENANTS_TABLE")?,
@@ -84,7 +87,8 @@ impl RunnerConfig {
             sink_url: env.var("FOLLOWUP_SINK_URL").filter(|u| !u.trim().is_empty()),
             sink_secret_id: env.required("FOLLOWUP_SINK_SECRET_ID")?,
             dead_letter_queue_url: env.required("FOLLOWUPS_DEAD_LETTER_QUEUE_URL")?,
-            lease: SignedDuration::from_secs(env.parsed_or("FOLLOWUP_LEASE_SECONDS", 60)?),
+            lease,
+            requeue: shared::sqs_batch::RequeueConfig::from_env(env, "FOLLOWUPS_QUEUE_URL", lease)?,
             max_retries: env.parsed_or("FOLLOWUP_MAX_RETRIES", 10)?,
             sink_timeout: Duration::from_secs(env.parsed_or("FOLLOWUP_SINK_TIMEOUT_SECONDS", 15)?),
             secret_cache: SignedDuration::from_secs(env.parsed_or("FOLLOWUP_SINK_SECRET_CACHE_SECONDS", 300)?),
@@ -146,6 +150,7 @@ fn dependency(e: impl std::fmt::Display) -> RunError {
 
 pub struct Runner {
     config: RunnerConfig,
+    requeue: shared::sqs_batch::Requeue,
     store: Store,
     schedules: Schedules,
     tenants: TenantRegistry,
@@ -224,6 +229,7 @@ impl Runner {
                 shared::sink_secrets::SinkSecrets::new(clients.secrets.clone(), config.tenant_secret_prefix.clone()),
             ),
             catalogue: Catalogue::load()?,
+            requeue: shared::sqs_batch::Requeue::new(clients.sqs.clone(), config.requeue.clone(), clock.clone()),
             sqs: clients.sqs,
             tenants,
             config,
@@ -233,7 +239,13 @@ impl Runner {
     }
 
     pub async fn handle_batch(&self, batch: SqsEvent) -> SqsBatchResponse {
-        shared::sqs_batch::handle(&batch, |m| self.handle_message(m), |e| matches!(e, RunError::Busy)).await
+        shared::sqs_batch::handle(
+            &batch,
+            |m| self.handle_message(m),
+            |e| matches!(e, RunError::Busy),
+            &self.requeue,
+        )
+        .await
     }
 
     pub async fn handle_message(&self, message: &SqsMessage) -> Result<Outcome, RunError> {

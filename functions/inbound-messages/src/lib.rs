@@ -36,6 +36,7 @@ use followups::decide::Subject;
 use followups::optout::{Meaning, Rule, channel_name, read};
 use followups::recipe::Catalogue;
 use shared::api_error::{ApiError, FieldError, json_response};
+use shared::callers::MachineCallers;
 use shared::clock::{SharedClock, iso_millis};
 use shared::config::{ConfigError, EnvSource};
 use shared::tenant_settings::Channel;
@@ -49,6 +50,8 @@ pub struct InboundConfig {
     pub tenants_table: String,
     pub followups_table: String,
     pub schedules: ScheduleConfig,
+    /// Which IAM principals may relay messages for which tenants (`MACHINE_CALLERS`).
+    pub machine_callers: MachineCallers,
 }
 
 impl InboundConfig {
@@ -57,6 +60,7 @@ impl InboundConfig {
             tenants_table: env.required("TENANTS_TABLE")?,
             followups_table: env.required("FOLLOWUPS_TABLE")?,
             schedules: ScheduleConfig::from_env(env)?,
+            machine_callers: MachineCallers::from_env(env)?,
         })
     }
 }
@@ -71,6 +75,7 @@ pub struct InboundClients {
 pub use followup_runtime::StartError;
 
 pub struct Inbound {
+    machine_callers: MachineCallers,
     tenants: TenantRegistry,
     store: Store,
     schedules: Schedules,
@@ -145,7 +150,7 @@ pub fn parse(body: &Value) -> Result<Message, Vec<FieldError>> {
         (Some(addr), Some(Channel::Email)) => match contact::email_key(addr) {
             Some(a) => a,
             None => {
-                errors.push(FieldError::new(
+                errors.push(FieldError::rule(
                     "/from",
                     "must be an email address (\"mary@example.com\" or \"Mary <mary@example.com>\")",
                 ));
@@ -155,7 +160,7 @@ pub fn parse(body: &Value) -> Result<Message, Vec<FieldError>> {
         (Some(addr), Some(Channel::Sms | Channel::Voice)) => match contact::e164(addr) {
             Some(p) => p,
             None => {
-                errors.push(FieldError::new(
+                errors.push(FieldError::rule(
                     "/from",
                     "must be a phone number (E.164, e.g. +15125550100)",
                 ));
@@ -171,10 +176,17 @@ pub fn parse(body: &Value) -> Result<Message, Vec<FieldError>> {
             String::new()
         }
     };
-    let kind = match obj.get("kind").and_then(Value::as_str) {
+    // A field present but not a string is refused, not read as its default: a mistyped kind must not pass for a
+    // reply (which halts runs), nor a mistyped consentType for express consent.
+    let text_of = |name: &str| match obj.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(_) => Err(()),
+    };
+    let kind = match text_of("kind").unwrap_or(Some("")) {
         None | Some("reply") => Kind::Reply,
         Some("delivery_error") => Kind::DeliveryError,
-        Some("consent") => match obj.get("consentType").and_then(Value::as_str) {
+        Some("consent") => match text_of("consentType").unwrap_or(Some("")) {
             None | Some("express") => Kind::Consent { written: false },
             Some("written") => Kind::Consent { written: true },
             Some(_) => {
@@ -221,7 +233,7 @@ pub fn parse(body: &Value) -> Result<Message, Vec<FieldError>> {
     };
     let run_id = match obj.get("runId") {
         None | Some(Value::Null) => None,
-        Some(Value::String(r)) if r.len() <= 200 => Some(r.clone()),
+        Some(Value::String(r)) if r.chars().count() <= 200 => Some(r.clone()),
         Some(_) => {
             errors.push(FieldError::new("/runId", "must be a run id"));
             None
@@ -248,6 +260,7 @@ fn error(status: StatusCode, code: &'static str, message: impl Into<String>) -> 
 impl Inbound {
     pub fn new(config: InboundConfig, clients: InboundClients, clock: SharedClock) -> Result<Self, StartError> {
         Ok(Self {
+            machine_callers: config.machine_callers.clone(),
             tenants: TenantRegistry::new(clients.dynamodb.clone(), config.tenants_table.clone()),
             store: Store::new(clients.dynamodb, config.followups_table.clone()),
             schedules: Schedules::new(config.schedules, clients.scheduler, clients.sqs, clock.clone()),
@@ -283,13 +296,11 @@ impl Inbound {
         }
         let body = shared::http_request::json(req, MAX_BODY)?;
         let message = parse(&body).map_err(|fields| {
-            error(
-                StatusCode::BAD_REQUEST,
-                "invalid_message",
-                "the inbound message is invalid",
-            )
-            .with_fields(fields)
+            ApiError::invalid_body("invalid_message", "the inbound message is invalid", fields)
+                .expect("parse lists why it refused")
         })?;
+        self.machine_callers
+            .check(shared::callers::principal(req), &message.tenant_id)?;
         let span = info_span!("tenant", tenant_id = %message.tenant_id, channel = ?message.channel);
         self.apply(&message).instrument(span).await
     }
@@ -479,6 +490,30 @@ mod tests {
 
     fn fields(v: Value) -> Vec<String> {
         parse(&v).unwrap_err().into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn a_kind_or_consent_type_that_is_not_a_string_is_refused_not_read_as_a_default() {
+        let base = json!({"tenantId": "1001", "channel": "sms", "from": "+15125550100", "text": "yes"});
+        for (extra, field) in [
+            (json!({"kind": {}}), "/kind"),
+            (json!({"kind": 5}), "/kind"),
+            (json!({"kind": "consent", "consentType": true}), "/consentType"),
+        ] {
+            let mut body = base.clone();
+            for (k, v) in extra.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            let errors = parse(&body).unwrap_err();
+            assert!(errors.iter().any(|e| e.field == field && !e.rule), "{body}: {errors:?}");
+        }
+        let mut null_kind = base.clone();
+        null_kind["kind"] = Value::Null;
+        assert_eq!(parse(&null_kind).unwrap().kind, Kind::Reply, "null is the default");
+        // A well-formed `from` that is no phone number is refused by a rule, not by the document's schema.
+        let mut bad_from = base;
+        bad_from["from"] = json!("+10000000");
+        assert!(parse(&bad_from).unwrap_err().iter().all(|e| e.rule));
     }
 
     #[test]

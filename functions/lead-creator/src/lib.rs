@@ -32,6 +32,8 @@ pub struct CreatorConfig {
     pub max_receive_count: u32,
     /// The app's GUID from ServiceTitan's developer portal, under which our records carry the lead id.
     pub application_guid: String,
+    /// Where a lead's message goes back, delayed past the lease, when another worker is creating it.
+    pub requeue: shared::sqs_batch::RequeueConfig,
 }
 
 impl CreatorConfig {
@@ -47,6 +49,7 @@ impl CreatorConfig {
             dead_letter_queue_url: env.required("LEADS_DEAD_LETTER_QUEUE_URL")?,
             max_receive_count: env.parsed_or("LEADS_MAX_RECEIVE_COUNT", 5)?,
             application_guid: env.required("SERVICETITAN_APPLICATION_GUID")?,
+            requeue: shared::sqs_batch::RequeueConfig::from_env(env, "LEADS_QUEUE_URL", lead_runtime::create::LEASE)?,
         })
     }
 }
@@ -79,6 +82,7 @@ pub enum Outcome {
 
 pub struct LeadCreator {
     creator: Creator,
+    requeue: shared::sqs_batch::Requeue,
     sqs: aws_sdk_sqs::Client,
     config: CreatorConfig,
 }
@@ -108,6 +112,7 @@ impl LeadCreator {
             .with_budget(budget, servicetitan::Priority::Interactive),
         );
         Self {
+            requeue: shared::sqs_batch::Requeue::new(clients.sqs.clone(), config.requeue.clone(), clock.clone()),
             creator: Creator::new(
                 LeadStore::new(clients.dynamodb, config.leads_table.clone()),
                 tenants,
@@ -127,7 +132,13 @@ impl LeadCreator {
     }
 
     pub async fn handle_batch(&self, batch: SqsEvent) -> SqsBatchResponse {
-        shared::sqs_batch::handle(&batch, |m| self.handle_message(m), |e| matches!(e, MessageError::Busy)).await
+        shared::sqs_batch::handle(
+            &batch,
+            |m| self.handle_message(m),
+            |e| matches!(e, MessageError::Busy),
+            &self.requeue,
+        )
+        .await
     }
 
     pub async fn handle_message(&self, message: &SqsMessage) -> Result<Outcome, MessageError> {

@@ -19,6 +19,7 @@ use lead_runtime::submit::{Submitted, Submitter};
 use leads::lead::{self, MAX_SUMMARY, MAX_TRANSCRIPT};
 use serde_json::{Value, json};
 use shared::api_error::{ApiError, FieldError, json_response};
+use shared::callers::{MachineCallers, principal};
 use shared::clock::SharedClock;
 use shared::config::{ConfigError, EnvSource};
 use shared::tenant_settings::TenantSettings;
@@ -34,6 +35,8 @@ pub struct LeadIntakeConfig {
     pub leads_table: String,
     pub leads_queue_url: String,
     pub followups_table: String,
+    /// Which IAM principals may send leads for which tenants (`MACHINE_CALLERS`).
+    pub machine_callers: MachineCallers,
 }
 
 impl LeadIntakeConfig {
@@ -43,6 +46,7 @@ impl LeadIntakeConfig {
             leads_table: env.required("LEADS_TABLE")?,
             leads_queue_url: env.required("LEADS_QUEUE_URL")?,
             followups_table: env.required("FOLLOWUPS_TABLE")?,
+            machine_callers: MachineCallers::from_env(env)?,
         })
     }
 }
@@ -101,6 +105,7 @@ impl LeadIntake {
         let path = req.uri().path().trim_end_matches('/');
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let method = req.method().clone();
+        let caller = principal(req);
         let not_allowed = |allow: &str| {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -110,26 +115,31 @@ impl LeadIntake {
             .with_header(http::header::ALLOW, allow.to_owned())
         };
         match parts.as_slice() {
-            ["leads"] if method == Method::POST => self.accept(&shared::http_request::json(req, MAX_BODY)?).await,
+            ["leads"] if method == Method::POST => {
+                self.accept(caller, &shared::http_request::json(req, MAX_BODY)?).await
+            }
             ["leads"] => Err(not_allowed("POST")),
             ["leads", id] if method == Method::GET => {
                 let query = shared::http_request::query(req);
-                self.status(id, query.get("tenantId").map(String::as_str)).await
+                self.status(caller, id, query.get("tenantId").map(String::as_str)).await
             }
             ["leads", _] => Err(not_allowed("GET")),
             ["leads", id, "transcript"] if method == Method::POST => {
-                self.transcript(id, &shared::http_request::json(req, MAX_BODY)?).await
+                self.transcript(caller, id, &shared::http_request::json(req, MAX_BODY)?)
+                    .await
             }
             ["leads", id, "retry"] if method == Method::POST => {
-                self.retry(id, &shared::http_request::json(req, 4096)?).await
+                self.retry(caller, id, &shared::http_request::json(req, 4096)?).await
             }
             ["leads", _, "transcript" | "retry"] => Err(not_allowed("POST")),
             _ => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")),
         }
     }
 
-    /// The tenant the request names, connected (the same answers as the webhook intake's).
-    async fn tenant(&self, tenant_id: &str) -> Result<TenantRecord, ApiError> {
+    /// The tenant the request names, connected (the same answers as the webhook intake's), once the caller is
+    /// known to act for it: an unbound caller learns nothing about which tenants exist.
+    async fn tenant(&self, caller: Option<&str>, tenant_id: &str) -> Result<TenantRecord, ApiError> {
+        self.config.machine_callers.check(caller, tenant_id)?;
         let record = self
             .tenants
             .get_record(tenant_id)
@@ -164,7 +174,7 @@ impl LeadIntake {
         Ok(())
     }
 
-    async fn accept(&self, body: &Value) -> Handled {
+    async fn accept(&self, caller: Option<&str>, body: &Value) -> Handled {
         let now = self.clock.now();
         // The tenant first (its country reads the phone numbers); a malformed id is reported with the rest.
         let tenant_id = body
@@ -172,7 +182,7 @@ impl LeadIntake {
             .and_then(Value::as_str)
             .filter(|t| t.chars().all(|c| c.is_ascii_digit()));
         let record = match tenant_id {
-            Some(t) if !t.is_empty() => Some(self.tenant(t).await?),
+            Some(t) if !t.is_empty() => Some(self.tenant(caller, t).await?),
             _ => None,
         };
         let region = record
@@ -269,7 +279,12 @@ impl LeadIntake {
         Ok(())
     }
 
-    async fn existing(&self, lead_id: &str, tenant_id: Option<&str>) -> Result<LeadRecord, ApiError> {
+    async fn existing(
+        &self,
+        caller: Option<&str>,
+        lead_id: &str,
+        tenant_id: Option<&str>,
+    ) -> Result<LeadRecord, ApiError> {
         let Some(tenant_id) = tenant_id.filter(|t| !t.is_empty()) else {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -278,7 +293,7 @@ impl LeadIntake {
             )
             .with_field("tenantId", "is required"));
         };
-        self.tenant(tenant_id).await?;
+        self.tenant(caller, tenant_id).await?;
         self.store
             .get(tenant_id, lead_id)
             .await
@@ -292,8 +307,8 @@ impl LeadIntake {
             })
     }
 
-    async fn status(&self, lead_id: &str, tenant_id: Option<&str>) -> Handled {
-        let rec = self.existing(lead_id, tenant_id).await?;
+    async fn status(&self, caller: Option<&str>, lead_id: &str, tenant_id: Option<&str>) -> Handled {
+        let rec = self.existing(caller, lead_id, tenant_id).await?;
         let attachments = self
             .store
             .attachments(&rec.lead.tenant_id, lead_id)
@@ -302,7 +317,7 @@ impl LeadIntake {
         Ok(json_response(StatusCode::OK, &rec.view(&attachments)))
     }
 
-    async fn transcript(&self, lead_id: &str, body: &Value) -> Handled {
+    async fn transcript(&self, caller: Option<&str>, lead_id: &str, body: &Value) -> Handled {
         let mut errors = Vec::new();
         let obj = body.as_object().expect("http_request::json gives objects");
         for k in obj
@@ -350,7 +365,7 @@ impl LeadIntake {
             .with_fields(errors));
         }
         let rec = self
-            .existing(lead_id, obj.get("tenantId").and_then(Value::as_str))
+            .existing(caller, lead_id, obj.get("tenantId").and_then(Value::as_str))
             .await?;
         let attachment = Attachment {
             fingerprint: lead::fingerprint(body),
@@ -379,9 +394,9 @@ impl LeadIntake {
         ))
     }
 
-    async fn retry(&self, lead_id: &str, body: &Value) -> Handled {
+    async fn retry(&self, caller: Option<&str>, lead_id: &str, body: &Value) -> Handled {
         let rec = self
-            .existing(lead_id, body.get("tenantId").and_then(Value::as_str))
+            .existing(caller, lead_id, body.get("tenantId").and_then(Value::as_str))
             .await?;
         let tenant_id = rec.lead.tenant_id.clone();
         let retried = self

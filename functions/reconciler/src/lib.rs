@@ -62,11 +62,14 @@ pub struct ReconcilerConfig {
     pub missed_call_max_age: SignedDuration,
     /// Write one EMF line per reconcile (`METRICS_ENABLED`, default on).
     pub metrics: bool,
+    /// Where a request goes back, delayed past the lease, when another reconcile holds the tenant.
+    pub requeue: shared::sqs_batch::RequeueConfig,
 }
 
 impl ReconcilerConfig {
     pub fn from_env(env: &impl EnvSource) -> Result<Self, ConfigError> {
         let interval = SignedDuration::from_mins(env.parsed_or("RECONCILE_INTERVAL_MINUTES", 5)?);
+        let lease = SignedDuration::from_secs(env.parsed_or("RECONCILE_LEASE_SECONDS", 150)?);
         Ok(Self {
             tenants_table: env.required("TENANTS_TABLE")?,
             tokens_table: env.required("TOKENS_TABLE")?,
@@ -84,7 +87,8 @@ impl ReconcilerConfig {
             interval,
             max_pages: env.parsed_or("RECONCILE_MAX_PAGES_PER_FEED", 20)?,
             time_budget: SignedDuration::from_secs(env.parsed_or("RECONCILE_TIME_BUDGET_SECONDS", 60)?),
-            lease: SignedDuration::from_secs(env.parsed_or("RECONCILE_LEASE_SECONDS", 150)?),
+            lease,
+            requeue: shared::sqs_batch::RequeueConfig::from_env(env, "RECONCILE_QUEUE_URL", lease)?,
             // Never less than two intervals: a call is always texted when the first reconcile after it finds it.
             missed_call_max_age: SignedDuration::from_mins(env.parsed_or("RECONCILE_MISSED_CALL_MAX_AGE_MINUTES", 60)?)
                 .max(interval * 2),
@@ -145,6 +149,7 @@ pub enum ReconcileError {
 
 pub struct Reconciler {
     config: ReconcilerConfig,
+    requeue: shared::sqs_batch::Requeue,
     tenants: TenantRegistry,
     state: ReconcileStore,
     snapshots: Store,
@@ -182,6 +187,7 @@ impl Reconciler {
             )
             .with_budget(budget, servicetitan::Priority::Background),
             catalogue: Catalogue::load()?,
+            requeue: shared::sqs_batch::Requeue::new(clients.sqs.clone(), config.requeue.clone(), clock.clone()),
             sqs: clients.sqs,
             tenants,
             config,
@@ -194,6 +200,7 @@ impl Reconciler {
             &batch,
             |m| self.handle_message(m),
             |e| matches!(e, ReconcileError::Busy),
+            &self.requeue,
         )
         .await
     }

@@ -1,6 +1,9 @@
 //! Who is calling, and what they may do.
 //!
-//! - Operators call `/admin/*`, which the template guards with `AWS_IAM`: every route, any tenant.
+//! - IAM principals call `/admin/tenants/{tenantId}/*` and `/operator/*`, which the template guards with `AWS_IAM`.
+//!   On `/admin` the principal must be bound to the path's tenant (`MachineCallers`, [`shared::callers`]);
+//!   `/operator` (the deployment's signing keys, every tenant's dead letters) takes no tenant, and only the
+//!   operators' policy reaches it.
 //! - Contractors call `/dashboard/tenants/{tenantId}/*` with a token of the host platform's identity provider,
 //!   which API Gateway's JWT authorizer verifies (signature, issuer, audience, expiry) before the function runs. The
 //!   function then binds the caller to the tenant its token names: the tenant claim (`DASHBOARD_TENANT_CLAIM`,
@@ -13,6 +16,7 @@ use std::collections::HashMap;
 
 use http::{Method, StatusCode};
 use shared::api_error::ApiError;
+use shared::callers::MachineCallers;
 
 /// A contractor's role on its tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,8 +28,8 @@ pub enum Role {
 /// The caller of one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
-    /// An IAM principal on the operator routes.
-    Operator,
+    /// An IAM principal (`None` when the request carries none), on `/admin` or `/operator`.
+    Principal(Option<String>),
     /// A contractor signed in for one tenant.
     Contractor { tenant_id: String, role: Role },
 }
@@ -75,11 +79,17 @@ impl Claims {
 }
 
 impl Caller {
-    /// Whether the caller may make this request on `tenant_id` (the path's): an operator always; a contractor on
-    /// its own tenant only, and as a viewer only to read.
-    pub fn may(&self, tenant_id: Option<&str>, method: &Method) -> Result<(), ApiError> {
-        let Self::Contractor { tenant_id: own, role } = self else {
-            return Ok(());
+    /// Whether the caller may make this request on `tenant_id` (the path's): a principal on a tenant it is bound
+    /// to, or on an `/operator` route (no tenant); a contractor on its own tenant only, and as a viewer only to read.
+    pub fn may(&self, tenant_id: Option<&str>, method: &Method, callers: &MachineCallers) -> Result<(), ApiError> {
+        let (own, role) = match self {
+            Self::Principal(principal) => {
+                return match tenant_id {
+                    Some(t) => callers.check(principal.as_deref(), t),
+                    None => Ok(()),
+                };
+            }
+            Self::Contractor { tenant_id, role } => (tenant_id, role),
         };
         match tenant_id {
             Some(t) if t == own => {}
@@ -109,18 +119,41 @@ mod tests {
         let owner = c
             .contractor(Some(&claims(&[("tenant_id", "1001"), ("role", "owner")])))
             .unwrap();
-        assert!(owner.may(Some("1001"), &Method::PUT).is_ok());
+        let none = MachineCallers::default();
+        assert!(owner.may(Some("1001"), &Method::PUT, &none).is_ok());
         assert_eq!(
-            owner.may(Some("2002"), &Method::GET).unwrap_err().status,
+            owner.may(Some("2002"), &Method::GET, &none).unwrap_err().status,
             StatusCode::FORBIDDEN
         );
-        assert!(owner.may(None, &Method::GET).is_err(), "no deployment-wide route");
+        assert!(
+            owner.may(None, &Method::GET, &none).is_err(),
+            "no deployment-wide route"
+        );
         let viewer = c
             .contractor(Some(&claims(&[("tenant_id", "1001"), ("role", "Viewer")])))
             .unwrap();
-        assert!(viewer.may(Some("1001"), &Method::GET).is_ok());
-        assert!(viewer.may(Some("1001"), &Method::POST).is_err());
-        assert!(Caller::Operator.may(Some("2002"), &Method::DELETE).is_ok());
+        assert!(viewer.may(Some("1001"), &Method::GET, &none).is_ok());
+        assert!(viewer.may(Some("1001"), &Method::POST, &none).is_err());
+    }
+
+    #[test]
+    fn a_principal_acts_for_the_tenants_it_is_bound_to_and_on_operator_routes() {
+        let callers = MachineCallers::parse(r#"{"arn:aws:iam::111122223333:role/widget": ["1001"]}"#).unwrap();
+        let widget = Caller::Principal(Some("arn:aws:sts::111122223333:assumed-role/widget/s".into()));
+        assert!(widget.may(Some("1001"), &Method::DELETE, &callers).is_ok());
+        assert_eq!(
+            widget.may(Some("2002"), &Method::GET, &callers).unwrap_err().status,
+            StatusCode::FORBIDDEN
+        );
+        assert!(
+            widget.may(None, &Method::POST, &callers).is_ok(),
+            "/operator: IAM policy decides"
+        );
+        assert!(
+            Caller::Principal(None)
+                .may(Some("1001"), &Method::GET, &callers)
+                .is_err()
+        );
     }
 
     #[test]

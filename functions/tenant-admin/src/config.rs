@@ -31,6 +31,8 @@ pub struct AdminConfig {
     pub reconcile_lookback: jiff::SignedDuration,
     /// The dead-letter queues a redrive reads, and the queues they go back to.
     pub dead_letters: DeadLetterUrls,
+    /// Which IAM principals may act for which tenants on `/admin` (`MACHINE_CALLERS`).
+    pub machine_callers: shared::callers::MachineCallers,
     /// The dashboard token's claim names (`DASHBOARD_TENANT_CLAIM`, `DASHBOARD_ROLE_CLAIM`).
     pub dashboard_claims: crate::access::Claims,
     /// Where settings' URLs may point (the runner's rules, checked when they are saved).
@@ -87,6 +89,7 @@ impl AdminConfig {
                 followups_queue_url: env.required("FOLLOWUPS_QUEUE_URL")?,
                 leads_queue_url: env.required("LEADS_QUEUE_URL")?,
             },
+            machine_callers: shared::callers::MachineCallers::from_env(env)?,
             dashboard_claims: {
                 let default = crate::access::Claims::default();
                 let name =

@@ -58,7 +58,7 @@ fn parse_connect(tenant_id: &str, body: &Value) -> Result<ConnectRequest, ApiErr
             Some(Value::String(s)) if s.trim().is_empty() => {
                 fields.push(FieldError::new(format!("/{name}"), "must not be empty"))
             }
-            Some(Value::String(s)) if s.trim().len() > MAX_CREDENTIAL_LEN => fields.push(FieldError::new(
+            Some(Value::String(s)) if s.trim().chars().count() > MAX_CREDENTIAL_LEN => fields.push(FieldError::new(
                 format!("/{name}"),
                 format!("is longer than {MAX_CREDENTIAL_LEN} characters; paste the value alone"),
             )),
@@ -70,26 +70,33 @@ fn parse_connect(tenant_id: &str, body: &Value) -> Result<ConnectRequest, ApiErr
     let client_id = text("clientId");
     let client_secret = text("clientSecret");
     let app_key = text("appKey");
-    // The tenant id may be pasted along with the rest; it must then be the one in the path.
+    // The tenant id may be pasted along with the rest; it must then be the one in the path (a rule the document's
+    // schema cannot state, so 422 when it is the only thing wrong).
     match obj.get("tenantId") {
         None | Some(Value::Null) => {}
-        Some(v)
-            if v.as_i64()
-                .map(|n| n.to_string())
-                .or_else(|| v.as_str().map(|s| s.trim().to_owned()))
-                == Some(tenant_id.to_owned()) => {}
-        Some(_) => fields.push(FieldError::new(
-            "/tenantId",
-            format!("does not match the tenant id {tenant_id} in the path"),
-        )),
+        Some(v) => match shared::api_error::whole_number(v)
+            .filter(|n| *n > 0)
+            .map(|n| n.to_string())
+            .or_else(|| {
+                v.as_str()
+                    .map(str::trim)
+                    .filter(|s| shared::tenants::is_tenant_id(s))
+                    .map(str::to_owned)
+            }) {
+            Some(id) if id == tenant_id => {}
+            Some(_) => fields.push(FieldError::rule(
+                "/tenantId",
+                format!("does not match the tenant id {tenant_id} in the path"),
+            )),
+            None => fields.push(FieldError::new("/tenantId", "must be a ServiceTitan tenant id")),
+        },
     }
-    if !fields.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "the connect request is incomplete or malformed",
-        )
-        .with_fields(fields));
+    if let Some(e) = ApiError::invalid_body(
+        "invalid_request",
+        "the connect request is incomplete or malformed",
+        fields,
+    ) {
+        return Err(e);
     }
     Ok(ConnectRequest {
         environment: environment.expect("checked above"),

@@ -3,7 +3,7 @@
 //! - `GET /admin|dashboard/tenants/{id}/dead-letters`: the tenant's parked messages per queue, with their reasons;
 //! - `POST /admin|dashboard/tenants/{id}/dead-letters/redrive {"queues"?}`: moves them back to the queues they came
 //!   from (events, follow-up steps, schedules, leads, reconcile passes), leaving every other tenant's in place;
-//! - `GET /admin/dead-letters` and `POST /admin/dead-letters/redrive {"queues"?, "tenantId"?}`: the same for every
+//! - `GET /operator/dead-letters` and `POST /operator/dead-letters/redrive {"queues"?, "tenantId"?}`: the same for every
 //!   tenant (and for messages whose tenant cannot be told), operator-only.
 //!
 //! A redriven message meets the same checks as on its first delivery: a follow-up step is gated again at send time
@@ -99,7 +99,7 @@ impl Admin {
         ))
     }
 
-    /// `GET /admin/dead-letters`: every tenant's, with how many messages each queue holds in all.
+    /// `GET /operator/dead-letters`: every tenant's, with how many messages each queue holds in all.
     pub(crate) async fn all_dead_letters(&self) -> Handled {
         let scans = self.scan_dead_letters(Select::All, Action::Peek, &Queue::ALL).await?;
         Ok(json_response(
@@ -108,7 +108,7 @@ impl Admin {
         ))
     }
 
-    /// `POST /admin/dead-letters/redrive {"queues"?, "tenantId"?}`.
+    /// `POST /operator/dead-letters/redrive {"queues"?, "tenantId"?}`.
     pub(crate) async fn redrive_any(&self, body: Option<&Value>) -> Handled {
         let queues = queues(body, &["queues", "tenantId"])?;
         let tenant = match body.and_then(|b| b.get("tenantId")) {

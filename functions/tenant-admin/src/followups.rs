@@ -146,8 +146,8 @@ impl Admin {
         let address = decode_segment(raw)
             .filter(|a| !a.is_empty())
             .ok_or_else(|| bad_query("the address is not a percent-encoded phone number or email", "address"))?;
-        let address = contact::address_key(&address)
-            .ok_or_else(|| bad_query("the address is neither an email nor a phone number", "address"))?;
+        // What is neither a phone number nor an email address cannot be in the ledger.
+        let address = contact::address_key(&address).ok_or_else(not_opted_out)?;
         // `all` (or no channel) lifts every channel; a channel lifts only itself.
         let channel = query.get("channel").map(String::as_str).filter(|c| *c != "all");
         if let Some(c) = channel
@@ -161,11 +161,7 @@ impl Admin {
             .await
             .map_err(|e| storage_error("changing the opt-out ledger", e))?;
         if !removed {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_opted_out",
-                "that address is not in the opt-out ledger",
-            ));
+            return Err(not_opted_out());
         }
         info!(channel = channel.unwrap_or("every"), "opt-out removed");
         ok(&json!({"tenantId": tenant_id, "address": address, "removed": channel.unwrap_or("every channel")}))
@@ -392,6 +388,14 @@ impl Admin {
             "sendsByDay": by_day,
         }))
     }
+}
+
+fn not_opted_out() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_opted_out",
+        "that address is not in the opt-out ledger",
+    )
 }
 
 #[cfg(test)]

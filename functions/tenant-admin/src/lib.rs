@@ -6,14 +6,16 @@
 //! - `GET /admin/tenants/{tenantId}/status` ([`status`]);
 //! - `GET /admin/tenants/{tenantId}/webhooks`: the subscriptions the recipes use, and their deliveries ([`webhooks`]);
 //! - `GET …/leads`: the latest leads with their match decisions ([`leads`]);
-//! - `GET …/dead-letters`, `POST …/dead-letters/redrive`, and the same for every tenant under `/admin/dead-letters`
-//!   ([`dead_letters`]);
-//! - `GET|POST /admin/webhook-keys`, `DELETE /admin/webhook-keys/{keyId}` ([`webhook_keys`]);
+//! - `GET …/dead-letters`, `POST …/dead-letters/redrive`, and the same for every tenant under
+//!   `/operator/dead-letters` ([`dead_letters`]);
+//! - `GET|POST /operator/webhook-keys`, `DELETE /operator/webhook-keys/{keyId}` ([`webhook_keys`]);
 //! - `GET /admin/tenants/{tenantId}/runs[?entity=kind:id]`, `GET .../runs/{runId}`, `GET .../opt-outs`,
 //!   `DELETE .../opt-outs/{address}`, `GET .../recipes`, `GET|PUT|DELETE .../recipes/{recipeId}` ([`followups`]).
 //!
-//! The contractors' dashboard reaches the same handlers under `/dashboard/tenants/{tenantId}/…`, behind the
-//! template's JWT authorizer, for the tenant its token names only ([`access`]).
+//! Every `/admin` route names a tenant, and its caller must be bound to it (`MachineCallers`, [`access`]). The
+//! deployment-wide routes are under `/operator`, which the platform's policies never include. The contractors'
+//! dashboard reaches the tenant handlers under `/dashboard/tenants/{tenantId}/…`, behind the template's JWT
+//! authorizer, for the tenant its token names only.
 //!
 //! Every answer is JSON; every refusal is `{"error": {code, message, fields}}`. Credentials are never echoed, and
 //! never logged: requests are logged by route and tenant id only.
@@ -173,9 +175,9 @@ impl Admin {
             let caller = if dashboard {
                 self.config.dashboard_claims.contractor(jwt_claims(&req))?
             } else {
-                Caller::Operator
+                Caller::Principal(shared::callers::principal(&req).map(str::to_owned))
             };
-            caller.may(route.tenant_id(), &method)?;
+            caller.may(route.tenant_id(), &method, &self.config.machine_callers)?;
             Ok(route)
         });
         let tenant_id = route
@@ -305,12 +307,13 @@ enum Route<'a> {
 }
 
 impl<'a> Route<'a> {
-    /// The route, and whether it came in under `/dashboard` (a contractor's) rather than `/admin`.
+    /// The route, and whether it came in under `/dashboard` (a contractor's) rather than `/admin` or `/operator`.
+    /// Every `/admin` route names a tenant; the deployment-wide ones are under `/operator`.
     fn parse(path: &'a str) -> Result<(Self, bool), ApiError> {
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         let start = segments
             .iter()
-            .position(|s| *s == "admin" || *s == "dashboard")
+            .position(|s| ["admin", "dashboard", "operator"].contains(s))
             .unwrap_or(segments.len());
         let dashboard = segments.get(start) == Some(&"dashboard");
         // The dashboard's routes are the tenant routes of the admin API, under another prefix.
@@ -330,8 +333,6 @@ impl<'a> Route<'a> {
             ["admin", "tenants", t, "servicetitan", "options"] => Self::Options(t),
             ["admin", "tenants", t, "settings"] => Self::Settings(t),
             ["admin", "tenants", t, "status"] => Self::Status(t),
-            ["admin", "webhook-keys"] => Self::WebhookKeys,
-            ["admin", "webhook-keys", k] => Self::WebhookKey(k),
             ["admin", "tenants", t, "runs"] => Self::Runs(t),
             ["admin", "tenants", t, "runs", r] => Self::Run(t, r),
             ["admin", "tenants", t, "opt-outs"] => Self::OptOuts(t),
@@ -347,8 +348,10 @@ impl<'a> Route<'a> {
             ["admin", "tenants", t, "leads"] => Self::Leads(t),
             ["admin", "tenants", t, "dead-letters"] => Self::DeadLetters(t),
             ["admin", "tenants", t, "dead-letters", "redrive"] => Self::Redrive(t),
-            ["admin", "dead-letters"] => Self::AllDeadLetters,
-            ["admin", "dead-letters", "redrive"] => Self::RedriveAll,
+            ["operator", "webhook-keys"] => Self::WebhookKeys,
+            ["operator", "webhook-keys", k] => Self::WebhookKey(k),
+            ["operator", "dead-letters"] => Self::AllDeadLetters,
+            ["operator", "dead-letters", "redrive"] => Self::RedriveAll,
             _ => {
                 return Err(ApiError::new(
                     StatusCode::NOT_FOUND,
@@ -424,9 +427,9 @@ fn jwt_claims(req: &Request) -> Option<&std::collections::HashMap<String, String
 
 /// A ServiceTitan tenant id: a positive 64-bit integer, in decimal.
 fn tenant(raw: &str) -> Result<String, ApiError> {
-    match raw.parse::<i64>() {
-        Ok(n) if n > 0 && !raw.starts_with('+') && !raw.starts_with('0') => Ok(raw.to_owned()),
-        _ => Err(ApiError::new(
+    match shared::tenants::is_tenant_id(raw) {
+        true => Ok(raw.to_owned()),
+        false => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_tenant_id",
             "the tenant id in the path must be a ServiceTitan tenant id (a positive integer)",
@@ -492,7 +495,7 @@ mod tests {
             (Route::Options("7"), false)
         );
         assert_eq!(
-            Route::parse("/admin/webhook-keys/k1").unwrap(),
+            Route::parse("/operator/webhook-keys/k1").unwrap(),
             (Route::WebhookKey("k1"), false)
         );
         assert_eq!(
@@ -508,9 +511,21 @@ mod tests {
             (Route::RecipeSample("7", "estimate_follow_up"), true)
         );
         assert_eq!(
-            Route::parse("/admin/dead-letters/redrive").unwrap(),
+            Route::parse("/operator/dead-letters/redrive").unwrap(),
             (Route::RedriveAll, false)
         );
+        for moved in [
+            "/admin/webhook-keys",
+            "/admin/webhook-keys/k1",
+            "/admin/dead-letters",
+            "/operator/tenants/7/status",
+        ] {
+            assert_eq!(
+                Route::parse(moved).unwrap_err().status,
+                StatusCode::NOT_FOUND,
+                "{moved}: deployment-wide routes are under /operator, tenant routes under /admin"
+            );
+        }
         assert_eq!(
             Route::parse("/dashboard/dead-letters").unwrap_err().status,
             StatusCode::NOT_FOUND,

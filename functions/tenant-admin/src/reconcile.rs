@@ -9,7 +9,7 @@ use tracing::{info, warn};
 
 use reconcile::feeds::Feed;
 use reconcile::messages::{Reason, ReconcileRequest};
-use shared::api_error::{ApiError, json_response};
+use shared::api_error::{ApiError, FieldError, json_response};
 use shared::clock::iso_millis;
 use shared::tenants::TenantStatus;
 
@@ -59,21 +59,30 @@ impl Admin {
         let from = match body.get("from").and_then(Value::as_str) {
             Some(raw) => match parse_from(raw) {
                 Some(t) if t > now => {
-                    fields.push(("/from", "must not be in the future".to_owned()));
+                    fields.push(FieldError::rule("/from", "must not be in the future"));
                     None
                 }
                 Some(t) if t < now - SignedDuration::from_hours(24 * MAX_RERUN_DAYS) => {
-                    fields.push(("/from", format!("must be within the last {MAX_RERUN_DAYS} days")));
+                    fields.push(FieldError::rule(
+                        "/from",
+                        format!("must be within the last {MAX_RERUN_DAYS} days"),
+                    ));
                     None
                 }
                 Some(t) => Some(t),
                 None => {
-                    fields.push(("/from", "must be a date (2026-11-20) or an RFC 3339 time".to_owned()));
+                    fields.push(FieldError::new(
+                        "/from",
+                        "must be a date (2026-11-20) or an RFC 3339 time",
+                    ));
                     None
                 }
             },
             None => {
-                fields.push(("/from", "is required: the date to read the feeds again from".to_owned()));
+                fields.push(FieldError::new(
+                    "/from",
+                    "is required: the date to read the feeds again from",
+                ));
                 None
             }
         };
@@ -85,7 +94,7 @@ impl Admin {
                 .filter_map(|(i, v)| match v.as_str().and_then(Feed::parse) {
                     Some(f) => Some(f),
                     None => {
-                        fields.push((
+                        fields.push(FieldError::new(
                             "/feeds",
                             format!("item {i} must be one of {}", Feed::ALL.map(Feed::as_str).join(", ")),
                         ));
@@ -94,26 +103,19 @@ impl Admin {
                 })
                 .collect(),
             Some(_) => {
-                fields.push(("/feeds", "must be a list of feed names".to_owned()));
+                fields.push(FieldError::new("/feeds", "must be a list of feed names"));
                 Vec::new()
             }
         };
         if let Some(obj) = body.as_object() {
             for key in obj.keys().filter(|k| !["from", "feeds"].contains(&k.as_str())) {
-                fields.push(("/", format!("unknown field {key:?}")));
+                fields.push(FieldError::new("/", format!("unknown field {key:?}")));
             }
         }
-        let Some(from) = from.filter(|_| fields.is_empty()) else {
-            let mut e = ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "the re-run request is invalid",
-            );
-            for (field, reason) in fields {
-                e = e.with_field(field, reason);
-            }
+        if let Some(e) = ApiError::invalid_body("invalid_request", "the re-run request is invalid", fields) {
             return Err(e);
-        };
+        }
+        let from = from.expect("a missing or refused `from` is listed above");
         let record = self.record(tenant_id).await?;
         if record.tenant.status != TenantStatus::Connected {
             return Err(crate::settings::not_connected(tenant_id));

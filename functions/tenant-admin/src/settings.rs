@@ -137,7 +137,8 @@ impl Admin {
 
     pub(crate) async fn put_settings(&self, tenant_id: &str, body: &Value) -> Handled {
         let mut settings = tenant_settings::parse(body).map_err(|fields| {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_settings", "the settings are invalid").with_fields(fields)
+            ApiError::invalid_body("invalid_settings", "the settings are invalid", fields)
+                .expect("parse lists why it refused")
         })?;
         let record = self.record(tenant_id).await?;
         let client = self.tenant_client(tenant_id).await?;

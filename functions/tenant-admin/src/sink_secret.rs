@@ -51,7 +51,7 @@ impl Admin {
         }
         let overlap = match obj.and_then(|o| o.get("overlapHours")) {
             None | Some(Value::Null) => DEFAULT_OVERLAP_HOURS,
-            Some(v) => match v.as_i64() {
+            Some(v) => match shared::api_error::whole_number(v) {
                 Some(h) if (1..=MAX_OVERLAP_HOURS).contains(&h) => h,
                 _ => {
                     return Err(invalid(format!(

@@ -91,7 +91,8 @@ impl Admin {
             ));
         }
         let secret = obj.get("secret").and_then(Value::as_str).unwrap_or("");
-        if secret.len() < MIN_SECRET_LEN {
+        // Characters, as the document's minLength counts them.
+        if secret.chars().count() < MIN_SECRET_LEN {
             fields.push(FieldError::new(
                 "/secret",
                 format!("is required: the HMAC key, at least {MIN_SECRET_LEN} characters"),
@@ -99,12 +100,10 @@ impl Admin {
         }
         let not_after = parse_time("/notAfter", obj.get("notAfter"), &mut fields);
         if not_after.is_some_and(|t| t <= now) {
-            fields.push(FieldError::new("/notAfter", "must be in the future"));
+            fields.push(FieldError::rule("/notAfter", "must be in the future"));
         }
-        if !fields.is_empty() {
-            return Err(
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "the key is invalid").with_fields(fields),
-            );
+        if let Some(e) = ApiError::invalid_body("invalid_request", "the key is invalid", fields) {
+            return Err(e);
         }
         let mut ring = self
             .keys

@@ -3,7 +3,9 @@
 //! to the dead-letter queue once it has been received `maxReceiveCount` times.
 //!
 //! The visibility timeout runs on the virtual clock: a failed message is hidden in moto and released by this
-//! module once virtual time has passed its timeout, so a test can step over retries by advancing the clock.
+//! module once virtual time has passed its timeout, so a test can step over retries by advancing the clock. A
+//! message delayed by its `notBefore` attribute (a busy consumer's requeued copy; the functions send those without
+//! `DelaySeconds` here, see `shared::sqs_batch`) is held the same way until virtual time reaches it.
 
 use std::collections::HashMap;
 
@@ -42,6 +44,8 @@ pub struct PollStats {
     pub received: usize,
     pub succeeded: usize,
     pub failed: usize,
+    /// Received before their `notBefore`, and held until then without being delivered.
+    pub delayed: usize,
 }
 
 impl SqsEventSource {
@@ -118,7 +122,8 @@ impl SqsEventSource {
             total.received += stats.received;
             total.succeeded += stats.succeeded;
             total.failed += stats.failed;
-            if stats.received == 0 {
+            total.delayed += stats.delayed;
+            if stats.received + stats.delayed == 0 {
                 return Ok(total);
             }
         }
@@ -136,9 +141,28 @@ impl SqsEventSource {
             .send()
             .await
             .map_err(|e| anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
-        let messages = out.messages.unwrap_or_default();
+        let (messages, early): (Vec<_>, Vec<_>) = out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .partition(|m| not_before(m).is_none_or(|t| t <= now));
+        let delayed = early.len();
+        {
+            let mut held = self.held.lock().await;
+            for m in early {
+                if let (Some(receipt), Some(at)) = (m.receipt_handle.clone(), not_before(&m)) {
+                    held.push(Held {
+                        receipt_handle: receipt,
+                        visible_at: at,
+                    });
+                }
+            }
+        }
         if messages.is_empty() {
-            return Ok(PollStats::default());
+            return Ok(PollStats {
+                delayed,
+                ..PollStats::default()
+            });
         }
         let receipts: HashMap<String, String> = messages
             .iter()
@@ -209,6 +233,7 @@ impl SqsEventSource {
             received: receipts.len(),
             succeeded: succeeded.len(),
             failed: failed_ids.len(),
+            delayed,
         };
         info!(
             function = self.function,
@@ -220,6 +245,7 @@ impl SqsEventSource {
     }
 
     fn to_lambda_message(&self, m: &aws_sdk_sqs::types::Message) -> SqsMessage {
+        // (Lambda hands a function every message attribute, `notBefore` included.)
         let mut out = SqsMessage::default();
         out.message_id = m.message_id.clone();
         out.receipt_handle = m.receipt_handle.clone();
@@ -249,4 +275,15 @@ impl SqsEventSource {
         out.aws_region = Some(self.region.clone());
         out
     }
+}
+
+/// A requeued copy's due time (`shared::sqs_batch::NOT_BEFORE_ATTRIBUTE`, epoch milliseconds).
+fn not_before(m: &aws_sdk_sqs::types::Message) -> Option<Timestamp> {
+    let millis: i64 = m
+        .message_attributes()?
+        .get(shared::sqs_batch::NOT_BEFORE_ATTRIBUTE)?
+        .string_value()?
+        .parse()
+        .ok()?;
+    Timestamp::from_millisecond(millis).ok()
 }

@@ -13,7 +13,8 @@ use lambda_http::{Body, RequestExt};
 use std::sync::Arc;
 
 use aws_lambda_events::event::apigw::{
-    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayV2httpRequestContext,
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerIamDescription, ApiGatewayRequestAuthorizerJwtDescription,
+    ApiGatewayV2httpRequestContext,
 };
 use lambda_http::request::RequestContext;
 use shared::clock::SharedClock;
@@ -32,8 +33,20 @@ pub struct ApiRoute {
     pub auth: RouteAuth,
 }
 
-/// `admin_token` stands in for SigV4 on `AWS_IAM` routes: requests must send `Authorization: Bearer <token>`. JWT
-/// routes take a token of `issuer`, checked as API Gateway's JWT authorizer would, and hand its claims on.
+/// The principal the admin token signs as. The stack binds it to every tenant (`MachineCallers`) unless told
+/// otherwise.
+pub const LOCAL_OPERATOR: &str = "arn:aws:iam::123456789012:role/local-operator";
+
+/// A widget backend the stack binds to the demo tenant (1001) only, unless a test binds callers itself.
+pub const LOCAL_WIDGET: &str = "arn:aws:iam::123456789012:role/local-widget-1001";
+
+/// With the admin token, a request signs as this principal instead of [`LOCAL_OPERATOR`]: how tests play the AI
+/// platform, a widget backend bound to one tenant, or an unbound caller.
+pub const LOCAL_PRINCIPAL_HEADER: &str = "x-local-principal";
+
+/// `admin_token` stands in for SigV4 on `AWS_IAM` routes: requests must send `Authorization: Bearer <token>`, and
+/// the function sees the principal API Gateway's IAM authorizer would name. JWT routes take a token of `issuer`,
+/// checked as API Gateway's JWT authorizer would, and hand its claims on.
 pub fn routes(
     routes: Vec<ApiRoute>,
     admin_token: &str,
@@ -61,14 +74,22 @@ pub fn routes(
                 match auth {
                     RouteAuth::None => invoke(handler, params, None, req).await,
                     RouteAuth::Iam if !bearer_matches(&req, &token) => forbidden(),
-                    RouteAuth::Iam => invoke(handler, params, None, req).await,
+                    RouteAuth::Iam => {
+                        let principal = req
+                            .headers()
+                            .get(LOCAL_PRINCIPAL_HEADER)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or(LOCAL_OPERATOR)
+                            .to_owned();
+                        invoke(handler, params, Some(iam_context(principal)), req).await
+                    }
                     RouteAuth::Jwt => {
                         let header = req
                             .headers()
                             .get(http::header::AUTHORIZATION)
                             .and_then(|v| v.to_str().ok());
                         match issuer.verify(header, clock.now()) {
-                            Ok(claims) => invoke(handler, params, Some(claim_strings(&claims)), req).await,
+                            Ok(claims) => invoke(handler, params, Some(jwt_context(claim_strings(&claims))), req).await,
                             Err(_) => unauthorized(),
                         }
                     }
@@ -128,12 +149,12 @@ fn unauthorized() -> AxumResponse {
         .into_response()
 }
 
-/// Turns an HTTP request into what `lambda_http` hands a function behind an HTTP API (with a JWT authorizer's
-/// claims in its request context), and back.
+/// Turns an HTTP request into what `lambda_http` hands a function behind an HTTP API (with what its authorizer
+/// found in the request context), and back.
 async fn invoke(
     handler: HttpHandler,
     path_params: HashMap<String, String>,
-    jwt_claims: Option<HashMap<String, String>>,
+    context: Option<RequestContext>,
     req: AxumRequest,
 ) -> AxumResponse {
     let (parts, body) = req.into_parts();
@@ -159,8 +180,8 @@ async fn invoke(
     let mut request = http::Request::from_parts(parts, body)
         .with_path_parameters(path_params)
         .with_raw_http_path(raw_path);
-    if let Some(claims) = jwt_claims {
-        request = request.with_request_context(jwt_context(claims));
+    if let Some(context) = context {
+        request = request.with_request_context(context);
     }
     let response = handler(request).await;
     let (parts, body) = response.into_parts();
@@ -171,6 +192,18 @@ async fn invoke(
         _ => Vec::new(),
     };
     AxumResponse::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// The request context API Gateway gives a function behind its IAM authorizer: the signer.
+fn iam_context(principal: String) -> RequestContext {
+    let mut iam = ApiGatewayRequestAuthorizerIamDescription::default();
+    iam.account_id = principal.split(':').nth(4).map(str::to_owned);
+    iam.user_arn = Some(principal);
+    let mut authorizer = ApiGatewayRequestAuthorizer::default();
+    authorizer.iam = Some(iam);
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.authorizer = Some(authorizer);
+    RequestContext::ApiGatewayV2(context)
 }
 
 /// The request context API Gateway gives a function behind a JWT authorizer: the token's claims.

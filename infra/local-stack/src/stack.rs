@@ -103,6 +103,8 @@ pub struct DrainReport {
     pub messages_received: usize,
     pub messages_failed: usize,
     pub retries_released: usize,
+    /// Busy messages' delayed copies received early and held until due (see `event_sources`).
+    pub messages_delayed: usize,
     /// Runs of functions on `rate(...)` schedules (token-refresh).
     pub scheduled_runs: usize,
 }
@@ -212,6 +214,10 @@ impl LocalStack {
         function_env
             .entry("FOLLOWUP_SINK_URL".into())
             .or_insert_with(|| format!("{api_url}/_local/sink"));
+        // Busy consumers' delayed copies wait on the stack's clock, which moto's DelaySeconds does not follow.
+        function_env
+            .entry(shared::sqs_batch::DELAY_ON_STACK_CLOCK_ENV.into())
+            .or_insert_with(|| "true".into());
         // The explicit local setting that lets the functions reach this machine over http (never in the template).
         function_env
             .entry(shared::egress::LOCAL_LOOPBACK_ENV.into())
@@ -222,6 +228,15 @@ impl LocalStack {
                 .map_err(|e| anyhow!("the follow-up signing secret: {e}"))?,
             shared_clock.clone(),
         );
+        // The admin token signs as the local operator, who acts for every tenant, or as the principal a request
+        // names; a demo widget is bound to the demo tenant. Unless a test binds callers itself.
+        if !opts.parameters.contains_key("MachineCallers") {
+            ctx.parameters.insert(
+                "MachineCallers".into(),
+                serde_json::json!({crate::http_api::LOCAL_OPERATOR: "*", crate::http_api::LOCAL_WIDGET: ["1001"]})
+                    .to_string(),
+            );
+        }
         // The host platform's identity provider, for the dashboard routes' JWT authorizer.
         let issuer_url = format!("{api_url}/_local/issuer");
         ctx.parameters.insert("DashboardJwtIssuer".into(), issuer_url.clone());
@@ -548,6 +563,7 @@ impl Inner {
                 let stats = source.poll_until_empty(&self.aws.sqs, now).await?;
                 report.messages_received += stats.received;
                 report.messages_failed += stats.failed;
+                report.messages_delayed += stats.delayed;
                 progressed |= stats.received > 0;
             }
             if !progressed {
@@ -580,6 +596,7 @@ impl Inner {
             total.messages_received += step.messages_received;
             total.messages_failed += step.messages_failed;
             total.retries_released += step.retries_released;
+            total.messages_delayed += step.messages_delayed;
             total.scheduled_runs += step.scheduled_runs;
             if self.clock.now() >= target && next.is_none_or(|t| t > target) {
                 total.now = step.now;

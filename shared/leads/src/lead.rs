@@ -388,7 +388,7 @@ pub fn parse(body: &Value, default_region: &str, now: Timestamp) -> Result<Lead,
     let service = r.text("service", MAX_SHORT);
     let mut positive_id = |field: &str, what: &str| match obj.get(field) {
         None | Some(Value::Null) => None,
-        Some(v) => match v.as_i64().filter(|n| *n > 0) {
+        Some(v) => match shared::api_error::whole_number(v).filter(|n| *n > 0) {
             Some(n) => Some(n),
             None => {
                 r.fail(field, format!("must be a ServiceTitan {what} id (a positive integer)"));

@@ -75,9 +75,9 @@ pub async fn run(endpoints_file: &Path) -> anyhow::Result<()> {
         }
     }
     step(&format!(
-        "POST /admin/webhook-keys: the app's webhook signing key {DEMO_KEY_ID}"
+        "POST /operator/webhook-keys: the app's webhook signing key {DEMO_KEY_ID}"
     ));
-    let (_, keys) = admin.call(reqwest::Method::GET, "/admin/webhook-keys", None).await?;
+    let (_, keys) = admin.call(reqwest::Method::GET, "/operator/webhook-keys", None).await?;
     let present = keys["keys"]
         .as_array()
         .is_some_and(|k| k.iter().any(|k| k["id"] == DEMO_KEY_ID && k["active"] == true));
@@ -87,7 +87,7 @@ pub async fn run(endpoints_file: &Path) -> anyhow::Result<()> {
         let added = admin
             .call(
                 reqwest::Method::POST,
-                "/admin/webhook-keys",
+                "/operator/webhook-keys",
                 Some(json!({"id": DEMO_KEY_ID, "secret": DEMO_KEY})),
             )
             .await?;
@@ -148,6 +148,8 @@ pub async fn run(endpoints_file: &Path) -> anyhow::Result<()> {
         .send()
         .await?;
     show((csrf.status().as_u16(), csrf.text().await?), 403)?;
+
+    callers_are_bound(&admin).await?;
 
     let queue = resource("EventsQueue")?;
     step("drain the queues (the event processor runs; the stack's background poller may already have)");
@@ -469,10 +471,22 @@ impl Admin<'_> {
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<(u16, Value)> {
+        self.call_as(crate::http_api::LOCAL_OPERATOR, method, path, body).await
+    }
+
+    /// A call signed as `principal` (the local stack's stand-in for another role's SigV4).
+    pub(crate) async fn call_as(
+        &self,
+        principal: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.api))
-            .bearer_auth(self.token);
+            .bearer_auth(self.token)
+            .header(crate::http_api::LOCAL_PRINCIPAL_HEADER, principal);
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -488,6 +502,41 @@ impl Admin<'_> {
         }
         Ok(body)
     }
+}
+
+/// Machine callers act for the tenants the deployment binds them to (`MachineCallers`), and nothing else.
+async fn callers_are_bound(admin: &Admin<'_>) -> anyhow::Result<()> {
+    use crate::http_api::LOCAL_WIDGET;
+    let status = |t: &str| format!("/admin/tenants/{t}/status");
+    step(&format!(
+        "GET {} signed by the widget backend bound to tenant {DEMO_TENANT}",
+        status(DEMO_TENANT)
+    ));
+    let (code, body) = admin
+        .call_as(LOCAL_WIDGET, reqwest::Method::GET, &status(DEMO_TENANT), None)
+        .await?;
+    show((code, format!("its own tenant: status {}", body["status"])), 200)?;
+    step(&format!(
+        "GET {} by the same caller: another contractor's tenant",
+        status("4242")
+    ));
+    show_json(
+        admin
+            .call_as(LOCAL_WIDGET, reqwest::Method::GET, &status("4242"), None)
+            .await?,
+        403,
+    )?;
+    let stranger = "arn:aws:iam::123456789012:role/not-in-machine-callers";
+    step("POST /leads signed by a role the deployment does not name: it acts for no tenant");
+    let lead = json!({"leadId": "demo-unbound", "tenantId": DEMO_TENANT, "source": "chat", "name": "Ann Lee",
+                      "phone": "+15125550177"});
+    show_json(
+        admin
+            .call_as(stranger, reqwest::Method::POST, "/leads", Some(lead))
+            .await?,
+        403,
+    )?;
+    Ok(())
 }
 
 /// Connects the sandbox's demo tenant the way a contractor would: paste the four values, pick the defaults for new
