@@ -8,10 +8,10 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use aws_sdk_sqs::types::MessageAttributeValue;
 use futures::future::join_all;
 use jiff::SignedDuration;
+use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::clock::SharedClock;
 use crate::config::{ConfigError, EnvSource};
-use tracing::{Instrument, error, info, info_span, warn};
 
 /// Set by the local stack only: requeued copies wait by their [`NOT_BEFORE_ATTRIBUTE`] on the stack's clock, which
 /// the stack's event sources honour, instead of by SQS's `DelaySeconds` (moto holds those on wall time).
@@ -99,12 +99,7 @@ impl Requeue {
                 continue;
             }
             if let (Some(kind), Some(text)) = (value.data_type.as_deref(), value.string_value.as_deref()) {
-                let attr = MessageAttributeValue::builder()
-                    .data_type(kind)
-                    .string_value(text)
-                    .build()
-                    .expect("type and value are set");
-                req = req.message_attributes(name, attr);
+                req = req.message_attributes(name, attribute(kind, text));
             }
         }
         req.send()
@@ -115,11 +110,7 @@ impl Requeue {
 }
 
 fn number_attribute(n: u64) -> MessageAttributeValue {
-    MessageAttributeValue::builder()
-        .data_type("Number")
-        .string_value(n.to_string())
-        .build()
-        .expect("type and value are set")
+    attribute("Number", &n.to_string())
 }
 
 /// Handles every message of `batch` concurrently, each in a span with its message id, and lists the failed ones.
@@ -178,8 +169,12 @@ pub fn receive_count(message: &SqsMessage) -> u32 {
 
 /// A `String` message attribute.
 pub fn string_attribute(value: &str) -> MessageAttributeValue {
+    attribute("String", value)
+}
+
+fn attribute(data_type: &str, value: &str) -> MessageAttributeValue {
     MessageAttributeValue::builder()
-        .data_type("String")
+        .data_type(data_type)
         .string_value(value)
         .build()
         .expect("type and value are set")

@@ -130,7 +130,7 @@ pub fn parse(body: &Value) -> Result<Message, Vec<FieldError>> {
         ));
     }
     let tenant_id = match obj.get("tenantId") {
-        Some(Value::String(s)) if s.parse::<i64>().is_ok_and(|n| n > 0) && !s.starts_with(['0', '+']) => s.clone(),
+        Some(Value::String(s)) if shared::tenants::is_tenant_id(s) => s.clone(),
         Some(Value::Number(n)) if n.as_i64().is_some_and(|n| n > 0) => n.to_string(),
         _ => {
             errors.push(FieldError::new("/tenantId", "is required: the ServiceTitan tenant id"));

@@ -141,20 +141,20 @@ impl SqsEventSource {
             .send()
             .await
             .map_err(|e| anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
-        let (messages, early): (Vec<_>, Vec<_>) = out
-            .messages
-            .unwrap_or_default()
-            .into_iter()
-            .partition(|m| not_before(m).is_none_or(|t| t <= now));
-        let delayed = early.len();
+        let mut messages = Vec::new();
+        let mut delayed = 0;
         {
             let mut held = self.held.lock().await;
-            for m in early {
-                if let (Some(receipt), Some(at)) = (m.receipt_handle.clone(), not_before(&m)) {
-                    held.push(Held {
-                        receipt_handle: receipt,
-                        visible_at: at,
-                    });
+            for m in out.messages.unwrap_or_default() {
+                match (not_before(&m), m.receipt_handle.clone()) {
+                    (Some(at), Some(receipt)) if at > now => {
+                        delayed += 1;
+                        held.push(Held {
+                            receipt_handle: receipt,
+                            visible_at: at,
+                        });
+                    }
+                    _ => messages.push(m),
                 }
             }
         }

@@ -201,9 +201,7 @@ fn iam_context(principal: String) -> RequestContext {
     iam.user_arn = Some(principal);
     let mut authorizer = ApiGatewayRequestAuthorizer::default();
     authorizer.iam = Some(iam);
-    let mut context = ApiGatewayV2httpRequestContext::default();
-    context.authorizer = Some(authorizer);
-    RequestContext::ApiGatewayV2(context)
+    authorized(authorizer)
 }
 
 /// The request context API Gateway gives a function behind a JWT authorizer: the token's claims.
@@ -212,6 +210,10 @@ fn jwt_context(claims: HashMap<String, String>) -> RequestContext {
     jwt.claims = claims;
     let mut authorizer = ApiGatewayRequestAuthorizer::default();
     authorizer.jwt = Some(jwt);
+    authorized(authorizer)
+}
+
+fn authorized(authorizer: ApiGatewayRequestAuthorizer) -> RequestContext {
     let mut context = ApiGatewayV2httpRequestContext::default();
     context.authorizer = Some(authorizer);
     RequestContext::ApiGatewayV2(context)
