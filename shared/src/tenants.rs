@@ -214,33 +214,21 @@ impl TenantRegistry {
         applied(res)
     }
 
-    /// Replaces the tenant's recipe overrides (all of them: the admin API reads, changes one, and writes back with the
-    /// previous document as the condition, so two concurrent edits cannot lose each other). `Ok(false)` when the
-    /// tenant is not connected or the overrides changed meanwhile.
-    pub async fn put_recipe_overrides(
+    /// Drops the recipe overrides an earlier version kept in the tenant's item, once they are copied to their own
+    /// items (`followup_runtime::overrides`). Only if they are still the ones read.
+    pub async fn drop_legacy_recipe_overrides(
         &self,
         tenant_id: &str,
-        previous: &std::collections::BTreeMap<String, serde_json::Value>,
-        overrides: &std::collections::BTreeMap<String, serde_json::Value>,
-        now: Timestamp,
+        read: &std::collections::BTreeMap<String, serde_json::Value>,
     ) -> Result<bool, TenantStoreError> {
-        let mut req = self
+        let res = self
             .update(tenant_id)
-            .update_expression("SET recipe_overrides = :o, updated_at = :now")
-            .expression_attribute_names("#s", "status")
-            .expression_attribute_values(":connected", s(TenantStatus::Connected.as_str()))
-            .expression_attribute_values(":o", s(&serde_json::to_string(overrides).expect("JSON serialises")))
-            .expression_attribute_values(":now", s(&crate::clock::iso_millis(now)));
-        req = if previous.is_empty() {
-            req.condition_expression(
-                "#s = :connected AND (attribute_not_exists(recipe_overrides) OR recipe_overrides = :empty)",
-            )
-            .expression_attribute_values(":empty", s("{}"))
-        } else {
-            req.condition_expression("#s = :connected AND recipe_overrides = :prev")
-                .expression_attribute_values(":prev", s(&serde_json::to_string(previous).expect("JSON serialises")))
-        };
-        applied(req.send().await)
+            .update_expression("REMOVE recipe_overrides")
+            .condition_expression("recipe_overrides = :read")
+            .expression_attribute_values(":read", s(&serde_json::to_string(read).expect("JSON serialises")))
+            .send()
+            .await;
+        applied(res)
     }
 
     /// A token was obtained for the tenant: healthy again, failures forgotten. Ignored for a disconnected tenant.
@@ -411,8 +399,9 @@ pub struct TenantRecord {
     pub last_webhook_at: Option<Timestamp>,
     pub last_webhook_event_id: Option<String>,
     pub last_reconcile_at: Option<Timestamp>,
-    /// The tenant's changes to recipes, by recipe id (documents the follow-up engine checks and applies).
-    pub recipe_overrides: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Recipe overrides as versions before `followup_runtime::overrides` kept them, in this item; read beneath the
+    /// override items and moved into them by the tenant's next override change.
+    pub legacy_recipe_overrides: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 impl Tenant {
@@ -476,7 +465,7 @@ impl TenantRecord {
             last_webhook_at: time("last_webhook_at"),
             last_webhook_event_id: text("last_webhook_event_id"),
             last_reconcile_at: time("last_reconcile_at"),
-            recipe_overrides: match text("recipe_overrides") {
+            legacy_recipe_overrides: match text("recipe_overrides") {
                 Some(json) => serde_json::from_str(&json).map_err(|e| malformed(format!("recipe_overrides: {e}")))?,
                 None => Default::default(),
             },

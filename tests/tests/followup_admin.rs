@@ -312,3 +312,126 @@ async fn a_step_parked_while_the_sink_was_down_is_redriven_after_the_fix_and_sen
     assert_eq!(f.delivered(None).len(), 1);
     f.stop().await;
 }
+
+/// Every recipe overridden with a body near the admin API's 64 KB cap: each override is its own item, so all eight
+/// are stored (in the tenant's registry item they passed DynamoDB's 400 KB item limit and the last ones got 503).
+#[tokio::test]
+async fn a_tenant_may_override_every_recipe_with_the_largest_body_the_api_takes() {
+    let f = FollowUps::start(&["estimate_follow_up"], json!({})).await;
+    let start = f.at_local_hour(10, "America/Chicago").await;
+    let list = f.t.admin(Method::GET, "/admin/tenants/1001/recipes", None).await;
+    let recipes: Vec<(String, String)> = list.body["recipes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let id = r["id"].as_str().unwrap().to_owned();
+            let step = r["recipe"]["steps"][0]["id"].as_str().unwrap().to_owned();
+            (id, step)
+        })
+        .collect();
+    assert_eq!(recipes.len(), 8);
+    // Templates are capped at 4,000 characters, but an override may name a step more than once (the last wins), so
+    // one document can still fill the body.
+    let long = "{{company.name}} here: please call us back about your appointment. ".repeat(58);
+    for (id, step) in &recipes {
+        let mut steps: Vec<serde_json::Value> = (0..16)
+            .map(|i| json!({"id": step, "template": format!("{i}: {long}")}))
+            .collect();
+        steps.push(json!({"id": step, "delay": "PT2H", "template": format!("{id}: {{{{company.name}}}} here")}));
+        let doc = json!({"steps": steps});
+        assert!(doc.to_string().len() > 60_000 && doc.to_string().len() < 64 * 1024);
+        let put =
+            f.t.admin(Method::PUT, &format!("/admin/tenants/1001/recipes/{id}"), Some(doc))
+                .await;
+        assert_eq!(put.status, 200, "{id}: {}", put.body);
+    }
+    let list = f.t.admin(Method::GET, "/admin/tenants/1001/recipes", None).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    for r in list.body["recipes"].as_array().unwrap() {
+        let id = r["id"].as_str().unwrap();
+        let template = r["override"]["steps"][16]["template"].as_str().unwrap();
+        assert!(
+            template.starts_with(&format!("{id}: {{{{company.name}}}} here")),
+            "{id}"
+        );
+    }
+
+    // The engine runs the stored override.
+    let h = f.household("Largest", "5125550502", "TX", "78704", None).await;
+    let e = f.estimate(&f.job(&h, start + hours(24 * 30)).await, "Options").await;
+    f.control(&format!("estimates/{}/send", e.id), json!({})).await;
+    f.advance(hours(3)).await;
+    let d = f.delivered(None);
+    assert_eq!(d.len(), 1);
+    assert_eq!(
+        d[0]["data"]["message"]["text"],
+        "estimate_follow_up: Lone Star Home Services here Reply STOP to opt out."
+    );
+    let sent: jiff::Timestamp = d[0]["_timestamp"].as_str().unwrap().parse().unwrap();
+    assert!(sent.duration_since(start) < hours(2) + SignedDuration::from_mins(2));
+}
+
+/// Overrides an earlier version kept in the tenant's registry item still apply, move to their own items with the
+/// tenant's next change, and a removed one does not come back from the old copy.
+#[tokio::test]
+async fn overrides_kept_in_the_tenant_item_by_an_earlier_version_apply_and_move_on_the_next_change() {
+    let f = FollowUps::start(&["estimate_follow_up"], json!({})).await;
+    let legacy = json!({
+        "estimate_follow_up": {"steps": [{"id": "sms_24h", "delay": "PT2H"}]},
+        "invoice_dunning": {"steps": [{"id": "email", "enabled": false}]},
+    });
+    let s = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.into());
+    let dynamodb = &f.t.stack.aws().dynamodb;
+    dynamodb
+        .update_item()
+        .table_name(f.t.resource("TenantsTable"))
+        .key("tenant_id", s("1001"))
+        .update_expression("SET recipe_overrides = :o")
+        .expression_attribute_values(":o", s(&legacy.to_string()))
+        .send()
+        .await
+        .unwrap();
+    let get = |id: &'static str| {
+        let t = &f.t;
+        async move {
+            t.admin(Method::GET, &format!("/admin/tenants/1001/recipes/{id}"), None)
+                .await
+        }
+    };
+    let before = get("estimate_follow_up").await;
+    assert_eq!(before.status, 200, "{}", before.body);
+    assert_eq!(before.body["recipe"]["steps"][0]["delay"], "PT2H");
+
+    // A change to another recipe moves both old overrides into items and drops the item's copy.
+    let put =
+        f.t.admin(
+            Method::PUT,
+            "/admin/tenants/1001/recipes/job_overdue",
+            Some(json!({"steps": [{"id": "call", "enabled": false}]})),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    let item = dynamodb
+        .get_item()
+        .table_name(f.t.resource("TenantsTable"))
+        .key("tenant_id", s("1001"))
+        .send()
+        .await
+        .unwrap();
+    assert!(!item.item().unwrap().contains_key("recipe_overrides"));
+    assert_eq!(
+        get("estimate_follow_up").await.body["recipe"]["steps"][0]["delay"],
+        "PT2H"
+    );
+    assert_eq!(get("invoice_dunning").await.body["override"], legacy["invoice_dunning"]);
+
+    // Removed, it stays removed.
+    let reset =
+        f.t.admin(Method::DELETE, "/admin/tenants/1001/recipes/estimate_follow_up", None)
+            .await;
+    assert_eq!(reset.status, 200, "{}", reset.body);
+    let after = get("estimate_follow_up").await;
+    assert_eq!(after.body["override"], serde_json::Value::Null);
+    assert_eq!(after.body["recipe"]["steps"][0]["delay"], "PT24H");
+}

@@ -339,3 +339,65 @@ async fn the_tenant_s_job_type_table_maps_what_was_asked_for() {
     assert_eq!(job.job_type_id, other.id);
     f.stop().await;
 }
+
+/// The longest transcript a lead may carry (100,000 characters, here two bytes each) is an item of its own: the lead's
+/// item stays small, listing the tenant's leads reads no transcript, and the customer note still quotes it.
+#[tokio::test]
+async fn the_longest_transcript_is_its_own_item_and_still_reaches_the_customer_note() {
+    let f = FollowUps::start(&[], json!({})).await;
+    let transcript = format!("Customer: ¿Está abierto hoy? {}", "é".repeat(100_000 - 29));
+    assert_eq!(transcript.chars().count(), 100_000);
+    let reply = f
+        .post_lead(lead(
+            "chat-long-1",
+            "Rosa Quintero",
+            "(512) 555-0177",
+            json!({"address": address("88 Barton Hills Dr", None, "78704"), "transcript": transcript}),
+        ))
+        .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let created = f.created("chat-long-1").await;
+    let customer_id = created["servicetitan"]["customerId"].as_i64().unwrap();
+    let notes = f.customer_notes(customer_id).await;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("Transcript (excerpt):\nCustomer: ¿Está abierto hoy?")),
+        "{notes:#?}"
+    );
+
+    let items =
+        f.t.stack
+            .aws()
+            .dynamodb
+            .query()
+            .table_name(f.t.resource("LeadsTable"))
+            .key_condition_expression("tenant_id = :t")
+            .expression_attribute_values(":t", aws_sdk_dynamodb::types::AttributeValue::S(TENANT.into()))
+            .send()
+            .await
+            .unwrap();
+    let size = |prefix: &str| -> usize {
+        items
+            .items()
+            .iter()
+            .filter(|i| i["sk"].as_s().unwrap().starts_with(prefix))
+            .map(|i| format!("{i:?}").len())
+            .sum()
+    };
+    assert!(
+        size("lead#chat-long-1") < 8 * 1024,
+        "the lead item is {} bytes",
+        size("lead#chat-long-1")
+    );
+    assert!(size("transcript#chat-long-1#") > 200_000);
+    let list =
+        f.t.admin(reqwest::Method::GET, &format!("/admin/tenants/{TENANT}/leads"), None)
+            .await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert!(
+        !list.body.to_string().contains("éééé"),
+        "the list carries no transcript"
+    );
+    f.stop().await;
+}

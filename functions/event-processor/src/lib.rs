@@ -308,7 +308,9 @@ impl Processor {
                 .await
                 .map_err(|e| dependency(&e))?;
         }
-        let tenant = TenantView::new(&self.catalogue, record);
+        let tenant = TenantView::load(&self.catalogue, &self.store, record)
+            .await
+            .map_err(|e| dependency(&e))?;
         let wanted: BTreeSet<&'static str> = tenant
             .recipes
             .enabled

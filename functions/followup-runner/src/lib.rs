@@ -406,7 +406,9 @@ impl Runner {
                     .await?,
             ));
         };
-        let tenant = TenantView::new(&self.catalogue, record);
+        let tenant = TenantView::load(&self.catalogue, &self.store, record)
+            .await
+            .map_err(dependency)?;
         let enabled = tenant.recipes.get(&run.recipe).cloned();
         let Some(recipe) = enabled.clone().or_else(|| self.catalogue.get(&run.recipe).cloned()) else {
             return Ok(Gather::Done(

@@ -391,7 +391,9 @@ impl Inbound {
             "decidedBy": reading.as_ref().and_then(|r| r.decided_by.clone()),
         });
         if let Some(record) = record {
-            let tenant = TenantView::new(&self.catalogue, record);
+            let tenant = TenantView::load(&self.catalogue, &self.store, record)
+                .await
+                .map_err(|e| unavailable(&e))?;
             match label {
                 "opted_out" => {
                     halted = self

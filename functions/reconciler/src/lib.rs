@@ -265,7 +265,9 @@ impl Reconciler {
         if record.tenant.status != TenantStatus::Connected {
             return Ok(Outcome::NotConnected);
         }
-        let tenant = TenantView::new(&self.catalogue, record);
+        let tenant = TenantView::load(&self.catalogue, &self.snapshots, record)
+            .await
+            .map_err(|e| dependency(&e))?;
         let needed = feeds::needed(tenant.recipes.enabled.iter().map(|r| r.subject));
         let mut summary = Summary::default();
         if needed.is_empty() {
@@ -336,7 +338,9 @@ impl Reconciler {
             .await
             .map_err(|e| dependency(&e))?
             .ok_or_else(|| ReconcileError::Dependency(format!("no tenant {tenant_id}")))?;
-        let tenant = TenantView::new(&self.catalogue, record);
+        let tenant = TenantView::load(&self.catalogue, &self.snapshots, record)
+            .await
+            .map_err(|e| dependency(&e))?;
         let client = self
             .connections
             .client_for(&tenant.record)

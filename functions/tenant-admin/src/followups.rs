@@ -170,7 +170,8 @@ impl Admin {
     /// Every recipe, with whether the tenant runs it and its override.
     pub(crate) async fn recipes(&self, tenant_id: &str) -> Handled {
         let record = self.record(tenant_id).await?;
-        let view = followup_runtime::TenantView::new(&self.catalogue, record.clone());
+        let overrides = self.overrides(&record).await?;
+        let view = followup_runtime::TenantView::new(&self.catalogue, record, &overrides);
         let list: Vec<Value> = self
             .catalogue
             .all()
@@ -180,7 +181,7 @@ impl Admin {
                 json!({
                     "id": r.id,
                     "enabled": view.recipes.get(&r.id).is_some(),
-                    "override": record.recipe_overrides.get(&r.id),
+                    "override": overrides.get(&r.id),
                     "recipe": effective,
                 })
             })
@@ -191,14 +192,15 @@ impl Admin {
     pub(crate) async fn recipe(&self, tenant_id: &str, recipe_id: &str) -> Handled {
         let record = self.record(tenant_id).await?;
         let recipe = self.known_recipe(recipe_id)?;
-        let effective = match record.recipe_overrides.get(recipe_id) {
+        let overrides = self.overrides(&record).await?;
+        let effective = match overrides.get(recipe_id) {
             Some(o) => recipe.with_override(o).unwrap_or_else(|_| recipe.clone()),
             None => recipe.clone(),
         };
         ok(&json!({
             "tenantId": tenant_id,
             "id": recipe_id,
-            "override": record.recipe_overrides.get(recipe_id),
+            "override": overrides.get(recipe_id),
             "recipe": effective,
             "defaults": recipe,
         }))
@@ -217,32 +219,28 @@ impl Admin {
                 .with_fields(fields)
             })?;
         }
-        for _ in 0..3 {
-            let record = self.record(tenant_id).await?;
-            let previous = record.recipe_overrides.clone();
-            let mut next = previous.clone();
-            match body {
-                Some(doc) => next.insert(recipe_id.to_owned(), doc.clone()),
-                None => next.remove(recipe_id),
-            };
-            let stored = self
-                .registry
-                .put_recipe_overrides(tenant_id, &previous, &next, self.clock.now())
+        let record = self.record(tenant_id).await?;
+        if record.tenant.status != shared::tenants::TenantStatus::Connected {
+            return Err(crate::settings::not_connected(tenant_id));
+        }
+        let now = self.clock.now();
+        let storage = |e: followup_runtime::store::StoreError| storage_error("storing the override", e);
+        if !record.legacy_recipe_overrides.is_empty() {
+            self.followups
+                .move_legacy_overrides(&record, now)
+                .await
+                .map_err(storage)?;
+            self.registry
+                .drop_legacy_recipe_overrides(tenant_id, &record.legacy_recipe_overrides)
                 .await
                 .map_err(|e| storage_error("storing the override", e))?;
-            if stored {
-                info!(recipe = recipe_id, reset = body.is_none(), "recipe override stored");
-                return self.recipe(tenant_id, recipe_id).await;
-            }
-            if record.tenant.status != shared::tenants::TenantStatus::Connected {
-                return Err(crate::settings::not_connected(tenant_id));
-            }
         }
-        Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "concurrent_change",
-            "the overrides changed while saving; try again",
-        ))
+        self.followups
+            .put_recipe_override(tenant_id, recipe_id, body, now)
+            .await
+            .map_err(storage)?;
+        info!(recipe = recipe_id, reset = body.is_none(), "recipe override stored");
+        self.recipe(tenant_id, recipe_id).await
     }
 
     /// `GET|POST .../recipes/{id}/sample {"override"?}`: every step of the recipe (with the unsaved override applied)
@@ -252,7 +250,8 @@ impl Admin {
         let recipe = self.known_recipe(recipe_id)?;
         let record = self.record(tenant_id).await?;
         let doc = body.and_then(|b| b.get("override")).filter(|o| !o.is_null());
-        let effective = match doc.or(record.recipe_overrides.get(recipe_id)) {
+        let overrides = self.overrides(&record).await?;
+        let effective = match doc.or(overrides.get(recipe_id)) {
             Some(o) => recipe.with_override(o).map_err(|fields| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,

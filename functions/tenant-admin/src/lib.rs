@@ -276,6 +276,17 @@ impl Admin {
             .map_err(|e| storage_error("reading the tenant", e))?
             .ok_or_else(|| connect::unknown_tenant(tenant_id))
     }
+
+    /// The tenant's recipe overrides (their own items in the follow-ups table).
+    async fn overrides(
+        &self,
+        record: &shared::tenants::TenantRecord,
+    ) -> Result<std::collections::BTreeMap<String, serde_json::Value>, ApiError> {
+        self.followups
+            .recipe_overrides(record)
+            .await
+            .map_err(|e| storage_error("reading the recipe overrides", e))
+    }
 }
 
 /// The admin routes, by path (API Gateway may also hand the function a stage prefix, which is skipped).

@@ -80,7 +80,8 @@ impl Admin {
             }
             None => settings.recipes.clone(),
         };
-        let recipes = self.catalogue.for_tenant(&ids, &record.recipe_overrides).enabled;
+        let overrides = self.overrides(&record).await?;
+        let recipes = self.catalogue.for_tenant(&ids, &overrides).enabled;
         let client = self
             .connections
             .client_for(&record)
@@ -89,7 +90,7 @@ impl Admin {
         let now = self.clock.now();
         let until = now + SignedDuration::from_hours(24 * days);
         let tz = jiff::tz::TimeZone::get(&settings.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
-        let view = followup_runtime::TenantView::new(&self.catalogue, record.clone());
+        let view = followup_runtime::TenantView::new(&self.catalogue, record.clone(), &overrides);
         let quiet = view.quiet_hours();
         let rules = preview::Rules {
             channels: &settings.channels,

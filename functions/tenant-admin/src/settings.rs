@@ -149,7 +149,8 @@ impl Admin {
             .settings
             .as_ref()
             .and_then(|v| serde_json::from_value(v.clone()).ok());
-        errors.extend(self.who_is_speaking(&mut settings, &record, &choices));
+        let overrides = self.overrides(&record).await?;
+        errors.extend(self.who_is_speaking(&mut settings, &overrides, &choices));
         errors.extend(egress_errors(&self.config.egress, &settings).await);
         keep_server_fields(&mut settings, previous.as_ref(), now);
         if !errors.is_empty() {
@@ -232,13 +233,10 @@ impl Admin {
     fn who_is_speaking(
         &self,
         settings: &mut TenantSettings,
-        record: &shared::tenants::TenantRecord,
+        overrides: &std::collections::BTreeMap<String, serde_json::Value>,
         choices: &Choices,
     ) -> Vec<FieldError> {
-        let recipes = self
-            .catalogue
-            .for_tenant(&settings.recipes, &record.recipe_overrides)
-            .enabled;
+        let recipes = self.catalogue.for_tenant(&settings.recipes, overrides).enabled;
         let mut errors = Vec::new();
         let needing = |setting: &str| -> Vec<&str> {
             recipes

@@ -14,7 +14,7 @@ const RETRIES: [u32; 4] = [10, 30, 60, 300];
 impl Admin {
     pub(crate) async fn webhooks(&self, tenant_id: &str) -> Handled {
         let record = self.record(tenant_id).await?;
-        let view = followup_runtime::TenantView::new(&self.catalogue, record.clone());
+        let view = followup_runtime::TenantView::new(&self.catalogue, record.clone(), &self.overrides(&record).await?);
         let stats = self
             .events
             .webhook_stats(tenant_id)

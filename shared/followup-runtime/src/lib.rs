@@ -1,6 +1,7 @@
 //! What the follow-up functions (event processor, runner, inbound messages, admin API) share around the engine's
 //! pure rules in `followups`:
 //! - [`store`]: the engine's state in DynamoDB, every change a conditional write;
+//! - [`overrides`]: a tenant's recipe overrides, one item each;
 //! - [`schedules`]: one-shot EventBridge Scheduler schedules for steps and watches;
 //! - [`servicetitan_facts`]: live reads from ServiceTitan, as the engine's facts;
 //! - [`profile`]: what a run keeps about the person it follows up;
@@ -8,6 +9,7 @@
 //! - [`TenantView`]: a tenant's settings and effective recipes, from its registry record.
 
 pub mod messages;
+pub mod overrides;
 pub mod profile;
 pub mod schedules;
 pub mod servicetitan_facts;
@@ -38,13 +40,27 @@ pub struct TenantView {
 }
 
 impl TenantView {
-    pub fn new(catalogue: &Catalogue, record: TenantRecord) -> Self {
+    /// The tenant's view with its overrides read from the follow-ups table.
+    pub async fn load(
+        catalogue: &Catalogue,
+        store: &store::Store,
+        record: TenantRecord,
+    ) -> Result<Self, store::StoreError> {
+        let overrides = store.recipe_overrides(&record).await?;
+        Ok(Self::new(catalogue, record, &overrides))
+    }
+
+    pub fn new(
+        catalogue: &Catalogue,
+        record: TenantRecord,
+        overrides: &std::collections::BTreeMap<String, serde_json::Value>,
+    ) -> Self {
         let settings: Option<TenantSettings> = record
             .settings
             .as_ref()
             .and_then(|v| serde_json::from_value(v.clone()).ok());
         let recipes = match &settings {
-            Some(s) => catalogue.for_tenant(&s.recipes, &record.recipe_overrides),
+            Some(s) => catalogue.for_tenant(&s.recipes, overrides),
             None => TenantRecipes::default(),
         };
         for (id, problems) in &recipes.ignored_overrides {

@@ -11,6 +11,7 @@
 //! | `optout#<address>` | the opt-out ledger, channel by channel, with the words that decided |
 //! | `consent#<address>` | the consent ledger: per channel, express and written consent, with source and moment |
 //! | `texted#<phone>` | the tenant has texted this number before (the first text says how to opt out) |
+//! | `override#<recipe>` | the tenant's override of one recipe ([`crate::overrides`]) |
 //!
 //! Every state change is a conditional write, and each audit entry is written in the same transaction as the
 //! change it records, so a retried or duplicated step changes nothing twice and records nothing twice.
@@ -43,7 +44,7 @@ pub enum StoreError {
     Malformed { key: String, reason: String },
 }
 
-fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
+pub(crate) fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
     StoreError::Unavailable(DisplayErrorContext(e).to_string())
 }
 
@@ -249,8 +250,8 @@ impl OptOut {
 
 #[derive(Debug, Clone)]
 pub struct Store {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
+    pub(crate) client: aws_sdk_dynamodb::Client,
+    pub(crate) table: String,
 }
 
 /// The per-day send counters' keys, and their attributes' (one per recipe).
@@ -269,7 +270,7 @@ impl Store {
         }
     }
 
-    fn key(tenant_id: &str, sk: &str) -> Item {
+    pub(crate) fn key(tenant_id: &str, sk: &str) -> Item {
         HashMap::from([("tenant_id".into(), s(tenant_id)), ("sk".into(), s(sk))])
     }
 
@@ -286,7 +287,7 @@ impl Store {
         Ok(out.item)
     }
 
-    async fn query_prefix(&self, tenant_id: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
+    pub(crate) async fn query_prefix(&self, tenant_id: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
         self.client
             .query()
             .table_name(&self.table)

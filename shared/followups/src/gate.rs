@@ -176,6 +176,8 @@ pub enum SkipReason {
     NoSendWindow,
     /// The template needs a value the tenant or entity does not have (e.g. a booking link).
     MissingValue(String),
+    /// Rendered (its values filled in, the opt-out notice added) the message is longer than a follow-up may be.
+    TooLong(usize),
 }
 
 impl SkipReason {
@@ -189,6 +191,7 @@ impl SkipReason {
             Self::HeldTooLong => "held_too_long".into(),
             Self::NoSendWindow => "no_send_window".into(),
             Self::MissingValue(v) => format!("missing_{}", v.replace('.', "_")),
+            Self::TooLong(_) => "message_too_long".into(),
         }
     }
 }
@@ -290,6 +293,10 @@ pub struct SendInput<'a> {
 /// The sentence the first text to a number ends with (CTIA's messaging principles).
 pub const OPT_OUT_NOTICE: &str = "Reply STOP to opt out.";
 
+/// The longest message a follow-up carries, in characters (`docs/followup.schema.json`'s `message.text`). A template
+/// within its own cap can still pass it once its values are filled in; such a step is skipped, not cut short.
+pub const MAX_MESSAGE_CHARS: usize = 4000;
+
 pub fn check(input: &SendInput<'_>) -> Verdict {
     let recipe = input.recipe;
     let step = &recipe.steps[input.position.step];
@@ -376,6 +383,10 @@ pub fn check(input: &SendInput<'_>) -> Verdict {
         } else {
             text
         };
+        let chars = text.chars().count();
+        if chars > MAX_MESSAGE_CHARS {
+            return skip(SkipReason::TooLong(chars));
+        }
         Verdict::Send(Box::new(SendPlan {
             text,
             after_hours,

@@ -4,6 +4,10 @@
 //! |---|---|
 //! | `lead#<lead id>` | the lead as accepted, its status, the match decision and every ServiceTitan id made for it |
 //! | `lead#<lead id>#att#<fingerprint>` | a transcript or summary sent later, and whether it is attached yet |
+//! | `transcript#<lead id>#<fingerprint>` | the transcript the lead came with (up to 100,000 characters) |
+//!
+//! The transcript is an item of its own so the lead's item stays small however long the conversation was (a tenant's
+//! lead list reads every lead item), and outside the `lead#` prefix so listing leads never reads transcripts.
 //!
 //! A lead's ServiceTitan ids are recorded the moment each record exists, and an *intent* is recorded just before
 //! each create, so a worker that dies between the two finds the record by its external data (or note marker) on
@@ -236,6 +240,10 @@ fn lead_sk(lead_id: &str) -> String {
     format!("lead#{lead_id}")
 }
 
+fn transcript_sk(lead_id: &str, fingerprint: &str) -> String {
+    format!("transcript#{lead_id}#{fingerprint}")
+}
+
 fn expiry(at: Timestamp) -> AttributeValue {
     n((at + RETENTION).as_second())
 }
@@ -290,9 +298,26 @@ impl LeadStore {
     /// Stores a new lead (status accepted, not yet queued), or says what is there already under its id.
     pub async fn accept(&self, lead: &Lead, fingerprint: &str, now: Timestamp) -> Result<Accepted, StoreError> {
         let mut item = key(&lead.tenant_id, &lead_sk(&lead.lead_id));
+        let mut short = lead.clone();
+        if let Some(transcript) = short.transcript.take() {
+            // First, so a lead item never names a transcript that is not there. Keyed by the fingerprint: a
+            // conflicting lead under the same id cannot overwrite this one's, and a retry writes the same item.
+            let sk = transcript_sk(&lead.lead_id, fingerprint);
+            let mut t = key(&lead.tenant_id, &sk);
+            t.insert("transcript".into(), s(transcript));
+            t.insert("expires_at".into(), expiry(now));
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(t))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            item.insert("transcript_sk".into(), s(sk));
+        }
         item.insert(
             "lead_json".into(),
-            s(serde_json::to_string(lead).expect("a lead serialises")),
+            s(serde_json::to_string(&short).expect("a lead serialises")),
         );
         item.insert("fingerprint".into(), s(fingerprint));
         item.insert("status".into(), s(LeadStatus::Accepted.as_str()));
@@ -336,7 +361,31 @@ impl LeadStore {
             .send()
             .await
             .map_err(unavailable)?;
-        out.item().map(record_of).transpose()
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
+        let mut record = record_of(item)?;
+        if let Some(sk) = text(item, "transcript_sk") {
+            let t = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(key(tenant_id, sk)))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            record.lead.transcript = Some(
+                t.item()
+                    .and_then(|t| text(t, "transcript"))
+                    .ok_or_else(|| StoreError::Malformed {
+                        key: sk.to_owned(),
+                        reason: "the lead's transcript is missing".into(),
+                    })?
+                    .to_owned(),
+            );
+        }
+        Ok(Some(record))
     }
 
     fn update(

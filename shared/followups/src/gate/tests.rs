@@ -451,6 +451,27 @@ fn the_closed_notice_goes_only_by_sms_in_answer_to_the_persons_own_call() {
     assert_eq!(deferred(&c.verdict()).1, "quiet_hours");
 }
 
+/// A template within its 4,000 characters that renders longer (its values, the opt-out notice) is not sent cut
+/// short, nor sent at all: the step is skipped with the reason.
+#[test]
+fn a_message_that_renders_longer_than_a_follow_up_may_be_is_skipped() {
+    let template = |c: &mut Case, text: &str| {
+        let allowed = crate::render::variables(c.recipe.subject);
+        c.recipe.steps[0].template = crate::render::Template::parse(text, &allowed).unwrap();
+    };
+    let mut c = Case::estimate();
+    // 3,999 characters as written; the company's name makes it longer.
+    let text = format!("{}{{{{company.name}}}}", "a".repeat(3999 - "{{company.name}}".len()));
+    template(&mut c, &text);
+    assert_eq!(skipped(&c.verdict()), "message_too_long");
+    // Exactly at the limit once rendered: sent.
+    template(&mut c, &"b".repeat(MAX_MESSAGE_CHARS));
+    assert_eq!(sent(&c.verdict()).text.chars().count(), MAX_MESSAGE_CHARS);
+    // The first text's opt-out notice counts too.
+    c.first_text = true;
+    assert_eq!(skipped(&c.verdict()), "message_too_long");
+}
+
 #[test]
 fn the_first_text_to_a_number_says_how_to_opt_out() {
     let mut c = Case::estimate();
