@@ -4,7 +4,7 @@ VENV := .local/venv/bin
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools build up down status demo test fuzz contract lint fmt clippy cfn-lint sam-validate bench sam-build watch sandbox zones
+.PHONY: help tools build up down status demo test fuzz chaos contract lint fmt clippy cfn-lint sam-validate bench sam-build watch sandbox zones
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -34,6 +34,10 @@ test: tools ## run every test (unit, local-stack integration against moto)
 fuzz: ## the long fuzz run: 1.2 million inputs into each of the nine targets (make test runs 2,000 each)
 	FUZZ_CASES=$${FUZZ_CASES:-1200000} cargo test -p integration-tests --test fuzz -- --nocapture --test-threads 2 \
 		2>&1 | grep -E '^fuzz |^test |test result'
+
+chaos: tools ## the fault matrix: the demo story under each fault, CHAOS_ROUNDS rounds each (default 3; make test runs 1)
+	set -o pipefail; CHAOS_ROUNDS=$${CHAOS_ROUNDS:-3} cargo test -p integration-tests --test chaos -- --nocapture \
+		--test-threads 2 2>&1 | grep -E '^chaos |^test |test result|broke|^  '
 
 contract: up ## contract fuzzing: schemathesis over every operation of docs/api.yaml, against the local stack
 	@infra/contract-fuzz/run.sh

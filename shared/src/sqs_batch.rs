@@ -18,13 +18,26 @@ use crate::config::{ConfigError, EnvSource};
 pub const DELAY_ON_STACK_CLOCK_ENV: &str = "SQS_DELAY_ON_STACK_CLOCK";
 /// When a requeued copy is due, in epoch milliseconds.
 pub const NOT_BEFORE_ATTRIBUTE: &str = "notBefore";
-/// How many times a message has been requeued busy.
+/// How many times a message has been requeued.
 pub const REQUEUES_ATTRIBUTE: &str = "requeues";
-/// After this many requeues a busy message fails as any other would, and so dead-letters in the end: a lease that
-/// never runs out is a bug to look at, not a reason to wait forever.
+/// After this many requeues a message fails as any other would, and so dead-letters in the end: a lease that never
+/// runs out, or a dependency down for hours, is for a person to look at, not a reason to wait forever.
 pub const MAX_REQUEUES: u32 = 20;
 /// SQS's longest `DelaySeconds`.
 const MAX_DELAY: SignedDuration = SignedDuration::from_secs(900);
+/// The first wait for a dependency that is down; doubled at each requeue up to [`MAX_DELAY`], so the 20 requeues
+/// span about four hours.
+const FIRST_OUTAGE_DELAY: SignedDuration = SignedDuration::from_secs(30);
+
+/// Why a failed message waits as a delayed copy instead of failing (which uses up one of its receives).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Another worker holds what it names: due when that lease has run out.
+    Busy,
+    /// A dependency it needs is down (ServiceTitan answering 5xx, say): due after a backoff that grows with each
+    /// requeue, so an outage of hours dead-letters nothing while the receives would be spent in minutes.
+    Unavailable,
+}
 
 /// Where and how long a consumer's busy messages wait (see [`Requeue`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,20 +81,24 @@ impl Requeue {
     }
 
     /// Sends the copy, or says why not (the limit reached, or SQS refused): the message then fails as usual.
-    async fn send(&self, message: &SqsMessage) -> Result<SignedDuration, String> {
+    async fn send(&self, message: &SqsMessage, wait: Wait) -> Result<SignedDuration, String> {
         let requeues: u32 = message
             .message_attributes
             .get(REQUEUES_ATTRIBUTE)
             .and_then(|a| a.string_value.as_deref()?.parse().ok())
             .unwrap_or(0);
         if requeues >= MAX_REQUEUES {
-            return Err(format!("requeued busy {requeues} times already"));
+            return Err(format!("requeued {requeues} times already"));
         }
         let RequeueConfig {
             queue_url,
             delay,
             on_stack_clock,
         } = &self.config;
+        let delay = &match wait {
+            Wait::Busy => *delay,
+            Wait::Unavailable => outage_delay(requeues),
+        };
         let not_before = self.clock.now() + *delay;
         let mut req = self
             .sqs
@@ -109,18 +126,24 @@ impl Requeue {
     }
 }
 
+/// The wait before the `requeues`+1-th try of a message whose dependency is down.
+fn outage_delay(requeues: u32) -> SignedDuration {
+    let secs = FIRST_OUTAGE_DELAY.as_secs().saturating_mul(1 << requeues.min(16));
+    SignedDuration::from_secs(secs).min(MAX_DELAY)
+}
+
 fn number_attribute(n: u64) -> MessageAttributeValue {
     attribute("Number", &n.to_string())
 }
 
 /// Handles every message of `batch` concurrently, each in a span with its message id, and lists the failed ones.
-/// A failure for which `busy` is true (another worker holds what the message names) goes back through `requeue`
-/// as a delayed copy when it can, and is not reported; otherwise it is reported and logged at info. Every other
-/// failure is reported and logged as an error.
+/// A failure that should [`Wait`] (another worker holds what the message names, or a dependency is down) goes back
+/// through `requeue` as a delayed copy when it can, and is not reported; otherwise it is reported and logged at
+/// warn. Every other failure is reported and logged as an error.
 pub async fn handle<'a, T, E, F, Fut>(
     batch: &'a SqsEvent,
     handle: F,
-    busy: impl Fn(&E) -> bool,
+    wait: impl Fn(&E) -> Option<Wait>,
     requeue: &Requeue,
 ) -> SqsBatchResponse
 where
@@ -137,13 +160,13 @@ where
     for (message, result) in batch.records.iter().zip(results) {
         let Err(e) = result else { continue };
         let message_id = message.message_id.as_deref().unwrap_or("");
-        if busy(&e) {
-            match requeue.send(message).await {
+        if let Some(w) = wait(&e) {
+            match requeue.send(message, w).await {
                 Ok(delay) => {
-                    info!(message_id, error = %e, delay_seconds = delay.as_secs(), "busy: requeued as a delayed copy");
+                    info!(message_id, error = %e, wait = ?w, delay_seconds = delay.as_secs(), "requeued as a delayed copy");
                     continue;
                 }
-                Err(why) => warn!(message_id, error = %e, why, "busy, and not requeued: the message will be retried"),
+                Err(why) => warn!(message_id, error = %e, wait = ?w, why, "not requeued: the message will be retried"),
             }
         } else {
             error!(message_id, error = %e, "message failed");
@@ -285,7 +308,7 @@ mod tests {
                     None => Err("no body".to_owned()),
                 }
             },
-            |e: &String| e == "busy",
+            |e: &String| (e == "busy").then_some(Wait::Busy),
             &requeue,
         )
         .await;
@@ -313,5 +336,14 @@ mod tests {
         env.insert(DELAY_ON_STACK_CLOCK_ENV.into(), "true".into());
         assert!(delay(&env, 60).on_stack_clock);
         assert!(RequeueConfig::from_env(&env, "MISSING", SignedDuration::from_secs(1)).is_err());
+    }
+
+    #[test]
+    fn waiting_out_an_outage_backs_off_to_sqs_longest_delay_and_spans_hours() {
+        let delays: Vec<i64> = (0..MAX_REQUEUES).map(|n| outage_delay(n).as_secs()).collect();
+        assert_eq!(&delays[..6], &[30, 60, 120, 240, 480, 900]);
+        assert!(delays.iter().all(|d| *d <= MAX_DELAY.as_secs()));
+        let total: i64 = delays.iter().sum();
+        assert!((4 * 3600..5 * 3600).contains(&total), "{total} s");
     }
 }

@@ -2,6 +2,7 @@
 //! queues and tables it creates.
 
 pub mod browser;
+pub mod chaos;
 pub mod followups;
 pub mod leads;
 pub mod reconcile;

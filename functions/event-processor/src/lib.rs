@@ -176,7 +176,7 @@ impl Processor {
         shared::sqs_batch::handle(
             &batch,
             |m| self.handle_message(m),
-            |e| matches!(e, ProcessError::Busy),
+            |e| matches!(e, ProcessError::Busy).then_some(shared::sqs_batch::Wait::Busy),
             &self.requeue,
         )
         .await

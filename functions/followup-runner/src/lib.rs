@@ -242,7 +242,7 @@ impl Runner {
         shared::sqs_batch::handle(
             &batch,
             |m| self.handle_message(m),
-            |e| matches!(e, RunError::Busy),
+            |e| matches!(e, RunError::Busy).then_some(shared::sqs_batch::Wait::Busy),
             &self.requeue,
         )
         .await

@@ -14,6 +14,7 @@ use servicetitan::{Connections, CredentialStore, DynamoDbTokenStore};
 use shared::clock::SharedClock;
 use shared::config::{ConfigError, EnvSource};
 use shared::servicetitan_env::HostsByEnvironment;
+use shared::sqs_batch::Wait;
 use shared::tenants::TenantRegistry;
 use tracing::{Instrument, info_span};
 
@@ -135,7 +136,12 @@ impl LeadCreator {
         shared::sqs_batch::handle(
             &batch,
             |m| self.handle_message(m),
-            |e| matches!(e, MessageError::Busy),
+            |e| match e {
+                MessageError::Busy => Some(Wait::Busy),
+                // ServiceTitan down: wait it out as delayed copies; the lead keeps what it made so far.
+                MessageError::Create(CreateError::Unavailable(_)) => Some(Wait::Unavailable),
+                _ => None,
+            },
             &self.requeue,
         )
         .await

@@ -199,7 +199,7 @@ impl Reconciler {
         shared::sqs_batch::handle(
             &batch,
             |m| self.handle_message(m),
-            |e| matches!(e, ReconcileError::Busy),
+            |e| matches!(e, ReconcileError::Busy).then_some(shared::sqs_batch::Wait::Busy),
             &self.requeue,
         )
         .await

@@ -37,6 +37,7 @@ pub struct SqsEventSource {
     /// One poller at a time, as with a mapping of concurrency one; drain relies on it.
     poll_lock: Mutex<()>,
     held: Mutex<Vec<Held>>,
+    faults: std::sync::Arc<crate::faults::Faults>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -56,6 +57,7 @@ impl SqsEventSource {
         source: &SqsSource,
         region: String,
         handler: SqsHandler,
+        faults: std::sync::Arc<crate::faults::Faults>,
     ) -> anyhow::Result<Self> {
         let attrs = sqs
             .get_queue_attributes()
@@ -80,6 +82,7 @@ impl SqsEventSource {
             handler,
             poll_lock: Mutex::new(()),
             held: Mutex::new(Vec::new()),
+            faults,
         })
     }
 
@@ -168,36 +171,18 @@ impl SqsEventSource {
             .iter()
             .filter_map(|m| Some((m.message_id.clone()?, m.receipt_handle.clone()?)))
             .collect();
+        let chaos = self.faults.sqs_batch();
+        if chaos.reorder {
+            self.faults.shuffle(&mut messages);
+        }
         let mut event = SqsEvent::default();
         event.records = messages.iter().map(|m| self.to_lambda_message(m)).collect();
-
-        let failed_ids: Vec<String> = match (self.handler)(event).await {
-            Ok(resp) if self.report_batch_item_failures => {
-                let ids: Vec<String> = resp
-                    .batch_item_failures
-                    .into_iter()
-                    .map(|f| f.item_identifier)
-                    .collect();
-                // Lambda treats an unknown identifier as a failure of the whole batch.
-                if ids.iter().any(|id| !receipts.contains_key(id)) {
-                    warn!(
-                        function = self.function,
-                        "batchItemFailures named an unknown message; retrying the whole batch"
-                    );
-                    receipts.keys().cloned().collect()
-                } else {
-                    ids
-                }
-            }
-            Ok(_) => Vec::new(),
-            Err(e) => {
-                warn!(
-                    function = self.function,
-                    error = e,
-                    "function failed; the whole batch returns to the queue"
-                );
-                receipts.keys().cloned().collect()
-            }
+        let failed_ids = if chaos.duplicate {
+            // Two invocations at once, as two pollers receiving the same message; done if either succeeds.
+            let (a, b) = tokio::join!(self.invoke(event.clone(), &receipts), self.invoke(event, &receipts));
+            a.into_iter().filter(|id| b.contains(id)).collect()
+        } else {
+            self.invoke(event, &receipts).await
         };
 
         let succeeded: Vec<(&String, &String)> = receipts.iter().filter(|(id, _)| !failed_ids.contains(id)).collect();
@@ -242,6 +227,38 @@ impl SqsEventSource {
             "batch delivered"
         );
         Ok(stats)
+    }
+
+    /// One invocation of the function with `event`: the ids of the messages that failed.
+    async fn invoke(&self, event: SqsEvent, receipts: &HashMap<String, String>) -> Vec<String> {
+        match (self.handler)(event).await {
+            Ok(resp) if self.report_batch_item_failures => {
+                let ids: Vec<String> = resp
+                    .batch_item_failures
+                    .into_iter()
+                    .map(|f| f.item_identifier)
+                    .collect();
+                // Lambda treats an unknown identifier as a failure of the whole batch.
+                if ids.iter().any(|id| !receipts.contains_key(id)) {
+                    warn!(
+                        function = self.function,
+                        "batchItemFailures named an unknown message; retrying the whole batch"
+                    );
+                    receipts.keys().cloned().collect()
+                } else {
+                    ids
+                }
+            }
+            Ok(_) => Vec::new(),
+            Err(e) => {
+                warn!(
+                    function = self.function,
+                    error = e,
+                    "function failed; the whole batch returns to the queue"
+                );
+                receipts.keys().cloned().collect()
+            }
+        }
     }
 
     fn to_lambda_message(&self, m: &aws_sdk_sqs::types::Message) -> SqsMessage {

@@ -182,7 +182,38 @@ pub fn read(
 /// Builds the in-process handler for a function from its library crate. A template function whose binary is not
 /// listed here fails start-up, so the template cannot gain a function the local stack silently ignores.
 pub fn host(def: &FunctionDef, aws: &AwsClients, clock: SharedClock) -> anyhow::Result<Hosted> {
-    Ok(with_deadline(host_untimed(def, aws, clock)?, def.timeout_secs))
+    Ok(killable(
+        &def.logical_id,
+        with_deadline(host_untimed(def, aws, clock)?, def.timeout_secs),
+    ))
+}
+
+/// Runs every invocation as a task a killed host ([`crate::faults`]) can stop part-way. A killed invocation answers
+/// nothing: an SQS batch or a scheduled event fails whole, an API request gets API Gateway's 502.
+fn killable(function: &str, hosted: Hosted) -> Hosted {
+    use crate::faults::invoke;
+    const KILLED: &str = "the function's host was killed mid-invocation (an injected fault)";
+    let f: Arc<str> = function.into();
+    match hosted {
+        Hosted::Http(h) => Hosted::Http(Arc::new(move |req| {
+            let (f, h) = (f.clone(), h.clone());
+            Box::pin(async move {
+                invoke(&f, h(req)).await.unwrap_or_else(|| {
+                    let mut resp = Response::new(Body::from(r#"{"message":"Internal Server Error"}"#));
+                    *resp.status_mut() = http::StatusCode::BAD_GATEWAY;
+                    resp
+                })
+            })
+        })),
+        Hosted::Sqs(h) => Hosted::Sqs(Arc::new(move |batch| {
+            let (f, h) = (f.clone(), h.clone());
+            Box::pin(async move { invoke(&f, h(batch)).await.unwrap_or_else(|| Err(KILLED.into())) })
+        })),
+        Hosted::Json(h) => Hosted::Json(Arc::new(move |event| {
+            let (f, h) = (f.clone(), h.clone());
+            Box::pin(async move { invoke(&f, h(event)).await.unwrap_or_else(|| Err(KILLED.into())) })
+        })),
+    }
 }
 
 /// Runs every invocation within the template's `Timeout`, as Lambda's context gives it a deadline (see

@@ -8,10 +8,13 @@
 //!   one-time schedules ([`scheduler`]), all on one virtual clock ([`stack`]);
 //! - the AI platform is a local sink that verifies and records follow-up deliveries ([`sink`]);
 //! - the host platform's identity provider is a local issuer that signs contractors in, and stands in for API
-//!   Gateway's JWT authorizer on the dashboard routes ([`issuer`]).
+//!   Gateway's JWT authorizer on the dashboard routes ([`issuer`]);
+//! - faults are injected on purpose for the fault matrix: AWS refusing the functions' calls, a host killed
+//!   mid-invocation, duplicated and reordered SQS deliveries ([`faults`]).
 
 pub mod demo;
 pub mod event_sources;
+pub mod faults;
 pub mod functions;
 pub mod http_api;
 pub mod issuer;

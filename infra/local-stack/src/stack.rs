@@ -121,6 +121,7 @@ struct ScheduledFunction {
 struct Inner {
     clock: Arc<VirtualClock>,
     aws: AwsClients,
+    faults: Arc<crate::faults::Faults>,
     sources: Vec<SqsEventSource>,
     scheduled: Vec<ScheduledFunction>,
     scheduler: SchedulerEmulator,
@@ -248,7 +249,8 @@ impl LocalStack {
         let issuer = Arc::new(Issuer::new(issuer_url, audience)?);
         let functions = functions::read(&template, &ctx, &function_env)?;
 
-        let function_aws = function_clients(&aws_endpoint, &opts.region, &opts.function_aws_endpoints);
+        let faults = crate::faults::Faults::new(shared_clock.clone());
+        let function_aws = function_clients(&aws_endpoint, &opts.region, &opts.function_aws_endpoints, &faults);
         let mut http_routes = Vec::new();
         let mut sources = Vec::new();
         let mut scheduled = Vec::new();
@@ -285,6 +287,7 @@ impl LocalStack {
                                 s,
                                 opts.region.clone(),
                                 handler.clone(),
+                                faults.clone(),
                             )
                             .await?,
                         );
@@ -299,6 +302,7 @@ impl LocalStack {
             aws,
             sources,
             scheduled,
+            faults,
             control: Mutex::new(()),
         });
         let router = crate::http_api::routes(http_routes, &admin_token, issuer.clone(), shared_clock.clone())?
@@ -443,6 +447,11 @@ impl LocalStack {
     /// The local stand-in for the AI platform (what `/_local/outbox` shows).
     pub fn sink(&self) -> &LocalSink {
         &self.sink
+    }
+
+    /// The faults injected on purpose ([`crate::faults`]).
+    pub fn faults(&self) -> &Arc<crate::faults::Faults> {
+        &self.inner.faults
     }
 
     /// The bearer token the admin (`AWS_IAM`) routes accept locally.
@@ -638,15 +647,37 @@ fn queue_url_for_arn(ctx: &Context, arn: &str) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow!("no queue in the template has ARN {arn}"))
 }
 
-/// The functions' AWS clients: moto, except for services redirected in `overrides`.
-fn function_clients(endpoint: &str, region: &str, overrides: &HashMap<String, String>) -> AwsClients {
+/// The functions' AWS clients: moto, except for services redirected in `overrides`, each call checked against the
+/// injected faults first.
+fn function_clients(
+    endpoint: &str,
+    region: &str,
+    overrides: &HashMap<String, String>,
+    faults: &Arc<crate::faults::Faults>,
+) -> AwsClients {
     let config =
         |service: &str| local_sdk_config(overrides.get(service).map(String::as_str).unwrap_or(endpoint), region);
     AwsClients {
-        dynamodb: aws_sdk_dynamodb::Client::new(&config("dynamodb")),
-        sqs: aws_sdk_sqs::Client::new(&config("sqs")),
-        secrets: aws_sdk_secretsmanager::Client::new(&config("secretsmanager")),
-        scheduler: aws_sdk_scheduler::Client::new(&config("scheduler")),
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&config("dynamodb"))
+                .interceptor(faults.interceptor("dynamodb"))
+                .build(),
+        ),
+        sqs: aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&config("sqs"))
+                .interceptor(faults.interceptor("sqs"))
+                .build(),
+        ),
+        secrets: aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&config("secretsmanager"))
+                .interceptor(faults.interceptor("secretsmanager"))
+                .build(),
+        ),
+        scheduler: aws_sdk_scheduler::Client::from_conf(
+            aws_sdk_scheduler::config::Builder::from(&config("scheduler"))
+                .interceptor(faults.interceptor("scheduler"))
+                .build(),
+        ),
     }
 }
 
@@ -682,6 +713,35 @@ fn control_routes(inner: Arc<Inner>) -> Router {
                 }
                 respond(inner.advance(SignedDuration::from_secs_f64(secs)).await)
             }),
+        )
+        .route(
+            "/_local/faults",
+            get(|State(inner): State<Arc<Inner>>| async move { Json(inner.faults.view()) })
+                .post(|State(inner): State<Arc<Inner>>, body: axum::body::Bytes| async move {
+                    let request: crate::faults::FaultRequest = match serde_json::from_slice(&body) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            return bad_request(format!(
+                                "expected {{\"refuse\": {{\"dynamodb\": seconds}}, \"kill\": {{\"function\", \"atCall\"}}, \"sqs\": {{\"duplicate\", \"reorder\"}}}}: {e}"
+                            ));
+                        }
+                    };
+                    match inner.faults.apply(request) {
+                        Ok(()) => (StatusCode::OK, Json(inner.faults.view())),
+                        Err(fields) => (
+                            StatusCode::BAD_REQUEST,
+                            Json(json!({"error": {
+                                "code": "invalid_request",
+                                "message": "the faults are invalid",
+                                "fields": fields.iter().map(|(f, r)| json!({"field": f, "reason": r})).collect::<Vec<_>>(),
+                            }})),
+                        ),
+                    }
+                })
+                .delete(|State(inner): State<Arc<Inner>>| async move {
+                    inner.faults.clear();
+                    Json(inner.faults.view())
+                }),
         )
         .with_state(inner)
 }

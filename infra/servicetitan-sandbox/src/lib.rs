@@ -177,6 +177,11 @@ impl Sandbox {
         self.state.0.webhooks.configure(Some(config));
     }
 
+    /// The webhook emission settings in force, if emission is on.
+    pub fn webhook_config(&self) -> Option<WebhookConfig> {
+        self.state.0.webhooks.config()
+    }
+
     /// Turns webhook emission off; deliveries already queued keep being attempted.
     pub fn disable_webhooks(&self) {
         self.state.0.webhooks.configure(None);

@@ -26,8 +26,19 @@ pub const DEFAULT_SIGNATURE_HEADER: &str = "X-ServiceTitan-Signature";
 pub const RETRY_DELAYS_SECONDS: [i64; 4] = [10, 30, 60, 300];
 /// Attempts before a delivery is marked failed.
 pub const MAX_ATTEMPTS: usize = 1 + RETRY_DELAYS_SECONDS.len();
-/// A due delivery handed to the engine: (index in the outbox, url, body, headers).
-type Due = (usize, String, Vec<u8>, Vec<(String, String)>);
+/// A due delivery handed to the engine: (index in the outbox, url, body, headers, extra copies).
+type Due = (usize, String, Vec<u8>, Vec<(String, String)>, u32);
+
+/// An event's first-attempt delay under [`WebhookConfig::reorder_seconds`]: a splitmix64 share of the window.
+fn hold_back(event: u64, window: u32) -> i64 {
+    if window == 0 {
+        return 0;
+    }
+    let mut z = event.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    ((z ^ (z >> 31)) % (u64::from(window) + 1)) as i64
+}
 
 const TICK: Duration = Duration::from_millis(100);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -60,6 +71,11 @@ pub struct WebhookConfig {
     pub per_event_urls: bool,
     /// Only this tenant's events (all tenants when absent).
     pub tenant_id: Option<i64>,
+    /// Chaos: every attempt is sent this many more times at once (a sender's duplicates).
+    pub duplicates: u32,
+    /// Chaos: each event's first attempt waits up to this many seconds (a fixed pseudo-random share per event), so
+    /// events close together arrive out of order.
+    pub reorder_seconds: u32,
 }
 
 impl Default for WebhookConfig {
@@ -72,6 +88,8 @@ impl Default for WebhookConfig {
             envelope: WebhookEnvelope::Default,
             per_event_urls: false,
             tenant_id: None,
+            duplicates: 0,
+            reorder_seconds: 0,
         }
     }
 }
@@ -102,6 +120,8 @@ struct Delivery {
     state: DeliveryState,
     next_at: Timestamp,
     in_flight: bool,
+    /// Extra copies of each attempt ([`WebhookConfig::duplicates`]).
+    copies: u32,
 }
 
 impl Delivery {
@@ -216,6 +236,7 @@ impl Webhooks {
         } else {
             cfg.callback_url.clone()
         };
+        let held_back = hold_back(o.next_event, cfg.reorder_seconds);
         o.deliveries.push(Delivery {
             event_id,
             event_type: event_type.to_string(),
@@ -225,8 +246,9 @@ impl Webhooks {
             headers,
             attempts: Vec::new(),
             state: DeliveryState::Pending,
-            next_at: now,
+            next_at: now + SignedDuration::from_secs(held_back),
             in_flight: false,
+            copies: cfg.duplicates,
         });
     }
 
@@ -239,7 +261,7 @@ impl Webhooks {
             .filter(|(_, d)| d.state == DeliveryState::Pending && !d.in_flight && d.next_at <= now)
             .map(|(i, d)| {
                 d.in_flight = true;
-                (i, d.url.clone(), d.body.clone(), d.headers.clone())
+                (i, d.url.clone(), d.body.clone(), d.headers.clone(), d.copies)
             })
             .collect()
     }
@@ -297,14 +319,27 @@ pub(crate) fn spawn_engine(
                 _ = tick.tick() => {}
             }
             let now = clock.now();
-            for (index, url, body, headers) in webhooks.take_due(now) {
-                let http = http.clone();
-                let webhooks = webhooks.clone();
-                tokio::spawn(async move {
-                    let mut req = http.post(&url).body(body);
-                    for (k, v) in &headers {
-                        req = req.header(k.as_str(), v.as_str());
+            for (index, url, body, headers, copies) in webhooks.take_due(now) {
+                let post = {
+                    let http = http.clone();
+                    move || {
+                        let mut req = http.post(&url).body(body.clone());
+                        for (k, v) in &headers {
+                            req = req.header(k.as_str(), v.as_str());
+                        }
+                        req
                     }
+                };
+                // A sender's duplicates: the same attempt again, at once; only the first one's answer counts.
+                for _ in 0..copies {
+                    let req = post();
+                    tokio::spawn(async move {
+                        let _ = req.send().await;
+                    });
+                }
+                let webhooks = webhooks.clone();
+                let req = post();
+                tokio::spawn(async move {
                     let attempt = match req.send().await {
                         Ok(r) => Attempt {
                             at: now,

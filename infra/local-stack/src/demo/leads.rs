@@ -191,6 +191,58 @@ impl Story<'_> {
             .get(&format!("/admin/tenants/{}/status", self.tenant))
             .await?;
         println!("   status leads: {}", status["leads"]);
+        self.host_killed_mid_lead(run).await
+    }
+
+    /// A lead whose worker dies part-way (its host killed at its twelfth AWS call): the queue hands it to another
+    /// worker once its visibility timeout has passed, which finds what was made and makes nothing twice.
+    async fn host_killed_mid_lead(&self, run: i64) -> anyhow::Result<()> {
+        step("the lead creator's host dies mid-lead (POST /_local/faults: killed at its 12th AWS call)");
+        self.local()
+            .faults(json!({"kill": [{"function": "LeadCreatorFunction", "atCall": 12}]}))
+            .await?;
+        let lead_id = format!("demo-crash-{run}");
+        let phone = format!("512555{:04}", run.rem_euclid(10_000));
+        self.post_lead(
+            &json!({"leadId": lead_id, "tenantId": self.tenant.to_string(), "source": "chat",
+                    "name": "Rene Okafor", "phone": phone,
+                    "address": {"street": "2200 Lake Austin Blvd", "city": "Austin", "state": "TX", "zip": "78703"},
+                    "summary": "Water heater leaking."}),
+            202,
+        )
+        .await?;
+        self.local().drain().await?;
+        let killed = self.local().faults(json!({})).await?;
+        let lead = self
+            .admin
+            .get(&format!("/leads/{lead_id}?tenantId={}", self.tenant))
+            .await?;
+        println!(
+            "   killed: {}; the lead is {} with {}",
+            killed["report"]["killed"]
+                .as_array()
+                .and_then(|k| k.last())
+                .unwrap_or(&Value::Null),
+            lead["status"].as_str().unwrap_or(""),
+            lead["servicetitan"]
+        );
+        step("virtual time: +7 minutes (past the leads queue's 370 s visibility timeout); another worker takes it");
+        self.local().advance(jiff::SignedDuration::from_mins(7)).await?;
+        self.settled(&lead_id).await?;
+        let customers = self
+            .client
+            .find_customers(&servicetitan::models::crm::CustomerFilter {
+                phone: Some(phone.clone()),
+                ..Default::default()
+            })
+            .await?;
+        println!(
+            "   customers with {phone} in ServiceTitan: {} (none made twice)",
+            customers.len()
+        );
+        if customers.len() != 1 {
+            bail!("expected one customer with {phone}, found {}", customers.len());
+        }
         Ok(())
     }
 }

@@ -429,6 +429,20 @@ impl Local<'_> {
             .await?)
     }
 
+    /// Injects faults (`POST /_local/faults`, see [`crate::faults`]); the faults in force and what they did.
+    pub(crate) async fn faults(&self, request: Value) -> anyhow::Result<Value> {
+        Ok(self
+            .http
+            .post(format!("{}/_local/faults", self.api))
+            .bearer_auth(self.token)
+            .json(&request)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+
     /// The follow-ups the local sink accepted (200, not a repeat), oldest first.
     pub(crate) async fn delivered(&self) -> anyhow::Result<Vec<Value>> {
         let out: Value = self
