@@ -4,7 +4,7 @@ VENV := .local/venv/bin
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools build up down status demo test fuzz chaos contract lint fmt clippy cfn-lint sam-validate bench sam-build watch sandbox zones
+.PHONY: help tools build up down status demo test fuzz chaos cost contract lint fmt clippy cfn-lint sam-validate bench sam-build watch sandbox zones
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ fuzz: ## the long fuzz run: 1.2 million inputs into each of the nine targets (ma
 chaos: tools ## the fault matrix: the demo story under each fault, CHAOS_ROUNDS rounds each (default 3; make test runs 1)
 	set -o pipefail; CHAOS_ROUNDS=$${CHAOS_ROUNDS:-3} cargo test -p integration-tests --test chaos -- --nocapture \
 		--test-threads 2 2>&1 | grep -E '^chaos |^test |test result|broke|^  '
+
+cost: tools ## run each unit of work through the local stack, count its AWS calls and rewrite docs/cost.md's table
+	COST_WRITE=1 cargo test -p integration-tests --test cost -- --nocapture
 
 contract: up ## contract fuzzing: schemathesis over every operation of docs/api.yaml, against the local stack
 	@infra/contract-fuzz/run.sh

@@ -20,7 +20,7 @@ echo "== 1/9 intake hot path" >&2
 cargo bench -q -p webhook-intake --bench intake_hot_path 2>/dev/null
 
 echo "== 2/9 ServiceTitan client against the sandbox" >&2
-cargo bench -q -p servicetitan --bench client_calls 2>/dev/null
+cargo bench -q -p integration-tests --bench client_calls 2>/dev/null
 
 echo "== 3/9 token sources (memory, DynamoDB, token endpoint) and connect, on the local stack" >&2
 cargo bench -q -p integration-tests --bench token_paths 2>/dev/null

@@ -30,7 +30,8 @@ pub async fn load_sdk_config() -> SdkConfig {
     aws_config::load_defaults(BehaviorVersion::latest()).await
 }
 
-/// An SDK configuration for an emulator at `endpoint` with static dummy credentials.
+/// An SDK configuration for an emulator at `endpoint` with static dummy credentials (feature `testing`).
+#[cfg(feature = "testing")]
 pub fn local_sdk_config(endpoint: &str, region: &str) -> SdkConfig {
     use aws_config::Region;
     use aws_sdk_dynamodb::config::Credentials;

@@ -5,10 +5,7 @@
 
 use aws_sdk_scheduler::error::DisplayErrorContext;
 
-/// `t<tenant id>-`; the trailing dash keeps tenant 1 from matching tenant 10's schedules.
-pub fn tenant_prefix(tenant_id: &str) -> String {
-    format!("t{tenant_id}-")
-}
+pub use domain::schedule_names::tenant_prefix;
 
 #[derive(Debug, thiserror::Error)]
 #[error("could not cancel schedules: {0}")]
@@ -57,12 +54,4 @@ pub async fn cancel_tenant_schedules(
         }
     }
     Ok(deleted)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn prefixes_do_not_overlap_between_tenants() {
-        assert!(!format!("{}x", super::tenant_prefix("10")).starts_with(&super::tenant_prefix("1")));
-    }
 }

@@ -426,7 +426,21 @@ impl Tenant {
     }
 }
 
+/// The tenant's item notes its latest webhook at most this often: each note is a write billed at the tenant item's
+/// size, and "the last webhook" on the status page needs no finer grain.
+pub const WEBHOOK_NOTE_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
+
+fn webhook_note_due(last: Option<Timestamp>, at: Timestamp) -> bool {
+    last.is_none_or(|last| at.duration_since(last) >= WEBHOOK_NOTE_EVERY)
+}
+
 impl TenantRecord {
+    /// Whether a webhook that occurred at `at` is worth noting on the tenant's item: the first one, or one a
+    /// [`WEBHOOK_NOTE_EVERY`] or more after the one noted.
+    pub fn webhook_note_due(&self, at: Timestamp) -> bool {
+        webhook_note_due(self.last_webhook_at, at)
+    }
+
     fn from_item(tenant_id: &str, item: &HashMap<String, AttributeValue>) -> Result<Self, TenantStoreError> {
         let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
         let time = |k: &str| text(k).and_then(|t| t.parse::<Timestamp>().ok());
@@ -470,5 +484,22 @@ impl TenantRecord {
                 None => Default::default(),
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_webhook_is_noted_at_most_once_a_minute() {
+        let t0: Timestamp = "2026-12-03T10:00:00Z".parse().unwrap();
+        assert!(webhook_note_due(None, t0), "the first one");
+        assert!(!webhook_note_due(Some(t0), t0 + jiff::SignedDuration::from_secs(59)));
+        assert!(webhook_note_due(Some(t0), t0 + WEBHOOK_NOTE_EVERY));
+        assert!(
+            !webhook_note_due(Some(t0), t0 - jiff::SignedDuration::from_secs(5)),
+            "an older one arriving late"
+        );
     }
 }

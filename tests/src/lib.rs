@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod chaos;
+pub mod cost;
 pub mod followups;
 pub mod leads;
 pub mod reconcile;

@@ -43,6 +43,34 @@ fn the_reconcile_lag_alarm_is_quiet_without_tenants() {
     );
 }
 
+/// Every log group keeps its lines for `LogRetentionDays` (30 by default), so that log storage does not grow
+/// forever: each function writes to its own group, and the API's access logs have the same retention.
+#[test]
+fn every_log_group_has_the_stacks_retention() {
+    let template = Template::load(&repo_root().join("template.yaml")).unwrap();
+    let doc = &template.doc;
+    assert_eq!(doc["Parameters"]["LogRetentionDays"]["Default"], 30);
+    let resources = doc["Resources"].as_object().unwrap();
+    let mut functions = 0;
+    for (name, res) in resources {
+        match res["Type"].as_str() {
+            Some("AWS::Serverless::Function") => {
+                functions += 1;
+                let group = res["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{name} names no log group of its own"));
+                assert_eq!(resources[group]["Type"], "AWS::Logs::LogGroup", "{name}");
+            }
+            Some("AWS::Logs::LogGroup") => assert_eq!(
+                res["Properties"]["RetentionInDays"]["Ref"], "LogRetentionDays",
+                "{name}"
+            ),
+            _ => {}
+        }
+    }
+    assert!(functions >= 11, "every function was checked");
+}
+
 /// AWS advises a queue's visibility timeout of at least six times its consumer's timeout plus the batching window,
 /// so that a message is not handed to a second worker while the first may still run. Each consumer's lease on
 /// its record must also run out before the message comes back, or the retry would find the record still held.

@@ -239,13 +239,17 @@ fn lead_and_inbound_parsers() {
 
 #[test]
 fn settings() {
-    fuzz("settings", |g| match shared::tenant_settings::parse(&g.object()) {
-        Ok(s) => {
-            // What is accepted serialises and reads back.
-            let again = serde_json::to_value(&s).unwrap();
-            assert!(shared::tenant_settings::parse(&again).is_ok(), "{again}");
+    let catalogue = followups::recipe::Catalogue::load().unwrap();
+    let recipes = catalogue.ids();
+    fuzz("settings", |g| {
+        match shared::tenant_settings::parse(&g.object(), &recipes) {
+            Ok(s) => {
+                // What is accepted serialises and reads back.
+                let again = serde_json::to_value(&s).unwrap();
+                assert!(shared::tenant_settings::parse(&again, &recipes).is_ok(), "{again}");
+            }
+            Err(fields) => assert!(!fields.is_empty()),
         }
-        Err(fields) => assert!(!fields.is_empty()),
     });
 }
 

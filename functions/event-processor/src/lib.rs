@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use jiff::SignedDuration;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use followup_runtime::TenantView;
 use followup_runtime::schedules::{ScheduleConfig, Schedules};
@@ -217,7 +217,8 @@ impl Processor {
             }
             Claim::HeldElsewhere => return Err(ProcessError::Busy),
             Claim::Acquired { attempt } => {
-                info!(attempt, "claimed");
+                // Per-message lines are debug: at a million events a month, each info line is log bytes billed.
+                debug!(attempt, "claimed");
                 attempt
             }
         };
@@ -228,7 +229,7 @@ impl Processor {
                     Outcome::SkippedDisconnected => "skipped_disconnected",
                     Outcome::Parked(_) => "parked",
                     Outcome::Processed(e) => {
-                        info!(
+                        debug!(
                             enrolled = e.enrolled,
                             halted = e.halted,
                             watches = e.watches,
@@ -302,7 +303,7 @@ impl Processor {
             info!("tenant is no longer connected; event recorded but not acted on");
             return Ok(Outcome::SkippedDisconnected);
         }
-        if event.event_id_source != EventIdSource::Derived {
+        if event.event_id_source != EventIdSource::Derived && record.webhook_note_due(event.occurred_at) {
             self.tenants
                 .record_webhook(&event.tenant_id, event.occurred_at, &event.event_id)
                 .await

@@ -2,12 +2,12 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use followup_runner::{Runner, RunnerClients, RunnerConfig};
-use lambda_runtime::{Error, LambdaEvent, service_fn, tracing};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
 use shared::config::ProcessEnv;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    shared::logging::init();
     let config = RunnerConfig::from_env(&ProcessEnv)?;
     let sdk = shared::aws::load_sdk_config().await;
     let clients = RunnerClients {

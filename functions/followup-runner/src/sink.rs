@@ -65,7 +65,7 @@ impl reqwest::dns::Resolve for CheckedResolver {
             port: 0,
         };
         Box::pin(async move {
-            match policy.resolve(&target).await {
+            match shared::egress::resolve(&policy, &target).await {
                 Ok(Some(addrs)) => Ok(Box::new(addrs.into_iter()) as Box<dyn Iterator<Item = SocketAddr> + Send>),
                 Ok(None) => Err(format!("{} does not resolve", target.host).into()),
                 Err(e) => Err(Box::new(e) as Box<dyn std::error::Error + Send + Sync>),

@@ -35,7 +35,7 @@ use followups::HaltReason;
 use followups::decide::Subject;
 use followups::optout::{Meaning, Rule, channel_name, read};
 use followups::recipe::Catalogue;
-use shared::api_error::{ApiError, FieldError, json_response};
+use shared::api_error::{ApiError, FieldError, IntoResponse as _, json_response};
 use shared::callers::MachineCallers;
 use shared::clock::{SharedClock, iso_millis};
 use shared::config::{ConfigError, EnvSource};

@@ -1,12 +1,12 @@
 //! Lambda bootstrap for inbound messages (the HTTP API's `POST /inbound`, AWS_IAM).
 
 use inbound_messages::{Inbound, InboundClients, InboundConfig};
-use lambda_http::{Error, Request, service_fn, tracing};
+use lambda_http::{Error, Request, service_fn};
 use shared::config::ProcessEnv;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    shared::logging::init();
     let config = InboundConfig::from_env(&ProcessEnv)?;
     let sdk = shared::aws::load_sdk_config().await;
     let inbound = Inbound::new(

@@ -1,13 +1,13 @@
 //! Lambda bootstrap for the lead creator (SQS event source with ReportBatchItemFailures).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use lambda_runtime::{Error, LambdaEvent, service_fn, tracing};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
 use lead_creator::{CreatorClients, CreatorConfig, LeadCreator};
 use shared::config::ProcessEnv;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    shared::logging::init();
     let config = CreatorConfig::from_env(&ProcessEnv)?;
     let sdk = shared::aws::load_sdk_config().await;
     let clients = CreatorClients {

@@ -18,7 +18,7 @@ use lead_runtime::store::{Attachment, LeadRecord, LeadStatus, LeadStore};
 use lead_runtime::submit::{Submitted, Submitter};
 use leads::lead::{self, MAX_SUMMARY, MAX_TRANSCRIPT};
 use serde_json::{Value, json};
-use shared::api_error::{ApiError, FieldError, json_response};
+use shared::api_error::{ApiError, FieldError, IntoResponse as _, json_response};
 use shared::callers::{MachineCallers, principal};
 use shared::clock::SharedClock;
 use shared::config::{ConfigError, EnvSource};

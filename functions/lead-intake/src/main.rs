@@ -1,12 +1,12 @@
 //! Lambda bootstrap for lead intake (the HTTP API's `/leads` routes, AWS_IAM).
 
-use lambda_http::{Error, Request, service_fn, tracing};
+use lambda_http::{Error, Request, service_fn};
 use lead_intake::{LeadIntake, LeadIntakeConfig};
 use shared::config::ProcessEnv;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    shared::logging::init();
     let config = LeadIntakeConfig::from_env(&ProcessEnv)?;
     let sdk = shared::aws::load_sdk_config().await;
     let intake = LeadIntake::new(

@@ -1,13 +1,13 @@
 //! Lambda bootstrap for the reconcile fan-out (invoked by an EventBridge Scheduler rate schedule).
 
-use lambda_runtime::{Error, LambdaEvent, service_fn, tracing};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
 use reconcile_fanout::{FanOut, FanOutConfig, FanOutSummary};
 use serde_json::Value;
 use shared::config::ProcessEnv;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    shared::logging::init();
     let config = FanOutConfig::from_env(&ProcessEnv)?;
     let sdk = shared::aws::load_sdk_config().await;
     let fanout = FanOut::new(

@@ -1,13 +1,13 @@
 //! Lambda bootstrap for the reconciler (SQS event source on the reconcile queue, batch size 1, ReportBatchItemFailures).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use lambda_runtime::{Error, LambdaEvent, service_fn, tracing};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
 use reconciler::{Reconciler, ReconcilerClients, ReconcilerConfig};
 use shared::config::ProcessEnv;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    shared::logging::init();
     let config = ReconcilerConfig::from_env(&ProcessEnv)?;
     let sdk = shared::aws::load_sdk_config().await;
     let clients = ReconcilerClients {

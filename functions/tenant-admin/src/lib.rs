@@ -46,7 +46,7 @@ use tracing::{Instrument, info, info_span, warn};
 use ::followups::recipe::Catalogue;
 use followup_runtime::store::Store;
 use servicetitan::{Connections, CredentialStore, DynamoDbTokenStore};
-use shared::api_error::{ApiError, json_response};
+use shared::api_error::{ApiError, IntoResponse as _, json_response};
 use shared::clock::SharedClock;
 use shared::event_log::EventLog;
 use shared::signing_keys::SigningKeyStore;

@@ -1,12 +1,12 @@
 //! Lambda bootstrap for the admin API (HTTP API, AWS_IAM-authorised routes under /admin).
 
-use lambda_http::{Error, Request, RequestExt, run, service_fn, tracing};
+use lambda_http::{Error, Request, RequestExt, run, service_fn};
 use shared::config::ProcessEnv;
 use tenant_admin::{Admin, AdminClients, AdminConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    shared::logging::init();
     let config = AdminConfig::from_env(&ProcessEnv)?;
     let sdk = shared::aws::load_sdk_config().await;
     let clients = AdminClients {

@@ -115,7 +115,7 @@ impl Admin {
             "jobTypesByBusinessUnit": by_unit,
             "campaigns": choices.campaigns.iter().map(|c| json!({"id": c.id, "name": c.name})).collect::<Vec<_>>(),
             "priorities": tenant_settings::PRIORITIES,
-            "recipes": tenant_settings::RECIPES.iter().map(|(id, d)| json!({"id": id, "description": d})).collect::<Vec<_>>(),
+            "recipes": self.catalogue.all().iter().map(|r| json!({"id": r.id, "description": r.description})).collect::<Vec<_>>(),
         }))
     }
 
@@ -136,7 +136,7 @@ impl Admin {
     }
 
     pub(crate) async fn put_settings(&self, tenant_id: &str, body: &Value) -> Handled {
-        let mut settings = tenant_settings::parse(body).map_err(|fields| {
+        let mut settings = tenant_settings::parse(body, &self.catalogue.ids()).map_err(|fields| {
             ApiError::invalid_body("invalid_settings", "the settings are invalid", fields)
                 .expect("parse lists why it refused")
         })?;
@@ -194,7 +194,7 @@ async fn egress_errors(policy: &shared::egress::EgressPolicy, settings: &TenantS
             policy.check_link(url)
         };
         let result = match checked {
-            Ok(target) => policy.resolve(&target).await.map(drop),
+            Ok(target) => shared::egress::resolve(policy, &target).await.map(drop),
             Err(e) => Err(e),
         };
         if let Err(e) = result {

@@ -1,13 +1,13 @@
 //! Lambda bootstrap for token-refresh (invoked by an EventBridge Scheduler rate schedule).
 
-use lambda_runtime::{Error, LambdaEvent, service_fn, tracing};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use shared::config::ProcessEnv;
 use token_refresh::{RefreshConfig, Refresher, RunSummary};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    shared::logging::init();
     let config = RefreshConfig::from_env(&ProcessEnv)?;
     let sdk = shared::aws::load_sdk_config().await;
     let refresher = Refresher::new(

@@ -9,7 +9,7 @@ use serde_json::json;
 use shared::sqs_batch::string_attribute;
 use tracing::{info, warn};
 
-use shared::api_error::{ApiError, json_response};
+use shared::api_error::{ApiError, IntoResponse as _, json_response};
 use shared::clock::SharedClock;
 use shared::event::ServiceTitanEvent;
 use shared::event_log::{EventLog, EventSummary, Recorded, status};

@@ -1,12 +1,12 @@
 //! Lambda bootstrap for the webhook intake: build the clients once, then serve.
 
-use lambda_http::{Error, service_fn, tracing};
+use lambda_http::{Error, service_fn};
 use shared::config::ProcessEnv;
 use webhook_intake::{Intake, IntakeClients, IntakeConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    shared::logging::init();
     let config = IntakeConfig::from_env(&ProcessEnv)?;
     let clients = IntakeClients::new(&shared::aws::load_sdk_config().await);
     let intake = Intake::new(config, clients, shared::clock::system());

@@ -230,6 +230,8 @@ impl Faults {
 #[derive(Debug)]
 pub struct Invocation {
     function: String,
+    /// Unique within the process ([`crate::usage`] counts invocations by it).
+    id: u64,
     calls: AtomicUsize,
     dead: AtomicBool,
     abort: OnceLock<tokio::task::AbortHandle>,
@@ -248,6 +250,13 @@ tokio::task_local! {
     static INVOCATION: Arc<Invocation>;
 }
 
+static NEXT_INVOCATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// The function whose invocation is running on this task, and the invocation's id; `None` outside one.
+pub(crate) fn current_invocation() -> Option<(String, u64)> {
+    INVOCATION.try_with(|i| (i.function.clone(), i.id)).ok()
+}
+
 /// Runs one invocation of `function` as a task of its own that a kill can abort. `None` when its host was killed.
 pub async fn invoke<T: Send + 'static>(
     function: &str,
@@ -255,6 +264,7 @@ pub async fn invoke<T: Send + 'static>(
 ) -> Option<T> {
     let inv = Arc::new(Invocation {
         function: function.to_owned(),
+        id: NEXT_INVOCATION.fetch_add(1, Ordering::SeqCst),
         calls: AtomicUsize::new(0),
         dead: AtomicBool::new(false),
         abort: OnceLock::new(),

@@ -24,6 +24,7 @@ pub mod scheduler;
 pub mod sink;
 pub mod stack;
 pub mod template;
+pub mod usage;
 
 pub use stack::{LocalStack, StackOptions};
 

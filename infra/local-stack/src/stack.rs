@@ -122,6 +122,7 @@ struct Inner {
     clock: Arc<VirtualClock>,
     aws: AwsClients,
     faults: Arc<crate::faults::Faults>,
+    usage: Arc<crate::usage::Usage>,
     sources: Vec<SqsEventSource>,
     scheduled: Vec<ScheduledFunction>,
     scheduler: SchedulerEmulator,
@@ -250,7 +251,14 @@ impl LocalStack {
         let functions = functions::read(&template, &ctx, &function_env)?;
 
         let faults = crate::faults::Faults::new(shared_clock.clone());
-        let function_aws = function_clients(&aws_endpoint, &opts.region, &opts.function_aws_endpoints, &faults);
+        let usage = crate::usage::Usage::new();
+        let function_aws = function_clients(
+            &aws_endpoint,
+            &opts.region,
+            &opts.function_aws_endpoints,
+            &faults,
+            &usage,
+        );
         let mut http_routes = Vec::new();
         let mut sources = Vec::new();
         let mut scheduled = Vec::new();
@@ -303,6 +311,7 @@ impl LocalStack {
             sources,
             scheduled,
             faults,
+            usage,
             control: Mutex::new(()),
         });
         let router = crate::http_api::routes(http_routes, &admin_token, issuer.clone(), shared_clock.clone())?
@@ -452,6 +461,11 @@ impl LocalStack {
     /// The faults injected on purpose ([`crate::faults`]).
     pub fn faults(&self) -> &Arc<crate::faults::Faults> {
         &self.inner.faults
+    }
+
+    /// The functions' AWS calls so far ([`crate::usage`]).
+    pub fn usage(&self) -> &Arc<crate::usage::Usage> {
+        &self.inner.usage
     }
 
     /// The bearer token the admin (`AWS_IAM`) routes accept locally.
@@ -648,12 +662,13 @@ fn queue_url_for_arn(ctx: &Context, arn: &str) -> anyhow::Result<String> {
 }
 
 /// The functions' AWS clients: moto, except for services redirected in `overrides`, each call checked against the
-/// injected faults first.
+/// injected faults first and counted ([`crate::usage`]).
 fn function_clients(
     endpoint: &str,
     region: &str,
     overrides: &HashMap<String, String>,
     faults: &Arc<crate::faults::Faults>,
+    usage: &Arc<crate::usage::Usage>,
 ) -> AwsClients {
     let config =
         |service: &str| local_sdk_config(overrides.get(service).map(String::as_str).unwrap_or(endpoint), region);
@@ -661,21 +676,25 @@ fn function_clients(
         dynamodb: aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&config("dynamodb"))
                 .interceptor(faults.interceptor("dynamodb"))
+                .interceptor(usage.interceptor())
                 .build(),
         ),
         sqs: aws_sdk_sqs::Client::from_conf(
             aws_sdk_sqs::config::Builder::from(&config("sqs"))
                 .interceptor(faults.interceptor("sqs"))
+                .interceptor(usage.interceptor())
                 .build(),
         ),
         secrets: aws_sdk_secretsmanager::Client::from_conf(
             aws_sdk_secretsmanager::config::Builder::from(&config("secretsmanager"))
                 .interceptor(faults.interceptor("secretsmanager"))
+                .interceptor(usage.interceptor())
                 .build(),
         ),
         scheduler: aws_sdk_scheduler::Client::from_conf(
             aws_sdk_scheduler::config::Builder::from(&config("scheduler"))
                 .interceptor(faults.interceptor("scheduler"))
+                .interceptor(usage.interceptor())
                 .build(),
         ),
     }
@@ -742,6 +761,15 @@ fn control_routes(inner: Arc<Inner>) -> Router {
                     inner.faults.clear();
                     Json(inner.faults.view())
                 }),
+        )
+        .route(
+            "/_local/usage",
+            get(|State(inner): State<Arc<Inner>>| async move { Json(inner.usage.report()) }).delete(
+                |State(inner): State<Arc<Inner>>| async move {
+                    inner.usage.reset();
+                    Json(inner.usage.report())
+                },
+            ),
         )
         .with_state(inner)
 }

@@ -31,8 +31,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 use axum::response::IntoResponse;
+use domain::SharedClock;
 use jiff::Timestamp;
-use shared::SharedClock;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -88,7 +88,7 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub async fn start(opts: SandboxOptions) -> anyhow::Result<Sandbox> {
-        let clock = opts.clock.unwrap_or_else(shared::clock::system);
+        let clock = opts.clock.unwrap_or_else(domain::clock::system);
         let seed = {
             use std::hash::{BuildHasher, RandomState};
             RandomState::new().hash_one(Timestamp::now().as_nanosecond())

@@ -63,7 +63,7 @@ pub fn day_start(t: Timestamp) -> Timestamp {
 
 /// A date-time or a bare date (`2020-01-01`), UTC when no offset is given.
 pub fn parse_time(s: &str) -> Option<Timestamp> {
-    if let Some(t) = shared::clock::parse_flexible(s) {
+    if let Some(t) = domain::clock::parse_flexible(s) {
         return Some(t);
     }
     let d: jiff::civil::Date = s.trim().parse().ok()?;

@@ -10,11 +10,11 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use domain::SharedClock;
+use domain::signing::{SignatureEncoding, encode, sign};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use shared::SharedClock;
-use shared::signing::{SignatureEncoding, encode, sign};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 

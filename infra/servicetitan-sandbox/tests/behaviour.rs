@@ -7,11 +7,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use common::{Api, catalog, control, customer_and_job, customer_body, job_body, start, token, token_request};
+use domain::VirtualClock;
 use jiff::SignedDuration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use servicetitan_sandbox::{DEMO_CLIENT_ID, EXPORT_PAGE_SIZE, TenantCredentials};
-use shared::VirtualClock;
 
 #[tokio::test]
 async fn token_issue_expiry_and_revocation() {
@@ -681,14 +681,14 @@ async fn payment_reduces_invoice_balance_and_overdue_helper() {
         )
         .await;
     assert_eq!(od.status, StatusCode::OK);
-    let due = shared::clock::parse_flexible(od.json["dueDate"].as_str().unwrap()).unwrap();
+    let due = domain::clock::parse_flexible(od.json["dueDate"].as_str().unwrap()).unwrap();
     let age = jiff::Timestamp::now().duration_since(due);
     assert!(
         age >= SignedDuration::from_hours(24 * 8) && age < SignedDuration::from_hours(24 * 9),
         "{age:?}"
     );
     let now = jiff::Timestamp::now();
-    let week_ago = shared::clock::iso_millis(now - SignedDuration::from_hours(24 * 7));
+    let week_ago = domain::clock::iso_millis(now - SignedDuration::from_hours(24 * 7));
     let overdue = api
         .get(
             "accounting",

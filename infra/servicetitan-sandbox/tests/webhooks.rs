@@ -10,12 +10,12 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode as AxumStatus, Uri};
 use common::{Api, customer_and_job, start};
+use domain::VirtualClock;
+use domain::signing::{SignatureEncoding, VerificationKey, verify};
 use jiff::SignedDuration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use servicetitan_sandbox::{Sandbox, WebhookConfig, WebhookEnvelope};
-use shared::VirtualClock;
-use shared::signing::{SignatureEncoding, VerificationKey, verify};
 
 const KEY: &str = "whsec-test-key";
 

@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Instant;
 
+use domain::event::{EntityKind, EventName};
+use domain::tenant_settings::{AiCallConsent, Channel};
 use followups::decide::{ActiveRun, EventInput, Slot, Subject, decide};
 use followups::facts::{Facts, Status, merge};
 use followups::gate::{self, Cap, OptOuts, SendInput, Sent, TenantRules};
@@ -25,8 +27,6 @@ use followups::window::Policy;
 use jiff::civil::Time;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
-use shared::event::{EntityKind, EventName};
-use shared::tenant_settings::{AiCallConsent, Channel};
 
 const ROUNDS: usize = 301;
 const ITERS: usize = 200;

@@ -13,9 +13,9 @@
 
 use std::borrow::Cow;
 
+use domain::tenant_settings::{AiCallConsent, Channel};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use shared::tenant_settings::{AiCallConsent, Channel};
 
 use crate::recipe::MessageClass;
 

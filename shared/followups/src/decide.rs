@@ -7,10 +7,10 @@
 
 use std::collections::BTreeMap;
 
+use domain::event::{EntityKind, EventName};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
-use shared::event::{EntityKind, EventName};
 
 use crate::facts::{Condition, Facts};
 use crate::ids;

@@ -6,9 +6,9 @@
 //! late or replayed "sent" after "sold" cannot reopen an estimate. (A genuine reopening in ServiceTitan, such as an
 //! unsold estimate, is therefore not chased again; a person reopened it and a person follows it up.)
 
+use domain::event::EntityKind;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
-use shared::event::EntityKind;
 
 /// An entity's status, normalised across ServiceTitan's modules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

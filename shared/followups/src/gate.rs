@@ -19,11 +19,11 @@
 
 use std::collections::BTreeMap;
 
+use domain::tenant_settings::{AiCallConsent, Channel};
 use jiff::civil::Time;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use serde_json::{Value, json};
-use shared::tenant_settings::{AiCallConsent, Channel};
 
 use crate::consent::{self, Basis, Recorded};
 use crate::decide::{GoalReached, HaltReason, goal_reached, stop_reason};
@@ -403,7 +403,7 @@ pub fn check(input: &SendInput<'_>) -> Verdict {
         // A missed call at night: the closed notice, by SMS, as the answer to the person's own call.
         if input.tenant.after_hours_notice
             && step.channel == Channel::Sms
-            && recipe.subject == shared::event::EntityKind::Call
+            && recipe.subject == domain::event::EntityKind::Call
             && let Some(a) = &step.after_hours
             && input.now <= input.anchor + a.within
             && input.window.closed_by(input.now) == Some(Closed::QuietHours)

@@ -2,13 +2,13 @@
 //! create finds (or conflicts with) what the first attempt made.
 //!
 //! EventBridge Scheduler names are 1–64 characters of `[0-9a-zA-Z-_.]`, unique within a group, and every name
-//! starts with [`shared::schedules::tenant_prefix`] so that a disconnect can find a tenant's schedules. A readable
+//! starts with [`domain::schedule_names::tenant_prefix`] so that a disconnect can find a tenant's schedules. A readable
 //! name that would be too long is replaced by the prefix and a hash of it.
 
+use domain::event::EntityKind;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use shared::event::EntityKind;
 
 /// The entity a run is about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -109,7 +109,7 @@ pub fn webhook_id(tenant_id: &str, run_id: &str, step: usize, round: u32) -> Str
 }
 
 fn fit(tenant_id: &str, rest: &str) -> String {
-    let prefix = shared::schedules::tenant_prefix(tenant_id);
+    let prefix = domain::schedule_names::tenant_prefix(tenant_id);
     let readable = format!("{prefix}{}", clean(rest));
     if readable.len() <= MAX_NAME {
         readable

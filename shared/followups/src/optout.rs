@@ -22,11 +22,11 @@
 
 use std::borrow::Cow;
 
+use domain::tenant_settings::Channel;
 use icu_normalizer::{ComposingNormalizer, DecomposingNormalizer};
 use icu_properties::CodePointMapData;
 use icu_properties::props::GeneralCategory;
 use serde::{Deserialize, Serialize};
-use shared::tenant_settings::Channel;
 
 /// Which channels an opt-out (or opt-in) covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,13 +10,13 @@
 
 use std::collections::BTreeMap;
 
+use domain::event::EventName;
+use domain::tenant_settings::{AiCallConsent, Channel};
 use jiff::Timestamp;
 use jiff::civil::Time;
 use jiff::tz::TimeZone;
 use serde::Serialize;
 use serde_json::Value;
-use shared::event::EventName;
-use shared::tenant_settings::{AiCallConsent, Channel};
 
 use crate::consent::{self, Recorded};
 use crate::decide::{self, Action, EventInput, Subject};
@@ -277,8 +277,8 @@ mod tests {
     use super::*;
     use crate::facts::Status;
     use crate::recipe::Catalogue;
+    use domain::event::EntityKind;
     use jiff::SignedDuration;
-    use shared::event::EntityKind;
 
     fn t(s: &str) -> Timestamp {
         s.parse().unwrap()

@@ -2,8 +2,8 @@
 //! (`doNotText` on a phone contact, `doNotMail` on the customer, both read live at every send), keyed as the
 //! ledgers key them (phone numbers in E.164 without extensions, email addresses bare and lowercased).
 
+use domain::tenant_settings::Channel;
 use serde::{Deserialize, Serialize};
-use shared::tenant_settings::Channel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ContactKind {

@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use domain::event::EntityKind;
 use serde::{Deserialize, Serialize};
-use shared::event::EntityKind;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {

@@ -2,8 +2,8 @@
 //! Collected from how people answer contractors' texts and emails (English, Spanish, French), with the forms phones
 //! and mail clients add (signatures, quoted replies, full-width letters, zero-width characters).
 
+use domain::tenant_settings::Channel::{self, Email, Sms, Voice};
 use followups::optout::{Meaning, Rule, Scope, classify, read};
-use shared::tenant_settings::Channel::{self, Email, Sms, Voice};
 
 /// What a text should mean: an opt-out of these channels, or a reply.
 #[derive(Debug, Clone, Copy)]

@@ -9,6 +9,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use domain::event::{EntityKind, EventName};
+use domain::tenant_settings::{AiCallConsent, Channel};
 use followups::decide::{Action, ActiveRun, EventInput, HaltReason, Slot, Subject, decide};
 use followups::facts::{Facts, Status, merge};
 use followups::gate::{self, Cap, OptOuts, SendInput, Verdict};
@@ -19,8 +21,6 @@ use jiff::civil::Time;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
-use shared::event::{EntityKind, EventName};
-use shared::tenant_settings::{AiCallConsent, Channel};
 
 fn start() -> Timestamp {
     "2027-01-04T15:00:00Z".parse().unwrap()

@@ -1,10 +1,10 @@
 //! A lead as the AI platform posts it to `POST /leads`, checked field by field (every problem at once, by JSON
 //! pointer) and normalised: the phone in E.164, the email lowercased, the address complete or absent.
 
+use domain::api_error::FieldError;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use shared::api_error::FieldError;
 
 use crate::address::PostalAddress;
 use crate::phone::{Phone, region_of_country};
@@ -388,7 +388,7 @@ pub fn parse(body: &Value, default_region: &str, now: Timestamp) -> Result<Lead,
     let service = r.text("service", MAX_SHORT);
     let mut positive_id = |field: &str, what: &str| match obj.get(field) {
         None | Some(Value::Null) => None,
-        Some(v) => match shared::api_error::whole_number(v).filter(|n| *n > 0) {
+        Some(v) => match domain::api_error::whole_number(v).filter(|n| *n > 0) {
             Some(n) => Some(n),
             None => {
                 r.fail(field, format!("must be a ServiceTitan {what} id (a positive integer)"));

@@ -2,11 +2,11 @@
 //! request is a new job or a note on the open one, and the text of every note (each carrying the lead id, so a retry
 //! after a crash can tell whether the note was already written).
 
+use domain::tenant_settings::{ArrivalWindow, LeadSettings, TenantSettings};
 use jiff::civil::{Time, Weekday};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
-use shared::tenant_settings::{ArrivalWindow, LeadSettings, TenantSettings};
 
 use crate::lead::{Lead, PriorityHint, Window};
 use crate::matching::Evidence;
@@ -294,8 +294,9 @@ mod tests {
     }
 
     fn settings() -> TenantSettings {
-        let mut s = shared::tenant_settings::parse(
+        let mut s = domain::tenant_settings::parse(
             &json!({"businessUnitId": 1, "jobTypeId": 500, "campaignId": 3, "timeZone": "America/Chicago"}),
+            &[],
         )
         .unwrap();
         s.leads.job_types.insert("ac".into(), 501);

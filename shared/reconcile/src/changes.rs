@@ -4,12 +4,12 @@
 //! webhook and by the reconciler, in either order, has one effect; the same record read twice (a crash between
 //! reading a page and advancing the cursor) has the same event id, which the events table dedupes.
 
+use domain::event::{EntityKind, EntityRef, EventIdSource, EventName, EventSource, ServiceTitanEvent};
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use servicetitan::models::accounting::{Invoice, Payment};
-use servicetitan::models::jpm::{Appointment, Job};
-use servicetitan::models::sales::Estimate;
-use shared::event::{EntityKind, EntityRef, EventIdSource, EventName, EventSource, ServiceTitanEvent};
+use servicetitan_models::accounting::{Invoice, Payment};
+use servicetitan_models::jpm::{Appointment, Job};
+use servicetitan_models::sales::Estimate;
 
 /// One changed record.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 
+use domain::event::EntityKind;
 use serde::{Deserialize, Serialize};
-use shared::event::EntityKind;
 
 /// One export feed (`GET /<module>/v2/tenant/{t}/export/<feed>`, followed by `continueFrom`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

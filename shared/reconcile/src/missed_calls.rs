@@ -8,7 +8,7 @@
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
-use servicetitan::models::telecom::{CallDirection, CallStatus, CallType, ExportCall};
+use servicetitan_models::telecom::{CallDirection, CallStatus, CallType, ExportCall};
 
 /// Why a call in the log is not texted back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

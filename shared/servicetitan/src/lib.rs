@@ -16,7 +16,7 @@ pub mod connections;
 pub mod credential_store;
 pub mod environment;
 pub mod error;
-pub mod models;
+pub use servicetitan_models as models;
 pub mod paging;
 pub mod rate_limit;
 pub mod resources;

@@ -269,6 +269,29 @@ pub async fn run(endpoints_file: &Path) -> anyhow::Result<()> {
             login["url"].as_str().unwrap_or("")
         );
     }
+    step("GET /_local/usage: every AWS call the functions made in this story, by service and operation");
+    let usage = Local {
+        http: &http,
+        api: &api,
+        token: &admin_token,
+    }
+    .usage()
+    .await?;
+    let mut by_operation: std::collections::BTreeMap<&str, u64> = Default::default();
+    for f in usage.functions.values() {
+        for (op, n) in &f.calls {
+            *by_operation.entry(op.as_str()).or_default() += n;
+        }
+    }
+    let invocations: u64 = usage.functions.values().map(|f| f.invocations).sum();
+    println!(
+        "   {invocations} invocations of {} functions made:",
+        usage.functions.len()
+    );
+    for (op, n) in &by_operation {
+        println!("   {n:>6}  {op}");
+    }
+    println!("   docs/cost.md prices each unit of work from these counts (`make cost` measures them again).");
     println!("\ndemo complete. The stack is still running; `make down` stops it.");
     Ok(())
 }
@@ -421,6 +444,19 @@ impl Local<'_> {
         Ok(self
             .http
             .post(format!("{}/_local/drain", self.api))
+            .bearer_auth(self.token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+
+    /// The functions' AWS calls so far (`GET /_local/usage`, see [`crate::usage`]).
+    pub(crate) async fn usage(&self) -> anyhow::Result<crate::usage::UsageReport> {
+        Ok(self
+            .http
+            .get(format!("{}/_local/usage", self.api))
             .bearer_auth(self.token)
             .send()
             .await?

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
+use domain::SharedClock;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use servicetitan_sandbox::{Sandbox, SandboxOptions, TenantCredentials};
-use shared::SharedClock;
 
 pub async fn start(seed_demo: bool, clock: Option<SharedClock>) -> Sandbox {
     Sandbox::start(SandboxOptions {

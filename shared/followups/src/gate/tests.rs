@@ -4,8 +4,8 @@ use super::*;
 use crate::facts::Status;
 use crate::recipe::Catalogue;
 use crate::state_rules::rule_for;
+use domain::event::EntityKind;
 use jiff::tz::TimeZone;
-use shared::event::EntityKind;
 
 fn t(s: &str) -> Timestamp {
     s.parse().unwrap()

@@ -13,40 +13,6 @@ use serde_json::{Map, Value};
 
 use crate::api_error::FieldError;
 
-/// The follow-up recipes the product offers, in the order the engine's catalogue lists them (`followups::Catalogue`,
-/// whose tests keep the two in step). The engine gives them their steps; settings only choose.
-pub const RECIPES: &[(&str, &str)] = &[
-    (
-        "estimate_follow_up",
-        "Estimate sent: AI SMS at 24 h, AI call at 72 h while unsigned; stops when sold or dismissed.",
-    ),
-    (
-        "estimate_viewed",
-        "Estimate viewed and still open: an SMS shortly after the view offering to answer questions.",
-    ),
-    (
-        "invoice_dunning",
-        "Invoice 7+ days overdue: SMS and email reminders until paid; a payment stops it at once.",
-    ),
-    (
-        "appointment_reminder",
-        "Job scheduled or dispatched: remind the customer the evening before the visit.",
-    ),
-    (
-        "job_complete_review",
-        "Job complete: thank the customer and ask for a review, held back while the invoice is unpaid.",
-    ),
-    ("no_show_recovery", "No-show: offer the customer a new time, then call."),
-    (
-        "job_overdue",
-        "Arrival window passed and nobody arrived: an AI call to the customer with an update.",
-    ),
-    (
-        "missed_call_text_back",
-        "Missed call: text the caller the booking link at once.",
-    ),
-];
-
 /// ServiceTitan's job priorities (`Jpm` `priority`: Low, Normal, High, Urgent).
 pub const PRIORITIES: &[&str] = &["Low", "Normal", "High", "Urgent"];
 
@@ -84,7 +50,7 @@ pub struct TenantSettings {
     pub booking_url: Option<String>,
     /// Preferred channels, most preferred first.
     pub channels: Vec<Channel>,
-    /// Enabled recipe ids, from [`RECIPES`].
+    /// Enabled recipe ids, each one the recipe catalogue has (`followups::recipe::Catalogue`).
     pub recipes: Vec<String>,
     /// How follow-ups name the business ("this is Lone Star Home Services"); the business unit's name otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -240,8 +206,9 @@ const FIELDS: &[&str] = &[
 ];
 
 /// Checks a settings document. Defaults: priority `Normal`, quiet hours 21:00–08:00, channels sms, email, voice,
-/// and no recipes (nothing is sent to a contractor's customers until a recipe is switched on).
-pub fn parse(body: &Value) -> Result<TenantSettings, Vec<FieldError>> {
+/// and no recipes (nothing is sent to a contractor's customers until a recipe is switched on). `known_recipes` are
+/// the catalogue's recipe ids, the only ones `recipes` may list.
+pub fn parse(body: &Value, known_recipes: &[&str]) -> Result<TenantSettings, Vec<FieldError>> {
     let mut errors = Vec::new();
     // A string that is no IANA zone fits the API document's schema: its refusal is a rule's (`FieldError::rule`).
     let mut unknown_zone = false;
@@ -360,15 +327,12 @@ pub fn parse(body: &Value) -> Result<TenantSettings, Vec<FieldError>> {
         Some(Value::Array(items)) => {
             let mut out: Vec<String> = Vec::new();
             for (i, item) in items.iter().enumerate() {
-                match item.as_str().filter(|r| RECIPES.iter().any(|(id, _)| id == r)) {
+                match item.as_str().filter(|r| known_recipes.contains(r)) {
                     Some(r) if out.iter().any(|o| o == r) => fail(&format!("/recipes/{i}"), "is listed twice".into()),
                     Some(r) => out.push(r.to_owned()),
                     None => fail(
                         &format!("/recipes/{i}"),
-                        format!(
-                            "unknown recipe; expected one of {}",
-                            RECIPES.iter().map(|(id, _)| *id).collect::<Vec<_>>().join(", ")
-                        ),
+                        format!("unknown recipe; expected one of {}", known_recipes.join(", ")),
                     ),
                 }
             }
@@ -712,6 +676,11 @@ fn check_sink_url(url: &str) -> Result<(), String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The settings as a tenant with two recipes on offer parses them.
+    fn parse(body: &Value) -> Result<TenantSettings, Vec<FieldError>> {
+        super::parse(body, &["estimate_follow_up", "invoice_dunning"])
+    }
 
     fn fields(errors: Vec<FieldError>) -> Vec<String> {
         errors.into_iter().map(|e| e.field).collect()

@@ -5,7 +5,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -141,7 +141,7 @@ mod tests {
     }
 
     // Known-answer vectors: see tests/fixtures/signatures/README.md for how each was computed with openssl.
-    const FIXTURES: &str = include_str!("../../tests/fixtures/signatures/vectors.json");
+    const FIXTURES: &str = include_str!("../../../tests/fixtures/signatures/vectors.json");
 
     #[derive(Deserialize)]
     struct Vector {

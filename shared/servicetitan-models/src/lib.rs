@@ -22,7 +22,7 @@ pub mod datetime {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
         let text = String::deserialize(d)?;
-        shared::clock::parse_flexible(&text)
+        domain::clock::parse_flexible(&text)
             .ok_or_else(|| serde::de::Error::custom(format!("not a date-time: {text:?}")))
     }
 
@@ -39,7 +39,7 @@ pub mod datetime {
         pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
             match Option::<String>::deserialize(d)? {
                 None => Ok(None),
-                Some(text) => shared::clock::parse_flexible(&text)
+                Some(text) => domain::clock::parse_flexible(&text)
                     .map(Some)
                     .ok_or_else(|| serde::de::Error::custom(format!("not a date-time: {text:?}"))),
             }

@@ -123,7 +123,7 @@ pub struct JobFilter {
     pub customer_id: Option<i64>,
     pub location_id: Option<i64>,
     /// Any of these statuses (all when empty). `jobStatus` takes one status, so
-    /// [`Client::find_jobs`](crate::Client::find_jobs) asks once per status.
+    /// The client's `find_jobs` asks once per status.
     pub job_statuses: Vec<JobStatus>,
     pub created_on_or_after: Option<Timestamp>,
     /// `externalDataApplicationGuid`, `externalDataKey`, `externalDataValues` (at most 50 values). The jobs found

@@ -1,5 +1,5 @@
 //! Every request body the client sends validates against ServiceTitan's official request schema. (Responses are
-//! covered by the sandbox's schema test plus the client parsing the sandbox's responses in `against_sandbox.rs`.)
+//! covered by the sandbox's schema test plus the client parsing the sandbox's responses in `servicetitan_client.rs`.)
 
 use openapi_check::Specs;
 use serde_json::Value;

@@ -8,7 +8,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use jiff::Timestamp;
 use sha2::Sha256;
 
@@ -58,7 +58,9 @@ impl SigningSecret {
         Ok(Self(key))
     }
 
-    /// A new random secret in `whsec_` form (for the local stack; AWS generates the deployed one).
+    /// A new random secret in `whsec_` form (for the local stack, feature `testing`; AWS generates the deployed
+    /// one). Not a cryptographic generator.
+    #[cfg(any(test, feature = "testing"))]
     pub fn generate() -> String {
         use std::hash::{BuildHasher, RandomState};
         let mut bytes = Vec::with_capacity(32);

@@ -3,11 +3,9 @@
 //! Production uses the system clock. The local stack gives every function one shared [`VirtualClock`], so that a
 //! test or the demo can move time forward by days in milliseconds and see schedules, TTLs and key expiry follow.
 
+use jiff::Timestamp;
 use std::fmt::Debug;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
-
-use jiff::{SignedDuration, Timestamp};
 
 pub trait Clock: Send + Sync + Debug {
     fn now(&self) -> Timestamp;
@@ -24,38 +22,50 @@ impl Clock for SystemClock {
     }
 }
 
-/// Wall time plus an offset that only ever grows.
-#[derive(Debug, Default)]
-pub struct VirtualClock {
-    offset_ms: AtomicI64,
-}
+#[cfg(any(test, feature = "testing"))]
+pub use virtual_clock::VirtualClock;
 
-impl VirtualClock {
-    pub fn new() -> Self {
-        Self::default()
+#[cfg(any(test, feature = "testing"))]
+mod virtual_clock {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use jiff::{SignedDuration, Timestamp};
+
+    use super::Clock;
+
+    /// Wall time plus an offset that only ever grows. For the local stack and tests (feature `testing`).
+    #[derive(Debug, Default)]
+    pub struct VirtualClock {
+        offset_ms: AtomicI64,
     }
 
-    pub fn advance(&self, by: SignedDuration) {
-        let ms = by.as_millis().clamp(0, i64::MAX as i128) as i64;
-        self.offset_ms.fetch_add(ms, Ordering::SeqCst);
-    }
+    impl VirtualClock {
+        pub fn new() -> Self {
+            Self::default()
+        }
 
-    /// Moves the clock forward to `to` if it is in the future; never moves it back.
-    pub fn advance_to(&self, to: Timestamp) {
-        let now = self.now();
-        if to > now {
-            self.advance(to.duration_since(now));
+        pub fn advance(&self, by: SignedDuration) {
+            let ms = by.as_millis().clamp(0, i64::MAX as i128) as i64;
+            self.offset_ms.fetch_add(ms, Ordering::SeqCst);
+        }
+
+        /// Moves the clock forward to `to` if it is in the future; never moves it back.
+        pub fn advance_to(&self, to: Timestamp) {
+            let now = self.now();
+            if to > now {
+                self.advance(to.duration_since(now));
+            }
+        }
+
+        pub fn offset(&self) -> SignedDuration {
+            SignedDuration::from_millis(self.offset_ms.load(Ordering::SeqCst))
         }
     }
 
-    pub fn offset(&self) -> SignedDuration {
-        SignedDuration::from_millis(self.offset_ms.load(Ordering::SeqCst))
-    }
-}
-
-impl Clock for VirtualClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::now() + self.offset()
+    impl Clock for VirtualClock {
+        fn now(&self) -> Timestamp {
+            Timestamp::now() + self.offset()
+        }
     }
 }
 
@@ -82,6 +92,7 @@ pub fn system() -> SharedClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jiff::SignedDuration;
 
     #[test]
     fn virtual_clock_advances_and_never_goes_back() {
