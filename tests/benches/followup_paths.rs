@@ -17,19 +17,9 @@ use std::time::Instant;
 
 use integration_tests::followups::FollowUps;
 use jiff::SignedDuration;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const ESTIMATES: usize = 40;
-
-async fn api_requests(f: &FollowUps) -> u64 {
-    let stats: Value = reqwest::get(format!("{}/_sandbox/stats", f.sandbox_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    stats["apiRequests"].as_u64().unwrap()
-}
 
 struct Phase {
     name: &'static str,
@@ -67,7 +57,7 @@ struct Counters {
 async fn counters(f: &FollowUps) -> Counters {
     Counters {
         events: f.t.stack.sandbox().unwrap().deliveries().len(),
-        calls: api_requests(f).await,
+        calls: f.servicetitan_requests().await,
         sent: f.delivered(None).len(),
         at: Instant::now(),
     }

@@ -22,16 +22,6 @@ use serde_json::{Value, json};
 
 const LEADS: usize = 40;
 
-async fn api_requests(f: &FollowUps) -> u64 {
-    let stats: Value = reqwest::get(format!("{}/_sandbox/stats", f.sandbox_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    stats["apiRequests"].as_u64().unwrap()
-}
-
 struct Path {
     name: &'static str,
     seconds: f64,
@@ -40,7 +30,7 @@ struct Path {
 
 /// Posts the leads, drains the stack until the creator is done, and checks each came out as `outcome`.
 async fn measure(f: &FollowUps, name: &'static str, leads: Vec<Value>, outcome: &str) -> Path {
-    let calls = api_requests(f).await;
+    let calls = f.servicetitan_requests().await;
     let started = Instant::now();
     for body in &leads {
         let reply = f.post_lead_only(body.clone()).await;
@@ -48,7 +38,7 @@ async fn measure(f: &FollowUps, name: &'static str, leads: Vec<Value>, outcome: 
     }
     f.webhooks().await;
     let seconds = started.elapsed().as_secs_f64();
-    let calls = api_requests(f).await - calls;
+    let calls = f.servicetitan_requests().await - calls;
     for body in &leads {
         let created = f.created(body["leadId"].as_str().unwrap()).await;
         assert_eq!(created["outcome"], outcome, "{created:#}");

@@ -15,17 +15,7 @@ use integration_tests::TENANT;
 use integration_tests::followups::FollowUps;
 use jiff::SignedDuration;
 use reconcile::messages::{Reason, ReconcileRequest};
-use serde_json::{Value, json};
-
-async fn api_requests(f: &FollowUps) -> u64 {
-    let stats: Value = reqwest::get(format!("{}/_sandbox/stats", f.sandbox_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    stats["apiRequests"].as_u64().unwrap()
-}
+use serde_json::json;
 
 async fn reconcile(f: &FollowUps, reconciler: &reconciler::Reconciler) -> reconciler::Summary {
     let request = ReconcileRequest {
@@ -61,23 +51,23 @@ async fn main() {
     let reconciler = f.reconciler();
 
     eprintln!("reading the demo tenant's history...");
-    let calls = api_requests(&f).await;
+    let calls = f.servicetitan_requests().await;
     let started = Instant::now();
     let backfill = reconcile(&f, &reconciler).await;
     let backfill_seconds = started.elapsed().as_secs_f64();
-    let backfill_calls = api_requests(&f).await - calls;
+    let backfill_calls = f.servicetitan_requests().await - calls;
     let pages: u32 = backfill.feeds.iter().map(|o| o.pages).sum();
     f.webhooks().await;
 
     eprintln!("reconciling it again, idle...");
     const IDLE: usize = 20;
-    let calls = api_requests(&f).await;
+    let calls = f.servicetitan_requests().await;
     let started = Instant::now();
     for _ in 0..IDLE {
         reconcile(&f, &reconciler).await;
     }
     let idle_ms = started.elapsed().as_secs_f64() * 1e3 / IDLE as f64;
-    let idle_calls = (api_requests(&f).await - calls) as f64 / IDLE as f64;
+    let idle_calls = (f.servicetitan_requests().await - calls) as f64 / IDLE as f64;
 
     eprintln!("selling estimates, with webhooks on and off...");
     f.at_local_hour(10, "America/Chicago").await;

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use jiff::SignedDuration;
 use local_stack::template::Template;
 use local_stack::usage::{FunctionUsage, UsageReport};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::followups::FollowUps;
 
@@ -182,16 +182,6 @@ fn only(report: UsageReport, functions: &[&str]) -> UsageReport {
     }
 }
 
-async fn servicetitan_calls(f: &FollowUps) -> u64 {
-    let stats: Value = reqwest::get(format!("{}/_sandbox/stats", f.sandbox_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    stats["apiRequests"].as_u64().unwrap()
-}
-
 /// Runs `work` after zeroing the counts and returns what `functions` did.
 async fn measure<F: std::future::Future<Output = ()>>(
     f: &FollowUps,
@@ -201,13 +191,13 @@ async fn measure<F: std::future::Future<Output = ()>>(
     work: F,
 ) -> Measured {
     f.t.stack.usage().reset();
-    let before = servicetitan_calls(f).await;
+    let before = f.servicetitan_requests().await;
     work.await;
     Measured {
         name,
         reps,
         usage: only(f.t.stack.usage().report(), functions),
-        servicetitan_calls: servicetitan_calls(f).await - before,
+        servicetitan_calls: f.servicetitan_requests().await - before,
         http_requests: 0,
         schedules_fired: 0,
     }

@@ -254,6 +254,21 @@ impl FollowUps {
         value
     }
 
+    /// The sandbox's own counters (`GET /_sandbox/stats`).
+    pub async fn sandbox_stats(&self) -> Value {
+        reqwest::get(format!("{}/_sandbox/stats", self.sandbox_url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// ServiceTitan API requests the sandbox has answered so far.
+    pub async fn servicetitan_requests(&self) -> u64 {
+        self.sandbox_stats().await["apiRequests"].as_u64().unwrap()
+    }
+
     pub fn sandbox_url(&self) -> String {
         self.t.stack.sandbox().unwrap().url()
     }

@@ -298,14 +298,7 @@ async fn servicetitan_refusing_a_record_fails_the_lead_with_its_reason_and_a_ret
 #[tokio::test]
 async fn a_burst_of_100_leads_is_created_within_servicetitan_s_rate_limit() {
     let f = stack().await;
-    let stats = || async {
-        reqwest::get(format!("{}/_sandbox/stats", f.sandbox_url()))
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap()
-    };
+    let stats = || f.sandbox_stats();
     // On top of its 60/s limit, ServiceTitan throttles one request in ten at random moments.
     f.fault(json!({"pathContains": "/tenant/1001/", "status": 429, "errorRate": 0.1}))
         .await;

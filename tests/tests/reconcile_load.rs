@@ -23,12 +23,7 @@ fn message(lead_id: &str) -> SqsMessage {
 }
 
 async fn stats(f: &FollowUps) -> Value {
-    reqwest::get(format!("{}/_sandbox/stats", f.sandbox_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    f.sandbox_stats().await
 }
 
 #[tokio::test]
