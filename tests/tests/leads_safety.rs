@@ -201,6 +201,148 @@ async fn a_crash_between_the_customer_and_the_job_makes_nothing_twice() {
     );
     assert_eq!(f.jobs_of(customer_id).await.len(), 1, "no second job");
     assert_eq!(f.customer_notes(customer_id).await.len(), 1, "no second note");
+
+    // One that recorded the customer and died before recording its location (made in the same call): the next
+    // attempt takes the customer's location, and makes no second customer.
+    crash_after(&f, "chat-crash-1", &["location_id", "job_id"]).await;
+    let again = f.created("chat-crash-1").await;
+    assert_eq!(again["servicetitan"]["customerId"], customer_id);
+    assert_eq!(
+        again["servicetitan"]["locationId"],
+        created["servicetitan"]["locationId"]
+    );
+    assert_eq!(
+        f.customers_with_phone("5125550172").await,
+        vec![customer_id],
+        "no second customer"
+    );
+    assert_eq!(f.jobs_of(customer_id).await.len(), 1, "no second job");
+    f.stop().await;
+}
+
+/// What a swept lead is: a new customer with a job and its note, or a missed call from a caller nobody knows (a
+/// ServiceTitan lead for the office and the text-back).
+#[derive(Clone, Copy)]
+enum Shape {
+    NewCustomer,
+    MissedCall,
+}
+
+impl Shape {
+    fn lead(self, n: u64) -> (Value, String) {
+        // An area code the seeded customers do not use, so each phone is this lead's alone.
+        let phone = format!("21455501{n:02}");
+        let body = match self {
+            Self::NewCustomer => lead(
+                &format!("chat-kill-{n}"),
+                "Rene Okafor",
+                &phone,
+                json!({"address": address(&format!("{} Lake Austin Blvd", 2200 + n), None, "78703"),
+                       "summary": "Water heater leaking."}),
+            ),
+            Self::MissedCall => {
+                json!({"leadId": format!("call-kill-{n}"), "tenantId": TENANT, "source": "missed_call", "phone": phone})
+            }
+        };
+        (body, phone)
+    }
+
+    /// One of each record for the lead, and for a missed call one text.
+    async fn made_once(self, f: &FollowUps, created: &Value, phone: &str, at: u64) {
+        match self {
+            Self::NewCustomer => {
+                let customer_id = created["servicetitan"]["customerId"].as_i64().unwrap();
+                assert_eq!(
+                    f.customers_with_phone(phone).await,
+                    vec![customer_id],
+                    "killed at call {at}: one customer"
+                );
+                assert_eq!(f.jobs_of(customer_id).await.len(), 1, "killed at call {at}: one job");
+                assert_eq!(
+                    f.customer_notes(customer_id).await.len(),
+                    1,
+                    "killed at call {at}: one note"
+                );
+            }
+            Self::MissedCall => {
+                let leads = f
+                    .client
+                    .find_leads(&servicetitan::models::crm::LeadFilter {
+                        phone: Some(phone.to_owned()),
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap();
+                assert_eq!(leads.len(), 1, "killed at call {at}: one ServiceTitan lead");
+                let texts: Vec<Value> = f
+                    .delivered(None)
+                    .into_iter()
+                    .filter(|d| d["data"]["recipient"]["phone"] == format!("+1{phone}"))
+                    .collect();
+                assert_eq!(texts.len(), 1, "killed at call {at}: one text {texts:#?}");
+            }
+        }
+    }
+}
+
+/// The lead creator's host killed at each of its AWS calls in turn (the demo kills it at one): the queue hands the
+/// lead to another worker once the visibility timeout has passed, which finishes it with one of each record.
+async fn killed_at_every_call(f: &FollowUps, shape: Shape) {
+    use local_stack::faults::{FaultRequest, Kill};
+    // The reference: how many AWS calls one such lead takes once the worker is warm (its first lead also reads the
+    // credentials; a token refresh adds calls, never removes them).
+    f.post_lead(shape.lead(98).0).await;
+    f.t.stack.usage().reset();
+    let (reference, _) = shape.lead(99);
+    f.post_lead(reference.clone()).await;
+    f.created(reference["leadId"].as_str().unwrap()).await;
+    let calls: u64 = f.t.stack.usage().report().functions["LeadCreatorFunction"]
+        .calls
+        .values()
+        .sum();
+    println!("the lead creator's AWS calls for one lead: {calls}, each a kill point");
+    assert!(calls >= 5, "a lead takes more AWS calls than {calls}");
+
+    for at in 1..=calls {
+        let (body, phone) = shape.lead(at);
+        let id = body["leadId"].as_str().unwrap().to_owned();
+        f.t.stack
+            .faults()
+            .apply(FaultRequest {
+                kill: vec![Kill {
+                    function: "LeadCreatorFunction".into(),
+                    at_call: at as usize,
+                }],
+                ..FaultRequest::default()
+            })
+            .unwrap();
+        let killed_before = f.t.stack.faults().report().killed.len();
+        f.post_lead_only(body).await;
+        f.settle().await;
+        assert_eq!(
+            f.t.stack.faults().report().killed.len(),
+            killed_before + 1,
+            "the kill at call {at} of {calls} fired"
+        );
+        f.t.stack.faults().clear();
+        f.advance(SignedDuration::from_mins(7)).await;
+        let created = f.created(&id).await;
+        shape.made_once(f, &created, &phone, at).await;
+    }
+}
+
+#[tokio::test]
+async fn a_worker_killed_at_any_of_its_aws_calls_makes_no_customer_twice() {
+    let f = stack().await;
+    killed_at_every_call(&f, Shape::NewCustomer).await;
+    f.stop().await;
+}
+
+#[tokio::test]
+async fn a_worker_killed_at_any_of_its_aws_calls_texts_a_missed_call_once() {
+    let f = FollowUps::start(&["missed_call_text_back"], json!({})).await;
+    f.at_local_hour(10, "America/Chicago").await;
+    killed_at_every_call(&f, Shape::MissedCall).await;
     f.stop().await;
 }
 

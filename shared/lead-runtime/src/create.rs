@@ -430,14 +430,11 @@ impl Creator {
                 .await
                 .map_err(|e| self.read_error(e))?;
             if let Some(c) = found.first() {
-                self.store.record_id(tenant, id, Record::Customer, c.id).await?;
-                let locations = client.customer_locations(c.id).await.map_err(|e| self.read_error(e))?;
-                if let Some(l) = locations.first() {
-                    self.store.record_id(tenant, id, Record::Location, l.id).await?;
-                }
+                let customer_id = self.store.record_id(tenant, id, Record::Customer, c.id).await?;
+                let location_id = self.made_location(rec, client, customer_id).await?;
                 return Ok(Resolved {
-                    customer_id: Some(c.id),
-                    location_id: locations.first().map(|l| l.id),
+                    customer_id: Some(customer_id),
+                    location_id: Some(location_id),
                     matched: false,
                 });
             }
@@ -472,7 +469,9 @@ impl Creator {
                 };
                 let (customer_id, location_id) = match (rec.ids.customer_id, rec.ids.location_id) {
                     (Some(c), Some(l)) => (c, l),
-                    _ => self.new_customer(rec, client, address, settings).await?,
+                    // Made (with its location, in one call) by an attempt that died before recording the location.
+                    (Some(c), None) => (c, self.made_location(rec, client, c).await?),
+                    (None, _) => self.new_customer(rec, client, address, settings).await?,
                 };
                 if !possible_duplicates.is_empty() {
                     let suspects: Vec<_> = matched
@@ -567,6 +566,19 @@ impl Creator {
             .ok_or_else(|| Stop::Unavailable("ServiceTitan made the customer without its location".into()))?;
         let location_id = self.store.record_id(tenant, id, Record::Location, location_id).await?;
         Ok((customer_id, location_id))
+    }
+
+    /// The location made with a customer this lead made (ServiceTitan makes both in one call), recorded.
+    async fn made_location(&self, rec: &LeadRecord, client: &Client, customer_id: i64) -> Step<i64> {
+        let (tenant, id) = (&rec.lead.tenant_id, &rec.lead.lead_id);
+        let locations = client
+            .customer_locations(customer_id)
+            .await
+            .map_err(|e| self.read_error(e))?;
+        let location = locations
+            .first()
+            .ok_or_else(|| Stop::Unavailable(format!("customer {customer_id} has no location yet")))?;
+        Ok(self.store.record_id(tenant, id, Record::Location, location.id).await?)
     }
 
     async fn new_location(&self, rec: &LeadRecord, client: &Client, customer_id: i64) -> Step<i64> {
